@@ -1,0 +1,2 @@
+"""GradCtrl: gradient-based multi-directional controls on a StyleGAN2 latent space."""
+from .errors import UserError

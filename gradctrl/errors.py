@@ -1,0 +1,6 @@
+"""gradctrl's bad-input error: a :class:`stylegan2.InputError`, so every command handles both alike."""
+from stylegan2.errors import InputError
+
+
+class UserError(InputError):
+    """Bad input to a gradctrl stage: one line naming the problem (file, flag or key) and the fix."""

@@ -1,0 +1,94 @@
+"""An allow-list unpickler: the one way this project reads pickles from outside.
+
+Plain ``pickle.load`` calls whatever global a file names, so a network pickle can run any code.
+:class:`AllowListUnpickler` resolves only the globals a reader passes in (each mapped to a safe
+replacement) and refuses every other one with a one-line :class:`InputError` naming it. The foreign
+format readers (NVIDIA's network pickles, the GradCtrl authors' ``.pth`` and ``.pkl`` files) each build
+their allow-list from :data:`NUMPY_GLOBALS` plus the few classes of their own format.
+"""
+import io
+import pickle
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _checked_dtype(spec, align=False, copy=True):
+    """``numpy.dtype`` as pickles call it, refusing object dtypes (whose items would be arbitrary objects)."""
+    dtype = np.dtype(spec, align, copy)
+    if dtype.hasobject:
+        raise InputError(f"refusing a pickled numpy array of object dtype {spec!r}: only numeric arrays are read")
+    return dtype
+
+
+def _reconstruct(subtype, shape, dtype):
+    """``numpy.core.multiarray._reconstruct`` limited to plain ndarrays (no subclasses with custom state)."""
+    if subtype is not np.ndarray:
+        raise InputError(f"refusing to rebuild a pickled array of type {subtype!r}: only numpy.ndarray is read")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _scalar(dtype, data=None):
+    """``numpy.core.multiarray.scalar``: a numeric numpy scalar from its dtype and raw bytes."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise InputError("refusing a pickled numpy scalar that is not a plain numeric value")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+# The numpy globals that rebuild numeric arrays, dtypes and scalars, under numpy 1 and numpy 2 names.
+NUMPY_GLOBALS = {}
+for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    NUMPY_GLOBALS[(_module, "_reconstruct")] = _reconstruct
+    NUMPY_GLOBALS[(_module, "scalar")] = _scalar
+NUMPY_GLOBALS[("numpy", "ndarray")] = np.ndarray
+NUMPY_GLOBALS[("numpy", "dtype")] = _checked_dtype
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals in ``allowed``: {(module, name): replacement object}.
+
+    ``persistent_load``, if given, resolves persistent ids (PyTorch's storages); otherwise a persistent id
+    is refused like an unknown global.
+    """
+
+    def __init__(self, file, allowed, what, persistent_load=None):
+        super().__init__(file)
+        self._allowed = allowed
+        self._what = what
+        self._persistent_load = persistent_load
+
+    def find_class(self, module, name):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise InputError(
+                f"refusing to load {self._what}: it references the global '{module}.{name}', "
+                "which is not on the allow-list (the file is not of the expected format, or is unsafe)"
+            ) from None
+
+    def persistent_load(self, pid):
+        if self._persistent_load is None:
+            raise InputError(f"refusing to load {self._what}: it holds a persistent reference, which this format never does")
+        return self._persistent_load(pid)
+
+
+def load(file, allowed, what, persistent_load=None):
+    """Read one pickle from a binary file object through the allow-list; every failure is an InputError.
+
+    ``what`` names the file in messages, e.g. ``"network pickle 'x.pkl'"``.
+    """
+    try:
+        return AllowListUnpickler(file, allowed, what, persistent_load).load()
+    except InputError:
+        raise
+    except EOFError:
+        raise InputError(f"{what} is truncated or empty: download or copy it again") from None
+    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+            UnicodeDecodeError, OverflowError) as e:
+        raise InputError(f"{what} is not a readable pickle ({type(e).__name__}: {e})") from None
+
+
+def loads(data, allowed, what, persistent_load=None):
+    """:func:`load` for bytes already in memory."""
+    return load(io.BytesIO(data), allowed, what, persistent_load)
