@@ -1,0 +1,275 @@
+"""The config file: one TOML file holding a generator, its attributes and every stage's defaults.
+
+Layout (every table and key optional; unknown keys are errors)::
+
+    [generator]
+    file = "stylegan2-ffhq-config-f.pkl"     # official pickle; relative paths are from the current folder
+    url = "https://..."                      # where to download it (shown when the file is missing)
+    truncation = 0.4                         # psi, in (0, 1]
+    num_ws = 18                              # W+ size, checked against the generator
+    random = { resolution = 32, seed = 2026 }  # build this random generator into `file` on first use (demo)
+
+    [data]       # prepare_data defaults: n_samples, seed, p_perclass, p_val, batch_size
+    [train]      # train defaults: n_epochs, lr, batch_size, hidden_size (int or "none"), n_shared_layers, seed
+
+    [attributes.gender]
+    classes = 1                              # 1 = binary (one logit); K >= 2 = K classes
+    class_names = ["a", "b"]                 # K-class only, K names
+    scorer = "builtin:brightness"            # image scorer spec (prepare_data, evaluation)
+    exclude = { smile = 250, age = 100 }     # attribute -> top-k channels masked when editing this one
+    layers = [2, 10]                         # W+ layers [lo, hi) that receive the edit (default: all)
+    steps = 9
+    step_size = 0.4444444444444444           # 4/9
+
+Every problem is a one-line :class:`UserError` naming the file, the key and what is wrong. A flag given on
+the command line wins over the file; the commands do that merge, this module only reads and checks.
+"""
+import dataclasses
+import math
+import tomllib
+
+from .errors import UserError
+
+RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", "z_dim", "w_dim",
+                         "mapping_layers", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    file: str | None = None
+    url: str | None = None
+    truncation: float = 0.4
+    num_ws: int | None = None
+    random: dict | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    n_samples: int = 10000
+    seed: int = 0
+    p_perclass: float = 0.05
+    p_val: float = 0.3
+    batch_size: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    n_epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 32
+    hidden_size: int | None = 16
+    n_shared_layers: int = 0
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributeConfig:
+    name: str
+    classes: int = 1
+    class_names: tuple | None = None
+    scorer: str | None = None
+    exclude: dict = dataclasses.field(default_factory=dict)
+    layers: tuple | None = None
+    steps: int = 9
+    step_size: float = 4 / 9
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str | None = None
+    generator: GeneratorConfig = GeneratorConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    attributes: dict = dataclasses.field(default_factory=dict)
+
+    def attribute(self, name):
+        """The :class:`AttributeConfig` of ``name``; an unknown name is a UserError listing the known ones."""
+        if name in self.attributes:
+            return self.attributes[name]
+        if self.path is None:
+            return AttributeConfig(name=name)
+        known = ", ".join(self.attributes) or "none"
+        raise UserError(f"config {self.path}: no [attributes.{name}] table (known attributes: {known})")
+
+
+def default_config():
+    """The defaults every command uses without ``--config``: truncation 0.4, 9 steps of 4/9, all layers."""
+    return Config()
+
+
+class _Reader:
+    """Checks one parsed TOML document key by key, naming the file and dotted key in every error."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, key, problem):
+        raise UserError(f"config {self.path}: key '{key}': {problem}")
+
+    def table(self, parent, name, allowed):
+        value = parent.get(name, {})
+        if not isinstance(value, dict):
+            self.fail(name, f"expected a table, got {_kind(value)}")
+        for key in value:
+            if key not in allowed:
+                self.fail(f"{name}.{key}", f"unknown key (allowed: {', '.join(allowed)})")
+        return value
+
+    def int(self, key, value, low=None, high=None):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"expected an integer, got {_kind(value)}")
+        self._range(key, value, low, high)
+        return value
+
+    def float(self, key, value, low=None, high=None, low_open=False, high_open=False):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(key, f"expected a finite number, got {_kind(value)}")
+        if low_open and value <= low:
+            self.fail(key, f"must be greater than {low}, got {value}")
+        if high_open and value >= high:
+            self.fail(key, f"must be below {high}, got {value}")
+        self._range(key, value, None if low_open else low, None if high_open else high)
+        return float(value)
+
+    def str(self, key, value):
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def _range(self, key, value, low, high):
+        if low is not None and value < low:
+            self.fail(key, f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            self.fail(key, f"must be at most {high}, got {value}")
+
+
+def _kind(value):
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, dict) else "a table"
+
+
+def _fields(cls):
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def load_config(path):
+    """Read and check the TOML config at ``path`` -> :class:`Config`; every problem is a one-line UserError."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError(f"config file '{path}' not found: pass an existing --config (see configs/)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"config file '{path}' cannot be read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"config {path}: not valid TOML ({e})") from None
+    r = _Reader(path)
+    for key in document:
+        if key not in ("generator", "data", "train", "attributes"):
+            r.fail(key, "unknown table (allowed: generator, data, train, attributes)")
+    attributes_table = r.table(document, "attributes", tuple(document.get("attributes", {})))
+    names = tuple(attributes_table)
+    attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
+    return Config(path=path, generator=_generator(r, r.table(document, "generator", _fields(GeneratorConfig))),
+                  data=_data(r, r.table(document, "data", _fields(DataConfig))),
+                  train=_train(r, r.table(document, "train", _fields(TrainConfig))),
+                  attributes=attributes)
+
+
+def _generator(r, t):
+    fields = {}
+    for key in ("file", "url"):
+        if key in t:
+            fields[key] = r.str(f"generator.{key}", t[key])
+    if "truncation" in t:
+        fields["truncation"] = r.float("generator.truncation", t["truncation"], 0.0, 1.0, low_open=True)
+    if "num_ws" in t:
+        fields["num_ws"] = r.int("generator.num_ws", t["num_ws"], 2)
+    if "random" in t:
+        random = r.table(t, "random", RANDOM_GENERATOR_KEYS)
+        for key, value in random.items():
+            if key == "architecture":
+                if value not in ("skip", "orig", "resnet"):
+                    r.fail("generator.random.architecture", f"expected 'skip', 'orig' or 'resnet', got {value!r}")
+            else:
+                r.int(f"generator.random.{key}", value, 0 if key == "seed" else 1)
+        if "file" not in fields:
+            r.fail("generator.random", "needs generator.file: the path the random generator is saved to")
+        fields["random"] = dict(random)
+    return GeneratorConfig(**fields)
+
+
+def _data(r, t):
+    checks = {"n_samples": lambda k, v: r.int(k, v, 1), "seed": lambda k, v: r.int(k, v, 0),
+              "p_perclass": lambda k, v: r.float(k, v, 0.0, 0.5, low_open=True),
+              "p_val": lambda k, v: r.float(k, v, 0.0, 1.0, high_open=True),
+              "batch_size": lambda k, v: r.int(k, v, 1)}
+    return DataConfig(**{key: checks[key](f"data.{key}", value) for key, value in t.items()})
+
+
+def _train(r, t):
+    def hidden(k, v):
+        if isinstance(v, str) and v != "none":
+            r.fail(k, f"expected an integer or \"none\" (a linear branch), got {v!r}")
+        return None if v == "none" else r.int(k, v, 1)
+
+    checks = {"n_epochs": lambda k, v: r.int(k, v, 1), "lr": lambda k, v: r.float(k, v, 0.0, low_open=True),
+              "batch_size": lambda k, v: r.int(k, v, 1), "hidden_size": hidden,
+              "n_shared_layers": lambda k, v: r.int(k, v, 0), "seed": lambda k, v: r.int(k, v, 0)}
+    return TrainConfig(**{key: checks[key](f"train.{key}", value) for key, value in t.items()})
+
+
+def _attribute(r, name, t, names):
+    where = f"attributes.{name}"
+    if not isinstance(t, dict):
+        r.fail(where, f"expected a table, got {_kind(t)}")
+    t = r.table({where: t}, where, tuple(f for f in _fields(AttributeConfig) if f != "name"))
+    fields = {"name": name}
+    if "classes" in t:
+        fields["classes"] = r.int(f"{where}.classes", t["classes"], 1)
+    if "class_names" in t:
+        value, classes = t["class_names"], fields.get("classes", 1)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            r.fail(f"{where}.class_names", f"expected a list of strings, got {_kind(value)}")
+        if classes < 2 or len(value) != classes:
+            r.fail(f"{where}.class_names", f"gives {len(value)} names but classes = {classes}")
+        fields["class_names"] = tuple(value)
+    if "scorer" in t:
+        fields["scorer"] = r.str(f"{where}.scorer", t["scorer"])
+    if "exclude" in t:
+        exclude = t["exclude"]
+        if not isinstance(exclude, dict):
+            r.fail(f"{where}.exclude", f"expected a table {{attribute = top_k, ...}}, got {_kind(exclude)}")
+        for other, k in exclude.items():
+            if other == name:
+                r.fail(f"{where}.exclude.{other}", "an attribute cannot exclude itself")
+            if other not in names:
+                r.fail(f"{where}.exclude.{other}", f"unknown attribute (known: {', '.join(names)})")
+            r.int(f"{where}.exclude.{other}", k, 0)
+        fields["exclude"] = dict(exclude)
+    if "layers" in t:
+        value = t["layers"]
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                or not 0 <= value[0] < value[1]):
+            r.fail(f"{where}.layers", f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
+        fields["layers"] = tuple(value)
+    if "steps" in t:
+        fields["steps"] = r.int(f"{where}.steps", t["steps"], 1)
+    if "step_size" in t:
+        fields["step_size"] = r.float(f"{where}.step_size", t["step_size"], 0.0, low_open=True)
+    return AttributeConfig(**fields)
+
+
+def check_against_generator(config, num_ws, w_dim):
+    """Check what depends on the generator: W+ size, layer ranges within [0, num_ws], top-k within [0, w_dim]."""
+    r = _Reader(config.path)
+    if config.generator.num_ws is not None and config.generator.num_ws != num_ws:
+        r.fail("generator.num_ws", f"is {config.generator.num_ws} but the generator has {num_ws} W+ layers")
+    for name, attribute in config.attributes.items():
+        if attribute.layers is not None and attribute.layers[1] > num_ws:
+            r.fail(f"attributes.{name}.layers",
+                   f"{list(attribute.layers)} reaches past the generator's {num_ws} W+ layers (hi <= {num_ws})")
+        for other, k in attribute.exclude.items():
+            if k > w_dim:
+                r.fail(f"attributes.{name}.exclude.{other}", f"top-k {k} exceeds the latent width {w_dim}")
