@@ -106,13 +106,13 @@ class _Reader:
     def fail(self, key, problem):
         raise UserError(f"config {self.path}: key '{key}': {problem}")
 
-    def table(self, parent, name, allowed):
-        value = parent.get(name, {})
+    def table(self, value, key, allowed=None):
+        """``value`` checked to be a table (dict) whose keys are all in ``allowed`` (any key when None)."""
         if not isinstance(value, dict):
-            self.fail(name, f"expected a table, got {_kind(value)}")
-        for key in value:
-            if key not in allowed:
-                self.fail(f"{name}.{key}", f"unknown key (allowed: {', '.join(allowed)})")
+            self.fail(key, f"expected a table, got {_kind(value)}")
+        for name in value:
+            if allowed is not None and name not in allowed:
+                self.fail(f"{key}.{name}", f"unknown key (allowed: {', '.join(allowed)})")
         return value
 
     def int(self, key, value, low=None, high=None):
@@ -167,13 +167,13 @@ def load_config(path):
     for key in document:
         if key not in ("generator", "data", "train", "attributes"):
             r.fail(key, "unknown table (allowed: generator, data, train, attributes)")
-    attributes_table = r.table(document, "attributes", tuple(document.get("attributes", {})))
+    attributes_table = r.table(document.get("attributes", {}), "attributes")
     names = tuple(attributes_table)
     attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
-    return Config(path=path, generator=_generator(r, r.table(document, "generator", _fields(GeneratorConfig))),
-                  data=_data(r, r.table(document, "data", _fields(DataConfig))),
-                  train=_train(r, r.table(document, "train", _fields(TrainConfig))),
-                  attributes=attributes)
+    tables = {name: r.table(document.get(name, {}), name, _fields(cls))
+              for name, cls in (("generator", GeneratorConfig), ("data", DataConfig), ("train", TrainConfig))}
+    return Config(path=path, generator=_generator(r, tables["generator"]), data=_data(r, tables["data"]),
+                  train=_train(r, tables["train"]), attributes=attributes)
 
 
 def _generator(r, t):
@@ -186,7 +186,7 @@ def _generator(r, t):
     if "num_ws" in t:
         fields["num_ws"] = r.int("generator.num_ws", t["num_ws"], 2)
     if "random" in t:
-        random = r.table(t, "random", RANDOM_GENERATOR_KEYS)
+        random = r.table(t["random"], "generator.random", RANDOM_GENERATOR_KEYS)
         for key, value in random.items():
             if key == "architecture":
                 if value not in ("skip", "orig", "resnet"):
@@ -221,9 +221,7 @@ def _train(r, t):
 
 def _attribute(r, name, t, names):
     where = f"attributes.{name}"
-    if not isinstance(t, dict):
-        r.fail(where, f"expected a table, got {_kind(t)}")
-    t = r.table({where: t}, where, tuple(f for f in _fields(AttributeConfig) if f != "name"))
+    t = r.table(t, where, _fields(AttributeConfig)[1:])
     fields = {"name": name}
     if "classes" in t:
         fields["classes"] = r.int(f"{where}.classes", t["classes"], 1)

@@ -55,6 +55,8 @@ def read_pickled_array(path, what):
             value = safe_pickle.load(f, safe_pickle.NUMPY_GLOBALS, f"{what} '{path}'")
     except FileNotFoundError:
         raise UserError(f"{what} '{path}' not found") from None
+    except OSError as e:
+        raise UserError(f"{what} '{path}' cannot be read: {e.strerror}") from None
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in value):
         value = np.concatenate(value)
     try:
@@ -79,8 +81,8 @@ def load_latents(path, w_dim=None):
             array = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise UserError(f"{what} '{path}' not found") from None
-        except ValueError as e:
-            raise UserError(f"{what} '{path}' is not a plain numeric .npy array ({e})") from None
+        except (ValueError, OSError) as e:
+            raise UserError(f"{what} '{path}' is not a readable numeric .npy array ({e})") from None
     elif path.suffix in (".pkl", ".pickle"):
         array = read_pickled_array(path, what)
     else:

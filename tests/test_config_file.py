@@ -1,0 +1,116 @@
+"""The config file format: what it reads, and the one-line errors naming file, key and problem."""
+import pytest
+
+from gradctrl import config as config_module
+from gradctrl.errors import UserError
+
+GOOD = """
+[generator]
+file = "g.pkl"
+url = "https://example.org/g.pkl"
+truncation = 0.5
+num_ws = 8
+
+[data]
+n_samples = 500
+p_perclass = 0.1
+
+[train]
+hidden_size = "none"
+lr = 0.01
+
+[attributes.gender]
+exclude = { smile = 250, age = 100 }
+layers = [2, 8]
+
+[attributes.smile]
+scorer = "builtin:brightness"
+steps = 5
+step_size = 0.25
+
+[attributes.age]
+
+[attributes.color]
+classes = 3
+class_names = ["red", "green", "blue"]
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_reads_every_table(tmp_path):
+    cfg = config_module.load_config(write(tmp_path, GOOD))
+    assert cfg.generator.file == "g.pkl" and cfg.generator.truncation == 0.5 and cfg.generator.num_ws == 8
+    assert cfg.data.n_samples == 500 and cfg.data.p_perclass == 0.1 and cfg.data.p_val == 0.3
+    assert cfg.train.hidden_size is None and cfg.train.lr == 0.01 and cfg.train.batch_size == 32
+    gender = cfg.attribute("gender")
+    assert gender.exclude == {"smile": 250, "age": 100} and gender.layers == (2, 8)
+    assert gender.steps == 9 and gender.step_size == 4 / 9 and gender.classes == 1
+    assert cfg.attribute("smile").steps == 5 and cfg.attribute("smile").scorer == "builtin:brightness"
+    assert cfg.attribute("color").classes == 3 and cfg.attribute("color").class_names == ("red", "green", "blue")
+    assert list(cfg.attributes) == ["gender", "smile", "age", "color"]
+
+
+def test_defaults_without_a_file():
+    cfg = config_module.default_config()
+    assert cfg.generator.truncation == 0.4
+    assert cfg.attribute("anything").steps == 9 and cfg.attribute("anything").layers is None
+
+
+@pytest.mark.parametrize("text, key, problem", [
+    ('[generator]\nfile = "g.pkl"\ntruncaton = 0.4\n', "generator.truncaton", "unknown key"),
+    ('[generatr]\n', "generatr", "unknown table"),
+    ('[generator]\ntruncation = "0.4"\n', "generator.truncation", "expected a finite number"),
+    ('[generator]\ntruncation = 0\n', "generator.truncation", "greater than 0"),
+    ('[data]\np_val = 1.0\n', "data.p_val", "below 1"),
+    ('[data]\nn_samples = 0\n', "data.n_samples", "at least 1"),
+    ('[data]\nseed = true\n', "data.seed", "expected an integer"),
+    ('[train]\nhidden_size = "big"\n', "train.hidden_size", "expected an integer or \"none\""),
+    ('[attributes.a]\nlayers = [4, 2]\n', "attributes.a.layers", "0 <= lo < hi"),
+    ('[attributes.a]\nlayers = [1]\n', "attributes.a.layers", "0 <= lo < hi"),
+    ('[attributes.a]\nexclude = { b = 10 }\n', "attributes.a.exclude.b", "unknown attribute"),
+    ('[attributes.a]\nexclude = { a = 10 }\n', "attributes.a.exclude.a", "cannot exclude itself"),
+    ('[attributes.a]\nexclude = { b = -1 }\n[attributes.b]\n', "attributes.a.exclude.b", "at least 0"),
+    ('[attributes.a]\nsteps = 2.5\n', "attributes.a.steps", "expected an integer"),
+    ('[attributes.a]\ncolour = 3\n', "attributes.a.colour", "unknown key"),
+    ('[attributes.a]\nclasses = 2\nclass_names = ["x"]\n', "attributes.a.class_names", "1 names but classes = 2"),
+    ('[generator]\nrandom = { resolution = 32 }\n', "generator.random", "needs generator.file"),
+    ('[generator]\nfile = "g"\nrandom = { size = 32 }\n', "generator.random.size", "unknown key"),
+    ('attributes = 3\n', "attributes", "expected a table"),
+])
+def test_errors_name_file_key_and_problem(tmp_path, text, key, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as e:
+        config_module.load_config(path)
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith(f"config {path}: key '{key}': ") and problem in message
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        config_module.load_config(tmp_path / "missing.toml")
+    with pytest.raises(UserError, match="not valid TOML"):
+        config_module.load_config(write(tmp_path, "[generator\n"))
+
+
+def test_unknown_attribute_lists_the_known_ones(tmp_path):
+    cfg = config_module.load_config(write(tmp_path, GOOD))
+    with pytest.raises(UserError, match=r"no \[attributes.pose\] table \(known attributes: gender, smile, age, color\)"):
+        cfg.attribute("pose")
+
+
+def test_checks_against_the_generator(tmp_path):
+    cfg = config_module.load_config(write(tmp_path, GOOD))
+    config_module.check_against_generator(cfg, num_ws=8, w_dim=512)
+    with pytest.raises(UserError, match=r"key 'generator.num_ws': is 8 but the generator has 10"):
+        config_module.check_against_generator(cfg, num_ws=10, w_dim=512)
+    cfg = config_module.load_config(write(tmp_path, GOOD.replace("num_ws = 8\n", "")))
+    with pytest.raises(UserError, match=r"key 'attributes.gender.layers': \[2, 8\] reaches past the generator's 6"):
+        config_module.check_against_generator(cfg, num_ws=6, w_dim=512)
+    with pytest.raises(UserError, match=r"key 'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 32"):
+        config_module.check_against_generator(cfg, num_ws=8, w_dim=32)
