@@ -1,0 +1,221 @@
+"""The GradCtrl authors' released classifiers: ``model.pth`` and ``model_params.pkl``, read without PyTorch.
+
+``model.pth`` is PyTorch's legacy (pre-zip) serialization of a state dict. The file is, in order:
+
+1. a pickle of the magic number ``0x1950a86a20f9469cfc6c``;
+2. a pickle of the protocol version (1001);
+3. a pickle of system information (``little_endian``, type sizes);
+4. the state-dict pickle (an ``OrderedDict`` of tensors rebuilt by ``torch._utils._rebuild_tensor_v2``), whose
+   storages are persistent ids ``('storage', <type>, key, location, n_elements, view_metadata)``;
+5. a pickle of the storage keys, in the order their data follows;
+6. for each key: its element count as a little-endian int64, then the raw little-endian elements.
+
+Every pickle goes through :func:`stylegan2.safe_pickle.load` with an allow-list holding only the few
+globals this format names, each mapped to a stand-in that builds numpy arrays; nothing from PyTorch runs.
+``model_params.pkl`` is a plain dict of builtins (no globals at all).
+"""
+import collections
+import os
+import struct
+
+import numpy as np
+
+from stylegan2 import safe_pickle
+
+from .errors import UserError
+
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+PROTOCOL_VERSION = 1001
+
+# PyTorch's legacy storage classes and the numpy dtype of their little-endian elements.
+STORAGE_DTYPES = {
+    "FloatStorage": np.dtype("<f4"),
+    "DoubleStorage": np.dtype("<f8"),
+    "HalfStorage": np.dtype("<f2"),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class _StorageType:
+    """Stand-in for ``torch.<Type>Storage``: only its element dtype matters."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = STORAGE_DTYPES[name]
+
+
+class _Storage:
+    """A storage announced by a persistent id; ``data`` is filled in once the raw bytes are read."""
+
+    def __init__(self, storage_type, key, n_elements):
+        self.dtype = storage_type.dtype
+        self.key = key
+        self.n_elements = n_elements
+        self.data = None
+
+
+class _LazyTensor:
+    """Stand-in for ``torch._utils._rebuild_tensor_v2``'s result: a strided view to take once data is read."""
+
+    def __init__(self, storage, offset, size, stride, *unused):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def materialize(self, what, name):
+        """The tensor as a contiguous numpy array; UserError when the view does not fit its storage."""
+        data = self.storage.data
+        if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride) or len(self.size) != len(self.stride):
+            raise UserError(f"{what}: tensor '{name}' has an invalid shape {self.size} / stride {self.stride}")
+        if 0 not in self.size:
+            last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+            if self.offset < 0 or last >= len(data):
+                raise UserError(f"{what}: tensor '{name}' reaches past the end of its storage (the file is damaged)")
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset:], shape=self.size, strides=[s * data.itemsize for s in self.stride], writeable=False)
+        return np.array(view, dtype=data.dtype.newbyteorder("="))
+
+
+def _allowed_globals():
+    allowed = {("collections", "OrderedDict"): collections.OrderedDict,
+               ("torch._utils", "_rebuild_tensor_v2"): _LazyTensor}
+    for name in STORAGE_DTYPES:
+        allowed[("torch", name)] = _StorageType(name)
+    return allowed
+
+
+def read_legacy_state_dict(path):
+    """Read a legacy (pre-zip) PyTorch state dict from ``path``.
+
+    Returns an ``OrderedDict`` {parameter name: np.ndarray} in the file's order (float32 for FloatStorage).
+    Raises UserError naming the file when it is not this format, is damaged or truncated.
+    """
+    what = f"PyTorch checkpoint '{path}'"
+    storages = {}
+
+    def persistent_load(pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+            raise UserError(f"{what}: unexpected persistent reference {pid!r} (not a legacy PyTorch storage)")
+        _, storage_type, key, _location, n_elements = pid[:5]
+        if key not in storages:
+            storages[key] = _Storage(storage_type, key, n_elements)
+        return storages[key]
+
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if head.startswith(b"PK"):
+            raise UserError(f"{what} is in PyTorch's newer zip format; only the legacy format the authors released "
+                            "is read (re-save it with torch.save(..., _use_new_zipfile_serialization=False))")
+        f.seek(0)
+        if safe_pickle.load(f, {}, what) != MAGIC_NUMBER:
+            raise UserError(f"{what} is not a legacy PyTorch checkpoint (wrong magic number)")
+        if safe_pickle.load(f, {}, what) != PROTOCOL_VERSION:
+            raise UserError(f"{what} has an unsupported legacy protocol version (expected {PROTOCOL_VERSION})")
+        sys_info = safe_pickle.load(f, {}, what)
+        if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+            raise UserError(f"{what} was not written on a little-endian machine, which this reader does not handle")
+        state = safe_pickle.load(f, _allowed_globals(), what, persistent_load)
+        keys = safe_pickle.load(f, {}, what)
+        if not isinstance(state, dict) or not isinstance(keys, list) or set(keys) != set(storages):
+            raise UserError(f"{what}: its storage list does not match its state dict (the file is damaged)")
+        for key in keys:
+            storage = storages[key]
+            count_bytes = f.read(8)
+            if len(count_bytes) < 8:
+                raise UserError(f"{what} is truncated: download or copy it again")
+            (count,) = struct.unpack("<q", count_bytes)
+            if count != storage.n_elements:
+                raise UserError(f"{what}: storage {key} holds {count} elements, its header says "
+                                f"{storage.n_elements} (the file is damaged)")
+            raw = f.read(count * storage.dtype.itemsize)
+            if len(raw) < count * storage.dtype.itemsize:
+                raise UserError(f"{what} is truncated: download or copy it again")
+            storage.data = np.frombuffer(raw, dtype=storage.dtype)
+
+    result = collections.OrderedDict()
+    for name, value in state.items():
+        if not isinstance(value, _LazyTensor):
+            raise UserError(f"{what}: entry '{name}' is not a tensor; this is not a state dict")
+        result[name] = value.materialize(what, name)
+    return result
+
+
+def read_model_params(path):
+    """Read the authors' ``model_params.pkl``: a dict with 'attributes' ('a,b,c'), 'n_attributes',
+    'n_shared_layers', 'hidden_size' (int or None) and optionally 'multiclass_classes' ('1,1,8' or None).
+
+    Returns {'attributes': [names], 'num_classes': {name: 1 or K}, 'hidden_size': int|None,
+    'n_shared_layers': int}. Raises UserError naming the file and the bad key.
+    """
+    what = f"model parameters '{path}'"
+    with open(path, "rb") as f:
+        params = safe_pickle.load(f, {}, what)
+    if not isinstance(params, dict):
+        raise UserError(f"{what} does not hold a dict")
+    attributes = params.get("attributes")
+    if not isinstance(attributes, str) or not attributes:
+        raise UserError(f"{what}: 'attributes' must be a comma-separated string of names")
+    names = attributes.split(",")
+    if params.get("n_attributes", len(names)) != len(names):
+        raise UserError(f"{what}: 'n_attributes' is {params['n_attributes']} but 'attributes' names {len(names)}")
+    classes = params.get("multiclass_classes")
+    if classes is None:
+        counts = [1] * len(names)
+    else:
+        try:
+            counts = [int(c) for c in str(classes).split(",")]
+        except ValueError:
+            raise UserError(f"{what}: 'multiclass_classes' {classes!r} is not a comma-separated list of integers") from None
+        if len(counts) != len(names) or min(counts) < 1:
+            raise UserError(f"{what}: 'multiclass_classes' {classes!r} must give one count >= 1 per attribute")
+    hidden_size = params.get("hidden_size")
+    n_shared = params.get("n_shared_layers", 0)
+    if not (hidden_size is None or isinstance(hidden_size, int) and hidden_size > 0):
+        raise UserError(f"{what}: 'hidden_size' must be a positive integer or None, not {hidden_size!r}")
+    if not isinstance(n_shared, int) or n_shared < 0:
+        raise UserError(f"{what}: 'n_shared_layers' must be an integer >= 0, not {n_shared!r}")
+    return {"attributes": names, "num_classes": dict(zip(names, counts)), "hidden_size": hidden_size,
+            "n_shared_layers": n_shared}
+
+
+def is_released_dir(path):
+    """True when ``path`` is a directory holding both ``model.pth`` and ``model_params.pkl``."""
+    return os.path.isfile(os.path.join(path, "model.pth")) and os.path.isfile(os.path.join(path, "model_params.pkl"))
+
+
+def read_released(path):
+    """Read an authors' model directory.
+
+    Returns (params, weights): params as :func:`read_model_params`; weights {'shared': [(kernel (in, out),
+    bias (out,)), ...], 'branches': {name: [(kernel, bias), ...]}} with kernels transposed to the
+    ``x @ kernel + bias`` convention (PyTorch stores ``(out, in)``), float32. A linear branch has one layer,
+    a hidden branch two. Raises UserError when the state dict does not match the parameters.
+    """
+    params = read_model_params(os.path.join(path, "model_params.pkl"))
+    pth = os.path.join(path, "model.pth")
+    state = read_legacy_state_dict(pth)
+    used = set()
+
+    def dense(prefix):
+        w_key, b_key = prefix + ".weight", prefix + ".bias"
+        if w_key not in state or b_key not in state:
+            raise UserError(f"'{pth}' lacks '{w_key}' / '{b_key}', which its model_params.pkl implies")
+        used.update((w_key, b_key))
+        kernel, bias = state[w_key], state[b_key]
+        if kernel.ndim != 2 or bias.shape != kernel.shape[:1]:
+            raise UserError(f"'{pth}': '{w_key}' {kernel.shape} and '{b_key}' {bias.shape} are not one linear layer")
+        return kernel.T.astype(np.float32), bias.astype(np.float32)
+
+    shared = [dense(f"shared.{2 * i}") for i in range(params["n_shared_layers"])]
+    n_layers = 1 if params["hidden_size"] is None else 2
+    branches = {}
+    for i, name in enumerate(params["attributes"]):
+        # nn.Sequential(Linear, LeakyReLU, Linear): the linear layers sit at positions 0 and 2.
+        branches[name] = [dense(f"classifiers.{i}.classifier.{2 * j}") for j in range(n_layers)]
+    unused = sorted(set(state) - used)
+    if unused:
+        raise UserError(f"'{pth}' holds parameters its model_params.pkl does not describe: {', '.join(unused[:3])}")
+    return params, {"shared": shared, "branches": branches}
