@@ -1,0 +1,225 @@
+"""Image scorers: the user's image classifiers that label the rendered samples, named by a spec string.
+
+Specs (one per attribute):
+
+- ``keras:PATH[,size=H|HxW][,range=LO:HI][,output=NAME]``: a Keras 3 ``.keras`` file, an ``.h5`` file
+  Keras 3 can read, or a TensorFlow SavedModel folder (called through its ``serving_default``
+  signature). Images are resized (bilinear, antialiased) to ``size`` (default: the model's own input
+  size when it declares one, else unchanged) and mapped linearly from [0, 255] to [LO, HI] (default
+  ``range=0:255``, i.e. the pixel values as float32). ``output`` picks one output of a signature that
+  returns several.
+- ``python:module:function``: ``function(images)`` with images a uint8 (N, H, W, C) array, returning
+  scores (N,) or (N, K). The module is imported by name (put its folder on PYTHONPATH).
+- ``builtin:brightness`` (N,): mean luma in [0, 1]; ``builtin:warmth`` (N,): mean red minus mean blue,
+  in [-1, 1]; ``builtin:color3`` (N, 3): for red, green and blue, the channel's mean minus the mean
+  over channels, in [-1, 1] (the argmax is the dominant colour). Scaled by 1/255.
+
+A scorer returning one column (or a flat (N,) vector) scores a binary attribute; K >= 2 columns, K
+classes. Output of another shape, or with NaN or infinite values, is a one-line :class:`UserError`.
+"""
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+BUILTIN_NAMES = ("brightness", "warmth", "color3")
+SPEC_HELP = "keras:PATH, python:module:function or builtin:brightness|warmth|color3"
+
+
+class Scorer:
+    """A validated image scorer: ``scorer(images uint8 (N, H, W, C)) -> float32 (N,) or (N, K)``."""
+
+    def __init__(self, spec, function, attribute=None):
+        self.spec = spec
+        self._function = function
+        self._what = f"scorer '{spec}'" + (f" of attribute '{attribute}'" if attribute else "")
+
+    def __call__(self, images):
+        """Score a batch: ``images`` uint8 (N, H, W, C) -> float32 (N,) (binary) or (N, K), K >= 2."""
+        images = np.asarray(images)
+        n = images.shape[0]
+        try:
+            raw = self._function(images)
+        except UserError:
+            raise
+        except Exception as e:  # a user's classifier may fail in any way: report it on one line
+            message = " ".join(str(e).split())[:300]
+            raise UserError(f"{self._what} failed on a batch of shape {images.shape} "
+                            f"({type(e).__name__}: {message})") from None
+        try:
+            scores = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise UserError(f"{self._what} returned {type(raw).__name__}, not an array of scores: "
+                            "it must return (N,) or (N, K) numbers") from None
+        if scores.ndim == 2 and scores.shape[1] == 1:
+            scores = scores[:, 0]
+        if scores.ndim not in (1, 2) or scores.shape[0] != n or (scores.ndim == 2 and scores.shape[1] == 0):
+            raise UserError(f"{self._what} returned shape {tuple(scores.shape)} for {n} images: "
+                            f"it must return ({n},) or ({n}, K)")
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            rows = int(bad.reshape(n, -1).any(axis=1).sum())
+            raise UserError(f"{self._what} returned NaN or infinite scores for {rows} of {n} images: "
+                            "fix the classifier or its input range (range=LO:HI)")
+        return scores
+
+
+def make_scorer(spec, attribute=None):
+    """Build the :class:`Scorer` a spec string names (see the module docstring); ``attribute`` names it in errors."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise UserError(f"unknown scorer {spec!r}" + (f" for attribute '{attribute}'" if attribute else "")
+                        + f": use {SPEC_HELP}")
+    kind, rest = spec.split(":", 1)
+    if kind == "builtin":
+        if rest not in BUILTIN_NAMES:
+            raise UserError(f"unknown built-in scorer '{spec}': use builtin:{'|'.join(BUILTIN_NAMES)}")
+        return Scorer(spec, _BUILTINS[rest], attribute)
+    if kind == "python":
+        return Scorer(spec, _python_function(spec, rest), attribute)
+    if kind == "keras":
+        return Scorer(spec, _keras_function(spec, rest), attribute)
+    raise UserError(f"unknown scorer '{spec}'" + (f" for attribute '{attribute}'" if attribute else "")
+                    + f": use {SPEC_HELP}")
+
+
+def _rgb(images, name):
+    """float64 per-image channel means (N, 3) of an RGB uint8 batch; other channel counts are refused."""
+    if images.ndim != 4 or images.shape[3] != 3:
+        raise UserError(f"builtin:{name} needs RGB images (N, H, W, 3), got shape {images.shape}")
+    return images.mean(axis=(1, 2), dtype=np.float64)
+
+
+def brightness(images):
+    """Mean luma (Rec. 601 weights; the mean pixel for one channel) of uint8 (N, H, W, C) -> (N,) in [0, 1]."""
+    if images.ndim == 4 and images.shape[3] == 1:
+        return images.mean(axis=(1, 2, 3), dtype=np.float64) / 255
+    return _rgb(images, "brightness") @ np.array([0.299, 0.587, 0.114]) / 255
+
+
+def warmth(images):
+    """Mean red minus mean blue of uint8 (N, H, W, 3) -> (N,) in [-1, 1]."""
+    means = _rgb(images, "warmth")
+    return (means[:, 0] - means[:, 2]) / 255
+
+
+def color3(images):
+    """Dominant-colour scores of uint8 (N, H, W, 3) -> (N, 3): each channel's mean minus the mean over channels."""
+    means = _rgb(images, "color3")
+    return (means - means.mean(axis=1, keepdims=True)) / 255
+
+
+_BUILTINS = {"brightness": brightness, "warmth": warmth, "color3": color3}
+
+
+def _python_function(spec, rest):
+    """The function ``module:function`` names, imported now so a bad spec fails before any rendering."""
+    module_name, _, function_name = rest.rpartition(":")
+    if not module_name or not function_name:
+        raise UserError(f"scorer '{spec}' is malformed: use python:module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"scorer '{spec}': cannot import module '{module_name}' ({type(e).__name__}: {e}); "
+                        "put its folder on PYTHONPATH") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise UserError(f"scorer '{spec}': module '{module_name}' has no function '{function_name}'")
+    return function
+
+
+def _keras_options(spec, rest):
+    """Split ``PATH[,key=value...]`` -> (path, {'size': (H, W) | None, 'range': (lo, hi), 'output': str | None})."""
+    parts = rest.split(",")
+    options = {"size": None, "range": (0.0, 255.0), "output": None}
+    while len(parts) > 1 and "=" in parts[-1] and parts[-1].split("=", 1)[0] in options:
+        key, value = parts.pop().split("=", 1)
+        try:
+            if key == "size":
+                h, _, w = value.lower().partition("x")
+                options["size"] = (int(h), int(w or h))
+                if min(options["size"]) < 1:
+                    raise ValueError
+            elif key == "range":
+                lo, hi = value.split(":")
+                options["range"] = (float(lo), float(hi))
+                if not np.all(np.isfinite(options["range"])) or options["range"][0] == options["range"][1]:
+                    raise ValueError
+            else:
+                options["output"] = value
+        except ValueError:
+            raise UserError(f"scorer '{spec}': bad option {key}={value!r} (use size=H or size=HxW, "
+                            "range=LO:HI, output=NAME)") from None
+    path = ",".join(parts)
+    if not path:
+        raise UserError(f"scorer '{spec}' names no model file: use keras:PATH")
+    return path, options
+
+
+def _keras_function(spec, rest):
+    """Load the Keras model or SavedModel a ``keras:`` spec names -> images uint8 (N,H,W,C) -> scores."""
+    path, options = _keras_options(spec, rest)
+    import tensorflow as tf
+
+    model_path = Path(path)
+    if not model_path.exists():
+        raise UserError(f"scorer '{spec}': model '{path}' not found")
+    try:
+        if model_path.is_dir():
+            call, input_shape = _saved_model_call(spec, tf, model_path, options["output"])
+        elif model_path.suffix in (".keras", ".h5", ".hdf5"):
+            import keras
+
+            model = keras.saving.load_model(model_path, compile=False)
+            input_shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
+
+            def call(x):
+                return model(x, training=False)
+        else:
+            raise UserError(f"scorer '{spec}': '{path}' is neither a .keras/.h5 file nor a SavedModel folder")
+    except UserError:
+        raise
+    except Exception as e:  # Keras and TensorFlow raise many types for unreadable files
+        message = " ".join(str(e).split())[:300]
+        raise UserError(f"scorer '{spec}': cannot load model '{path}' ({type(e).__name__}: {message})") from None
+    size = options["size"]
+    if size is None and input_shape is not None and len(input_shape) == 4 and None not in input_shape[1:3]:
+        size = (int(input_shape[1]), int(input_shape[2]))
+    lo, hi = options["range"]
+
+    def score(images):
+        x = tf.convert_to_tensor(images, tf.float32)
+        if size is not None and tuple(x.shape[1:3]) != size:
+            x = tf.image.resize(x, size, method="bilinear", antialias=True)
+        x = x * ((hi - lo) / 255.0) + lo
+        return np.asarray(call(x))
+
+    return score
+
+
+def _saved_model_call(spec, tf, folder, output):
+    """(call(x) -> the one output tensor, input shape or None) of a SavedModel's serving signature."""
+    loaded = tf.saved_model.load(str(folder))
+    signature = loaded.signatures.get("serving_default")
+    if signature is None:
+        raise UserError(f"scorer '{spec}': SavedModel '{folder}' has no 'serving_default' signature")
+    inputs = signature.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise UserError(f"scorer '{spec}': the serving signature takes {len(inputs)} inputs "
+                        f"({', '.join(inputs)}); an image scorer takes one")
+    (input_name, input_spec), = inputs.items()
+    outputs = list(signature.structured_outputs)
+    if output is None and len(outputs) != 1:
+        raise UserError(f"scorer '{spec}': the serving signature has outputs {', '.join(outputs)}: "
+                        "pick one with output=NAME")
+    if output is not None and output not in outputs:
+        raise UserError(f"scorer '{spec}': the serving signature has no output '{output}' "
+                        f"(it has {', '.join(outputs)})")
+    key = output or outputs[0]
+
+    def call(x):
+        return signature(**{input_name: tf.cast(x, input_spec.dtype)})[key]
+
+    shape = input_spec.shape
+    return call, (tuple(shape.as_list()) if shape.rank is not None else None)

@@ -1,0 +1,162 @@
+"""Scorer specs: built-ins against hand-computed values, python and Keras scorers, and one-line errors."""
+import textwrap
+
+import numpy as np
+import pytest
+
+from gradctrl.errors import UserError
+from gradctrl.scorers import make_scorer
+
+
+def _solid(colors, size=4):
+    """uint8 (N, size, size, 3) images, image i filled with colors[i] (an RGB triple)."""
+    colors = np.asarray(colors, np.uint8)
+    return np.broadcast_to(colors[:, None, None, :], (len(colors), size, size, 3)).copy()
+
+
+def test_builtin_scorers_on_solid_colours():
+    images = _solid([[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]])
+    brightness = make_scorer("builtin:brightness")(images)
+    np.testing.assert_allclose(brightness, [0.299, 0.114, 0.587, 1.0], atol=1e-6)
+    warmth = make_scorer("builtin:warmth")(images)
+    np.testing.assert_allclose(warmth, [1.0, -1.0, 0.0, 0.0], atol=1e-6)
+    color = make_scorer("builtin:color3")(images)
+    assert color.shape == (4, 3) and color.dtype == np.float32
+    np.testing.assert_array_equal(color[:3].argmax(1), [0, 2, 1])
+    np.testing.assert_allclose(color[0], [2 / 3, -1 / 3, -1 / 3], atol=1e-6)
+    np.testing.assert_allclose(color[3], 0, atol=1e-6)
+
+
+def test_brightness_of_a_half_lit_image():
+    images = np.zeros((1, 4, 4, 3), np.uint8)
+    images[0, :2] = 255
+    np.testing.assert_allclose(make_scorer("builtin:brightness")(images), [0.5], atol=1e-6)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A module 'user_scorers' on sys.path with good and bad scorer functions."""
+    (tmp_path / "user_scorers.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def red_fraction(images):
+            return images[..., 0].mean(axis=(1, 2)) / 255.0
+
+        def two_classes(images):
+            m = images.mean(axis=(1, 2, 3))
+            return np.stack([m, -m], axis=1)
+
+        def one_column(images):
+            return images.mean(axis=(1, 2, 3))[:, None]
+
+        def wrong_shape(images):
+            return np.zeros((len(images), 2, 2))
+
+        def wrong_length(images):
+            return np.zeros(len(images) + 1)
+
+        def with_nan(images):
+            out = np.zeros(len(images))
+            out[-1] = np.nan
+            return out
+
+        def crashes(images):
+            raise RuntimeError("out of memory\\non the GPU")
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "user_scorers"
+
+
+def test_python_scorers(user_module):
+    images = _solid([[255, 0, 0], [51, 0, 0]])
+    np.testing.assert_allclose(make_scorer(f"python:{user_module}:red_fraction")(images), [1.0, 0.2], atol=1e-6)
+    assert make_scorer(f"python:{user_module}:two_classes")(images).shape == (2, 2)
+    assert make_scorer(f"python:{user_module}:one_column")(images).shape == (2,)
+
+
+@pytest.mark.parametrize("function, message", [
+    ("wrong_shape", r"scorer 'python:user_scorers:wrong_shape' of attribute 'smile' returned shape \(3, 2, 2\) "
+                    r"for 3 images: it must return \(3,\) or \(3, K\)"),
+    ("wrong_length", r"returned shape \(4,\) for 3 images"),
+    ("with_nan", r"returned NaN or infinite scores for 1 of 3 images"),
+    ("crashes", r"failed on a batch of shape \(3, 4, 4, 3\) \(RuntimeError: out of memory on the GPU\)"),
+])
+def test_bad_scorer_output_is_a_one_line_error(user_module, function, message):
+    scorer = make_scorer(f"python:{user_module}:{function}", attribute="smile")
+    with pytest.raises(UserError, match=message) as info:
+        scorer(_solid([[1, 2, 3]] * 3))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("torch:model.pt", r"unknown scorer 'torch:model.pt' for attribute 'smile': use keras:PATH, "
+                       r"python:module:function or builtin:brightness\|warmth\|color3"),
+    ("brightness", r"unknown scorer 'brightness'"),
+    ("builtin:hue", r"unknown built-in scorer 'builtin:hue': use builtin:brightness\|warmth\|color3"),
+    ("python:no_such_module_xyz:f", r"cannot import module 'no_such_module_xyz'"),
+    ("python:user_scorers:missing", r"module 'user_scorers' has no function 'missing'"),
+    ("python:justone", r"malformed: use python:module:function"),
+    ("keras:/no/such/model.keras", r"model '/no/such/model.keras' not found"),
+    ("keras:m.keras,size=0", r"bad option size='0'"),
+    ("keras:m.keras,range=1:1", r"bad option range='1:1'"),
+])
+def test_bad_specs_are_one_line_errors(user_module, spec, message):
+    with pytest.raises(UserError, match=message):
+        make_scorer(spec, attribute="smile")
+
+
+def test_builtin_refuses_grey_images_for_colour():
+    with pytest.raises(UserError, match=r"builtin:warmth needs RGB images"):
+        make_scorer("builtin:warmth")(np.zeros((2, 4, 4, 1), np.uint8))
+
+
+def _mean_model(keras, size, classes):
+    """A Keras model on (size, size, 3) inputs: classes x the mean input value (plus 0, 1, ... per class)."""
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    x = keras.layers.Dense(classes, kernel_initializer="ones", bias_initializer="zeros")(x)
+    model = keras.Model(inputs, x)
+    dense = model.layers[-1]
+    dense.set_weights([np.full((3, classes), 1 / 3, np.float32), np.arange(classes, dtype=np.float32)])
+    return model
+
+
+def test_keras_file_resizes_and_maps_the_range(tmp_path):
+    import keras
+
+    path = tmp_path / "m.keras"
+    _mean_model(keras, 8, 2).save(path)
+    images = _solid([[255, 255, 255], [0, 0, 0]], size=16)  # resized to the model's 8 x 8
+    scores = make_scorer(f"keras:{path},range=-1:1")(images)
+    np.testing.assert_allclose(scores, [[1, 2], [-1, 0]], atol=1e-5)
+    scores = make_scorer(f"keras:{path}")(images)  # default range: the pixel values
+    np.testing.assert_allclose(scores, [[255, 256], [0, 1]], atol=1e-3)
+
+
+def test_keras_h5_binary_and_explicit_size(tmp_path):
+    import keras
+
+    path = tmp_path / "m.h5"
+    _mean_model(keras, 4, 1).save(path)
+    scores = make_scorer(f"keras:{path},size=4,range=0:1")(_solid([[255, 0, 0], [0, 0, 0]], size=12))
+    assert scores.shape == (2,)
+    np.testing.assert_allclose(scores, [1 / 3, 0], atol=1e-5)
+
+
+def test_saved_model_folder_through_its_serving_signature(tmp_path):
+    import tensorflow as tf
+
+    class Scorer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 6, 6, 3], tf.float32, name="pixels")])
+        def __call__(self, x):
+            mean = tf.reduce_mean(x, axis=[1, 2])
+            return {"warm": mean[:, 0] - mean[:, 2], "other": mean}
+
+    folder = tmp_path / "saved"
+    module = Scorer()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
+    images = _solid([[255, 0, 0], [0, 0, 255]], size=12)
+    scores = make_scorer(f"keras:{folder},range=0:1,output=warm")(images)
+    np.testing.assert_allclose(scores, [1, -1], atol=1e-5)
+    with pytest.raises(UserError, match=r"the serving signature has outputs .*: pick one with output=NAME"):
+        make_scorer(f"keras:{folder}")
