@@ -191,3 +191,37 @@ def _split(data, attribute):
     if _known(data, attribute) not in data.splits:
         raise UserError(f"the data directory has no selected samples for attribute '{attribute}'")
     return data.splits[attribute]
+
+
+BASELINE_METHODS = ("interfacegan", "ganspace")
+
+
+def baseline_directions(method, data, attribute, exclude=(), ganspace_components=20, ganspace_index=None, seed=0):
+    """Unit edit directions of a baseline method for ``attribute``: (K', w_dim), K' = 1 binary, else K.
+
+    method: "interfacegan" (conditional on the attributes named in ``exclude`` when it is not empty) or
+    "ganspace" (``exclude`` unused: PCA directions know no attributes). data: the
+    :class:`gradctrl.datadir.DataDir` of selected samples and scores. Row 0 of a binary attribute raises
+    its score; row c of a K-class attribute leads towards class c.
+    """
+    if method == "interfacegan":
+        return interfacegan_from_data(data, attribute, tuple(exclude), seed=seed)
+    if method == "ganspace":
+        return ganspace_from_data(data, attribute, ganspace_components, ganspace_index)
+    raise UserError(f"unknown baseline method '{method}' (known: {', '.join(BASELINE_METHODS)})")
+
+
+def baseline_trajectory(directions, w, direction=+1, target_class=None, steps=9, step_size=4 / 9):
+    """A baseline edit: the latents after each step along row 0 (binary) or row ``target_class`` of ``directions``.
+
+    directions: (K', w_dim) from :func:`baseline_directions`; w: (N, w_dim); direction: +1 or -1 (a K-class
+    edit goes +1 towards ``target_class``). Returns (N, steps, w_dim) float32, as edit_trajectory.
+    """
+    directions = np.asarray(directions)
+    if target_class is None:
+        row = 0
+    elif not 0 <= int(target_class) < len(directions):
+        raise UserError(f"target class {target_class} is outside [0, {len(directions)})")
+    else:
+        row = int(target_class)
+    return linear_trajectory(w, directions[row], direction, steps, step_size)

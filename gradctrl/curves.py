@@ -80,14 +80,14 @@ def nontarget_curve(scores, stds, target):
     return np.mean([attribute_abs_change(scores[attr], stds[attr]) for attr in others], axis=0)
 
 
-def drift_curve(images):
-    """Identity drift per step: mean |image[s] - image[0]| (0-255) over latents, pixels, channels -> (S + 1,).
+def pixel_drift(images):
+    """Identity drift per latent and step: mean |image[s] - image[0]| (0-255) over pixels and channels.
 
-    images: (N, S + 1, H, W, C) uint8.
+    images: (N, S + 1, H, W, C) uint8 -> (N, S + 1) float64; the drift curve is its mean over latents.
     """
     images = np.asarray(images)
     difference = np.abs(images.astype(np.int16) - images[:, :1].astype(np.int16))
-    return difference.reshape(images.shape[0], images.shape[1], -1).mean(axis=(0, 2))
+    return difference.reshape(images.shape[0], images.shape[1], -1).mean(axis=2)
 
 
 def crossing(target, level):

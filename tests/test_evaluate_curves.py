@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gradctrl import UserError
-from gradctrl.curves import (crossing, drift_curve, nontarget_curve, score_stds, summarise, target_curve,
+from gradctrl.curves import (crossing, pixel_drift, nontarget_curve, score_stds, summarise, target_curve,
                              value_at)
 
 # Two latents, four steps (plus step 0, the original).
@@ -79,5 +79,5 @@ def test_identity_drift_is_mean_absolute_pixel_difference():
     images[1, 0] = 200                     # latent 1: original 200, step 1 the same, step 2 all 0
     images[1, 1] = 200
     images[0, 2, 0, 0, 0] = 12             # one value of twelve moves by 12 at step 2 of latent 0
-    # step 1: latent 0 -> 255, latent 1 -> 0: mean 127.5. step 2: latent 0 -> 12 / 12 = 1, latent 1 -> 200.
-    np.testing.assert_allclose(drift_curve(images), [0.0, 127.5, (1.0 + 200.0) / 2])
+    # step 1: latent 0 -> 255, latent 1 -> 0. step 2: latent 0 -> 12 / 12 = 1, latent 1 -> 200.
+    np.testing.assert_allclose(pixel_drift(images), [[0.0, 255.0, 1.0], [0.0, 0.0, 200.0]])
