@@ -171,6 +171,14 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def check_output_path(path):
+    """Refuse an output path holding something other than a data directory (it would be replaced)."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "manifest.json").is_file())):
+        raise UserError(f"output '{path}' exists and is not a data directory: choose another --out_dir "
+                        "or remove it")
+
+
 def write_data_dir(path, data):
     """Validate ``data`` (a :class:`DataDir`) and write it to directory ``path`` atomically.
 
@@ -179,9 +187,7 @@ def write_data_dir(path, data):
     """
     path = Path(path)
     data.validate(f"data directory '{path}'")
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "manifest.json").is_file())):
-        raise UserError(f"output '{path}' exists and is not a data directory: choose another --out_dir "
-                        "or remove it")
+    check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = path.parent / f".{path.name}.tmp-{tag}"
