@@ -1,0 +1,204 @@
+"""Paper-style figures: rows of labelled edit strips (original, then each step), downscaled into one PNG.
+
+``python -m gradctrl.figures --config C --model_dir M --out F.png`` samples latents (the edit seed stream,
+as manipulate.py), edits each with GradCtrl for every attribute (+1 and -1 rows for a binary attribute, one
+row per class for a K-class one) using the config's defaults (exclusion, W+ layers, 9 steps of 4/9),
+renders every step and assembles the strips into one figure: a label column on the left, every frame
+optionally cropped to an aspect ratio (``--crop_aspect 4:3`` shows LSUN cars as NVIDIA does: 512 x 384 of
+the 512 x 512 frame), every row downscaled so the strips are ``--width`` pixels wide (default 1024).
+scripts/fig_ffhq.sh, fig_car.sh and fig_cat.sh run it with the paper's settings.
+"""
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .cli import exit_on_input_error
+from .errors import UserError
+
+LABEL_WIDTH = 150
+TITLE_HEIGHT = 28
+FONT_SIZE = 14
+
+
+def parse_aspect(text):
+    """``"W:H"`` -> W / H as a float (e.g. "4:3" -> 1.333); UserError otherwise."""
+    try:
+        width, height = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--crop_aspect {text!r}: expected W:H, e.g. 4:3") from None
+    if not (width > 0 and height > 0):
+        raise UserError(f"--crop_aspect {text!r}: both sides must be positive")
+    return width / height
+
+
+def crop_to_aspect(frames, aspect):
+    """Centre-crop frames (F, H, W, C) to width / height = ``aspect`` (the larger side shrinks).
+
+    A 512 x 512 LSUN car frame at 4:3 keeps rows 64..447: the 512 x 384 picture, without NVIDIA's padding.
+    """
+    frames = np.asarray(frames)
+    height, width = frames.shape[1:3]
+    if width / height > aspect:
+        keep = int(round(height * aspect))
+        left = (width - keep) // 2
+        return frames[:, :, left:left + keep]
+    keep = int(round(width / aspect))
+    top = (height - keep) // 2
+    return frames[:, top:top + keep]
+
+
+def strip_image(frames, width):
+    """Frames (F, H, W, C) uint8 side by side, downscaled (Lanczos) so the strip is ``width`` px wide -> PIL image."""
+    from PIL import Image
+
+    frames = np.asarray(frames, np.uint8)
+    count, height, frame_width = frames.shape[:3]
+    strip = np.concatenate(list(frames), axis=1)
+    if strip.shape[-1] == 1:
+        strip = strip[..., 0]
+    image = Image.fromarray(strip)
+    out_height = max(1, int(round(height * width / (count * frame_width))))
+    return image.resize((width, out_height), Image.LANCZOS) if image.size != (width, out_height) else image
+
+
+def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
+    """One figure from labelled rows: an iterable of (label, frames (F, H, W, C) uint8) -> PIL RGB image.
+
+    Each row: the label on the left (LABEL_WIDTH px), then its frames cropped to ``crop_aspect`` (W / H, or
+    None) and downscaled into a strip ``width`` px wide (only the downscaled strips are kept, so rows may
+    come from a generator). An optional title line on top.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=FONT_SIZE)
+    strips = []
+    for label, frames in rows:
+        frames = np.asarray(frames)
+        if crop_aspect is not None:
+            frames = crop_to_aspect(frames, crop_aspect)
+        strips.append((label, strip_image(frames, width).convert("RGB")))
+    if not strips:
+        raise UserError("a figure needs at least one row")
+    top = TITLE_HEIGHT if title else 0
+    figure = Image.new("RGB", (LABEL_WIDTH + width, top + sum(s.height for _, s in strips)), "white")
+    draw = ImageDraw.Draw(figure)
+    if title:
+        draw.text((8, top // 2), title, fill="black", font=font, anchor="lm")
+    y = top
+    for label, strip in strips:
+        figure.paste(strip, (LABEL_WIDTH, y))
+        draw.text((8, y + strip.height // 2), label, fill="black", font=font, anchor="lm")
+        y += strip.height
+    return figure
+
+
+def save_png(image, path):
+    """Write a PIL image as PNG at ``path`` atomically (temporary name in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        image.save(temporary, format="PNG")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def parse_layers(text, num_ws):
+    """``"lo:hi"`` -> (lo, hi) with 0 <= lo < hi <= num_ws; UserError naming --layerwise otherwise."""
+    try:
+        lo, hi = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--layerwise {text!r}: expected lo:hi, e.g. 2:10") from None
+    if not 0 <= lo < hi <= num_ws:
+        raise UserError(f"--layerwise {text}: must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
+    return lo, hi
+
+
+def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
+    """GradCtrl edit strips, yielded one at a time: (label, frames (steps + 1, H, W, C) uint8), original first.
+
+    w: (N, w_dim); the rows of latent 0 come first. Binary attributes give a "+1" and a "-1" row, K-class ones
+    a row per class (named by the config's class_names, else by index). Exclusion, layers, steps and step
+    size: the config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
+    """
+    from .editing import edit_trajectory
+    from .render import render_uint8, wplus
+
+    for i in range(len(w)):
+        w_i = w[i:i + 1]
+        original = render_uint8(G, np.repeat(w_i[:, None], G.num_ws, axis=1), batch_size)
+        for name in attributes:
+            attribute = config.attribute(name)
+            layers = layerwise or attribute.layers or (0, G.num_ws)
+            k = clf.num_classes[name]
+            names = attribute.class_names or [f"class {c}" for c in range(k)]
+            targets = [(+1, None, f"{name} +1"), (-1, None, f"{name} -1")] if k == 1 else \
+                [(+1, c, f"{name}: {names[c]}") for c in range(k)]
+            for direction, target_class, label in targets:
+                traj = edit_trajectory(clf, w_i, name, direction, target_class, attribute.exclude,
+                                       attribute.steps, attribute.step_size)
+                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, layers)[0], batch_size)
+                yield f"#{i} {label}", np.concatenate([original, frames])
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m gradctrl.figures",
+        description="Render a paper-style figure: rows of labelled GradCtrl edit strips (original + each step).")
+    parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
+    parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
+    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
+    parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
+    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
+    parser.add_argument("--width", type=int, default=1024, help="width of each strip in px (default 1024)")
+    parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
+    parser.add_argument("--title", help="a line of text above the rows")
+    parser.add_argument("--batch_size", type=int, default=8, help="images rendered together (default 8)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with exit_on_input_error(parser.prog):
+        from .classifier import load_classifier
+        from .config import check_against_generator, load_config
+        from .generators import open_generator
+        from .latents import STREAM_EDIT, sample_w
+
+        for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
+                            ("--batch_size", args.batch_size)):
+            if value < 1:
+                raise UserError(f"{flag} must be positive, got {value}")
+        crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
+        config = load_config(args.config)
+        clf = load_classifier(args.model_dir)
+        G = open_generator(args.generator, config)
+        layerwise = parse_layers(args.layerwise, G.num_ws) if args.layerwise else None
+        if layerwise is None:
+            check_against_generator(config, G.num_ws, G.w_dim)
+        if G.w_dim != clf.w_dim:
+            raise UserError(f"the generator's w has width {G.w_dim} but the classifier in '{args.model_dir}' "
+                            f"takes {clf.w_dim}: use a generator of the classifier's kind")
+        attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
+        for name in attributes:
+            if name not in clf.num_classes:
+                raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
+                                f"({', '.join(clf.attributes)})")
+        truncation = args.truncation if args.truncation is not None else config.generator.truncation
+        w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
+        figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
+                                 args.width, crop, args.title)
+        save_png(figure, args.out)
+        print(f"wrote {args.out} ({figure.width} x {figure.height} px)")
+
+
+if __name__ == "__main__":
+    main()
