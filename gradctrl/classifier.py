@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -111,10 +112,6 @@ class LatentClassifier:
                 "num_classes": self.num_classes, "hidden_size": self.hidden_size,
                 "n_shared_layers": self.n_shared_layers, "source": self.source}
 
-    def copy_weights_from(self, other):
-        """Set every weight to ``other``'s (same spec)."""
-        self.model.set_weights(other.model.get_weights())
-
 
 def _check_spec(w_dim, attributes, num_classes, hidden_size, n_shared_layers, where):
     """UserError naming ``where`` unless the spec describes a buildable classifier."""
@@ -202,7 +199,9 @@ def _load_ours(path):
     if not weights.is_file():
         raise UserError(f"{where}: missing {WEIGHTS_FILE}: train the model again")
     try:
-        clf.model.load_weights(str(weights))
+        with warnings.catch_warnings():      # Keras warns before raising on a mismatch; the error says it all
+            warnings.simplefilter("ignore")
+            clf.model.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as e:
         raise UserError(f"{where}: {WEIGHTS_FILE} does not match {SPEC_FILE} ({str(e).splitlines()[0]})") from None
     return clf

@@ -76,7 +76,7 @@ class _LazyTensor:
                 raise UserError(f"{what}: tensor '{name}' reaches past the end of its storage (the file is damaged)")
         view = np.lib.stride_tricks.as_strided(
             data[self.offset:], shape=self.size, strides=[s * data.itemsize for s in self.stride], writeable=False)
-        return np.array(view, dtype=data.dtype.newbyteorder("="))
+        return np.array(view, dtype=data.dtype.newbyteorder("="), order="C")
 
 
 def _allowed_globals():
