@@ -252,6 +252,8 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
         with tqdm(total=total, initial=done, unit="sample", desc="prepare_data", dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, smoothing=0.1) as bar:
             for k in todo:
+                for stale in parts_dir.glob(f".{part_name(k)}.tmp-*"):  # left by a killed run of this shard
+                    stale.unlink(missing_ok=True)
                 start, stop = plan.part_range(k)
                 w = mapped_latents(G, plan, start, stop)
                 scores = {attr: [] for attr in scorers}
@@ -417,14 +419,14 @@ def read_authors_dir(data_dir, attributes=None):
     for attr in attributes:
         path = _one_file(data_dir, f"logits/logits_{attr}", f"attribute '{attr}'")
         array = _read_logits(path)
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
         if array.ndim not in (1, 2) or array.shape[0] != latents.shape[0]:
             raise UserError(f"--data_dir '{data_dir}': logits/{path.name} has shape {array.shape} but "
                             f"{latents_path.name} holds {latents.shape[0]} latents: expected ({latents.shape[0]}, K), "
                             "both from the same samples")
         if not np.all(np.isfinite(array)):
             raise UserError(f"--data_dir '{data_dir}': logits/{path.name} holds NaN or infinite values")
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
         scores[attr] = array.astype(np.float32)
         sources[attr] = f"logits/{path.name} sha256:{file_sha256(path)}"
     manifest = {"format": DATA_FORMAT, "source": "data_dir", "latents_sha256": file_sha256(latents_path),
