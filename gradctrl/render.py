@@ -1,0 +1,92 @@
+"""Rendering edits: W+ codes from edited w, batched synthesis to uint8, strips, atomic file writing.
+
+An edit changes w; the image of step s uses the edited w only in W+ layers [lo, hi) and the original w in
+every other layer (the authors' ``temp[0, lo:hi, :] = w_edited`` on the broadcast original). A strip is the
+original image (the original w in every layer) followed by the image of each step, side by side.
+"""
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+
+def check_layers(layers, num_ws):
+    """``layers`` (lo, hi) as ints; UserError unless 0 <= lo < hi <= num_ws."""
+    lo, hi = (int(v) for v in layers)
+    if not 0 <= lo < hi <= num_ws:
+        raise UserError(f"W+ layers [{lo}, {hi}) must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
+    return lo, hi
+
+
+def wplus(w0, w_steps, num_ws, layers):
+    """W+ codes of edited latents: w0 (N, w_dim), w_steps (N, S, w_dim) -> (N, S, num_ws, w_dim) float32.
+
+    Layers [lo, hi) = ``layers`` hold w_steps[:, s]; every other layer holds w0.
+    """
+    w0 = np.asarray(w0, np.float32)
+    w_steps = np.asarray(w_steps, np.float32)
+    if w0.ndim != 2 or w_steps.ndim != 3 or w_steps.shape[0] != w0.shape[0] or w_steps.shape[2] != w0.shape[1]:
+        raise UserError(f"start latents {w0.shape} and edited latents {w_steps.shape} do not fit together "
+                        "(expected (N, w_dim) and (N, S, w_dim))")
+    lo, hi = check_layers(layers, num_ws)
+    n, s, w_dim = w_steps.shape
+    ws = np.broadcast_to(w0[:, None, None, :], (n, s, num_ws, w_dim)).copy()
+    ws[:, :, lo:hi] = w_steps[:, :, None, :]
+    return ws
+
+
+def render_uint8(G, ws, batch_size=8):
+    """Render W+ codes through ``G`` (constant noise): ws (M, num_ws, w_dim) -> (M, H, W, C) uint8."""
+    import stylegan2
+
+    ws = np.asarray(ws, np.float32)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch size must be a positive integer, got {batch_size!r}")
+    shape = (0, G.img_resolution, G.img_resolution, G.img_channels)
+    parts = [stylegan2.to_uint8(G.synthesis(ws[i:i + batch_size], noise_mode="const"))
+             for i in range(0, len(ws), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros(shape, np.uint8)
+
+
+def render_strips(G, w0, traj, layers, batch_size=8):
+    """Edit strips: w0 (N, w_dim), traj (N, S, w_dim) -> (N, H, (S + 1) * W, C) uint8, original first."""
+    w0 = np.asarray(w0, np.float32)
+    n, s = np.shape(traj)[:2]
+    originals = render_uint8(G, np.repeat(w0[:, None], G.num_ws, axis=1), batch_size)
+    steps = render_uint8(G, wplus(w0, traj, G.num_ws, layers).reshape(n * s, G.num_ws, -1), batch_size)
+    frames = np.concatenate([originals[:, None], steps.reshape(n, s, *steps.shape[1:])], axis=1)
+    return np.stack([compose_strip(f) for f in frames]) if n else np.zeros((0,) + originals.shape[1:], np.uint8)
+
+
+def compose_strip(frames):
+    """Frames (F, H, W, C) uint8 side by side -> (H, F * W, C)."""
+    frames = np.asarray(frames)
+    return np.concatenate(list(frames), axis=1)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_png(path, image):
+    """Write an (H, W, C) uint8 image (C = 1, 3 or 4) as PNG at ``path`` atomically."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise UserError(f"an image to save must be (H, W, 1|3|4) uint8, got {image.dtype} {image.shape}")
+    with atomic_path(path) as temporary:
+        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(temporary, format="PNG")
