@@ -75,9 +75,9 @@ class MappingNetwork:
         self._act = _activation(kwargs, "mapping_nonlinearity", what)
         self._normalize = bool(kwargs.get("normalize_latents", True))
         self._layers = []
-        fan_in = None
+        fmaps = None
         for index in range(self.num_layers):
-            weight = store.get(f"Dense{index}/weight", (fan_in, None))
+            weight = store.get(f"Dense{index}/weight", (fmaps, None))
             fan_in, fmaps = weight.shape
             bias = store.get(f"Dense{index}/bias", (fmaps,))
             coef = np.float32(1.0 / np.sqrt(fan_in)) * lrmul
