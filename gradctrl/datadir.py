@@ -14,7 +14,6 @@ The attributes of a directory are the keys of ``splits.json``, in order. A direc
 temporary sibling and renamed into place, so readers never see a half-written one.
 """
 import dataclasses
-import io
 import json
 import os
 import re
@@ -145,11 +144,12 @@ def _write_bytes(path, data):
         os.fsync(f.fileno())
 
 
-def _npy_bytes(array):
-    """The .npy serialisation of an array, as bytes (deterministic for equal arrays)."""
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+def _write_npy(path, array):
+    """Write an array as a new .npy file (no pickle, no in-memory copy) and flush it to disk."""
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def json_bytes(obj):
@@ -194,10 +194,10 @@ def write_data_dir(path, data):
     try:
         (tmp / "scores").mkdir(parents=True)
         (tmp / "labels").mkdir()
-        _write_bytes(tmp / "latents.npy", _npy_bytes(data.latents))
+        _write_npy(tmp / "latents.npy", data.latents)
         for attr in data.splits:
-            _write_bytes(tmp / "scores" / f"{attr}.npy", _npy_bytes(data.scores[attr]))
-            _write_bytes(tmp / "labels" / f"{attr}.npy", _npy_bytes(data.labels[attr]))
+            _write_npy(tmp / "scores" / f"{attr}.npy", data.scores[attr])
+            _write_npy(tmp / "labels" / f"{attr}.npy", data.labels[attr])
         _write_bytes(tmp / "splits.json", json_bytes(data.splits))
         _write_bytes(tmp / "manifest.json", json_bytes(data.manifest))
         for folder in (tmp / "scores", tmp / "labels", tmp):
