@@ -9,8 +9,6 @@ the 512 x 512 frame), every row downscaled so the strips are ``--width`` pixels 
 scripts/fig_ffhq.sh, fig_car.sh and fig_cat.sh run it with the paper's settings.
 """
 import argparse
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -53,9 +51,11 @@ def strip_image(frames, width):
     """Frames (F, H, W, C) uint8 side by side, downscaled (Lanczos) so the strip is ``width`` px wide -> PIL image."""
     from PIL import Image
 
+    from .render import compose_strip
+
     frames = np.asarray(frames, np.uint8)
     count, height, frame_width = frames.shape[:3]
-    strip = np.concatenate(list(frames), axis=1)
+    strip = compose_strip(frames)
     if strip.shape[-1] == 1:
         strip = strip[..., 0]
     image = Image.fromarray(strip)
@@ -96,25 +96,24 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
 
 def save_png(image, path):
     """Write a PIL image as PNG at ``path`` atomically (temporary name in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from .render import atomic_path
+
+    with atomic_path(path) as temporary:
         image.save(temporary, format="PNG")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def parse_layers(text, num_ws):
     """``"lo:hi"`` -> (lo, hi) with 0 <= lo < hi <= num_ws; UserError naming --layerwise otherwise."""
+    from .render import check_layers
+
     try:
         lo, hi = (int(v) for v in text.split(":"))
     except ValueError:
         raise UserError(f"--layerwise {text!r}: expected lo:hi, e.g. 2:10") from None
-    if not 0 <= lo < hi <= num_ws:
-        raise UserError(f"--layerwise {text}: must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
-    return lo, hi
+    try:
+        return check_layers((lo, hi), num_ws)
+    except UserError as e:
+        raise UserError(f"--layerwise {text}: {e}") from None
 
 
 def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):

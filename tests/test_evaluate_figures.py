@@ -43,7 +43,7 @@ def test_figure_has_a_label_column_title_and_one_band_per_row(tmp_path):
 
 def test_layerwise_flag_is_checked_against_the_generator():
     assert parse_layers("2:10", 18) == (2, 10)
-    with pytest.raises(UserError, match=r"--layerwise 2:10: must satisfy 0 <= lo < hi <= 8"):
+    with pytest.raises(UserError, match=r"--layerwise 2:10: W\+ layers \[2, 10\) must satisfy 0 <= lo < hi <= 8"):
         parse_layers("2:10", 8)
     with pytest.raises(UserError, match="expected lo:hi"):
         parse_layers("2-10", 8)
