@@ -1,0 +1,186 @@
+"""The edit stage behind ``manipulate.py``: edit latents, render strips, save trajectories and settings.
+
+Edit methods (``--method``) are looked up in :data:`METHODS`, a read-only mapping name -> function::
+
+    method(context: MethodContext, w: np.ndarray (N, w_dim), request: EditRequest) -> np.ndarray (N, steps, w_dim)
+
+returning the edited w after each step (the start excluded), for one direction / target class. Only
+"gradctrl" (:func:`gradctrl.editing.edit_trajectory`) is defined here; baselines (e.g. InterFaceGAN,
+GANSpace from :mod:`gradctrl.baselines`) are added as further entries of :data:`METHODS`. A method reads what
+it needs from the context (classifier, generator, config, seed, ``data_dir`` for methods fitted on a data
+directory) and the request (attribute, direction, target class, exclusion, steps, step size).
+
+Outputs in the output directory, per attribute ``A`` (each file written atomically):
+
+- ``<i>_<A>_<case>.png``: the strip of latent i (original, then each step); case = ``positive`` /
+  ``negative`` for a binary attribute (direction +1 / -1), ``class<c>`` for class c of a K-class one;
+- ``<A>_edits.npz``: ``w0`` (N, w_dim); ``traj_<case>`` (N, steps, w_dim); ``probs_<case>_<B>`` for every
+  classifier attribute B: (N, steps + 1) or (N, steps + 1, K) probabilities, index 0 at w0;
+- ``<A>_settings.json``: every setting used, the files written and the zero-gradient step counts.
+"""
+import dataclasses
+import json
+import types
+from pathlib import Path
+
+import numpy as np
+
+from .editing import edit_trajectory
+from .errors import UserError
+from .render import atomic_path, render_strips, save_png
+
+
+@dataclasses.dataclass(frozen=True)
+class EditRequest:
+    """One edit of a batch: ``direction`` +1 / -1, ``target_class`` (K-class) or None, ``exclude`` {name: k}."""
+
+    attribute: str
+    direction: int
+    target_class: int | None
+    exclude: dict
+    steps: int
+    step_size: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodContext:
+    """What an edit method may use: the classifier, the generator, the config, the seed, a data directory or None."""
+
+    classifier: object
+    generator: object
+    config: object
+    seed: int
+    data_dir: str | None = None
+
+
+def gradctrl_method(context, w, request):
+    """GradCtrl: masked-gradient steps on the classifier (see :mod:`gradctrl.editing`)."""
+    return edit_trajectory(context.classifier, w, request.attribute, request.direction, request.target_class,
+                           request.exclude, request.steps, request.step_size)
+
+
+METHODS = types.MappingProxyType({"gradctrl": gradctrl_method})
+
+
+def edit_cases(num_classes):
+    """The edits of an attribute: [(case name, direction, target_class)]; binary +1 and -1, else one per class."""
+    if num_classes == 1:
+        return [("positive", 1, None), ("negative", -1, None)]
+    return [(f"class{c}", 1, c) for c in range(num_classes)]
+
+
+def resolve_exclude(exclude_flag, top_channels_flag, attribute, clf, attribute_config, where):
+    """The exclusion {name: k} from ``--exclude`` / ``--top_channels`` over the config's defaults.
+
+    exclude_flag: None (config default), "none", or "a,b"; top_channels_flag: None or "250,100" (one count
+    per excluded attribute). ``where`` names the classifier in messages. UserError naming the flag otherwise.
+    """
+    known = ", ".join(clf.attributes)
+    if exclude_flag is None:
+        names = list(attribute_config.exclude)
+        for name in names:
+            if name not in clf.num_classes:
+                raise UserError(f"config default exclusion of '{attribute}' names '{name}', which the classifier in "
+                                f"{where} lacks (it has {known}): pass --exclude")
+    elif exclude_flag.strip().lower() == "none":
+        names = []
+    else:
+        names = [n.strip() for n in exclude_flag.split(",")]
+        for name in names:
+            if name == attribute:
+                raise UserError(f"--exclude '{name}': the edited attribute cannot be excluded from its own edit")
+            if name not in clf.num_classes:
+                raise UserError(f"--exclude '{name}': the classifier in {where} has no such attribute (it has {known})")
+        if len(set(names)) != len(names):
+            raise UserError(f"--exclude '{exclude_flag}' names an attribute twice")
+    if top_channels_flag is None:
+        missing = [n for n in names if n not in attribute_config.exclude]
+        if missing:
+            raise UserError(f"--exclude '{missing[0]}': the config gives no top-k for it: pass --top_channels")
+        counts = [attribute_config.exclude[n] for n in names]
+    else:
+        try:
+            counts = [int(c) for c in top_channels_flag.split(",")] if top_channels_flag.strip() else []
+        except ValueError:
+            raise UserError(f"--top_channels '{top_channels_flag}': expected comma-separated integers, "
+                            "one per excluded attribute") from None
+        if len(counts) != len(names):
+            raise UserError(f"--top_channels '{top_channels_flag}' gives {len(counts)} count(s) but --exclude names "
+                            f"{len(names)} attribute(s) ({', '.join(names) or 'none'})")
+    for name, k in zip(names, counts):
+        if not 0 <= k <= clf.w_dim:
+            flag = "--top_channels" if top_channels_flag is not None else "config exclude"
+            raise UserError(f"{flag} {k} for '{name}': top-k must be in [0, {clf.w_dim}] (the latent width)")
+    return dict(zip(names, counts))
+
+
+def parse_layerwise(text, num_ws):
+    """``--layerwise lo:hi`` -> (lo, hi) with 0 <= lo < hi <= num_ws; UserError naming the flag otherwise."""
+    try:
+        lo, hi = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--layerwise '{text}': expected lo:hi, e.g. 2:10") from None
+    if not 0 <= lo < hi <= num_ws:
+        raise UserError(f"--layerwise '{text}': must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
+    return lo, hi
+
+
+def unchanged_steps(w0, traj):
+    """Number of steps, over all latents, that left the latent exactly where it was (zero masked gradient)."""
+    previous = np.concatenate([np.asarray(w0)[:, None], traj[:, :-1]], axis=1)
+    return int(np.all(traj == previous, axis=2).sum())
+
+
+def _probabilities(clf, w0, traj):
+    """{name: (N, steps + 1[, K])} probabilities of every attribute at w0 and after each step."""
+    n, steps, w_dim = traj.shape
+    path = np.concatenate([w0[:, None], traj], axis=1).reshape(-1, w_dim)
+    return {name: p.reshape(n, steps + 1, *p.shape[1:]) for name, p in clf.predict(path).items()}
+
+
+def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, out_dir, batch_size=8, log=print):
+    """Edit, render and save every latent of ``w`` (N, w_dim) for every case of ``attribute``.
+
+    Latents are handled ``batch_size`` at a time: each batch is edited together, then rendered. Writes the
+    strips and ``<attribute>_edits.npz`` into ``out_dir`` (see the module docstring) and returns a summary
+    {"cases", "strips", "zero_gradient_steps": {case: count}, "npz"}; the caller writes the settings JSON.
+    """
+    clf, out_dir = context.classifier, Path(out_dir)
+    function = METHODS[method]
+    cases = edit_cases(clf.num_classes[attribute])
+    n, w_dim = w.shape
+    arrays = {"w0": w}
+    zero = {}
+    strips = []
+    for case, direction, target_class in cases:
+        request = EditRequest(attribute, direction, target_class, dict(exclude), steps, step_size)
+        trajectories = []
+        for start in range(0, n, batch_size):
+            w_batch = w[start:start + batch_size]
+            traj = np.asarray(function(context, w_batch, request), np.float32)
+            if traj.shape != (len(w_batch), steps, w_dim):
+                raise ValueError(f"edit method '{method}' returned shape {traj.shape}, "
+                                 f"expected {(len(w_batch), steps, w_dim)}")
+            images = render_strips(context.generator, w_batch, traj, layers, batch_size)
+            for offset, image in enumerate(images):
+                path = out_dir / f"{start + offset}_{attribute}_{case}.png"
+                save_png(path, image)
+                strips.append(path.name)
+            trajectories.append(traj)
+        traj = np.concatenate(trajectories)
+        arrays[f"traj_{case}"] = traj
+        for name, p in _probabilities(clf, w, traj).items():
+            arrays[f"probs_{case}_{name}"] = p
+        zero[case] = unchanged_steps(w, traj)
+        log(f"{attribute} {case}: {n} strip(s); {zero[case]} step(s) left a latent unchanged (zero masked gradient)")
+    npz = out_dir / f"{attribute}_edits.npz"
+    with atomic_path(npz) as temporary:
+        with open(temporary, "wb") as f:
+            np.savez(f, **arrays)
+    return {"cases": [c for c, _, _ in cases], "strips": strips, "zero_gradient_steps": zero, "npz": npz.name}
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON at ``path`` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")

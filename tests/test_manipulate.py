@@ -1,0 +1,135 @@
+"""manipulate.py: the edit stage end to end on the tiny generator, its outputs and its one-line errors."""
+import json
+import pickle
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import manipulate
+from gradctrl import latents
+from gradctrl.classifier import LatentClassifier, load_classifier, save_classifier
+from gradctrl.editing import edit_trajectory
+from gradctrl.manipulation import METHODS, edit_cases, unchanged_steps
+from gradctrl.render import render_strips
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A random classifier on the tiny generator's 32-wide w: binary 'a', 'b' and a 3-class 'c'."""
+    path = tmp_path_factory.mktemp("model") / "m"
+    save_classifier(LatentClassifier(32, ["a", "b", "c"], {"a": 1, "b": 1, "c": 3}, hidden_size=8, seed=5), path)
+    return path
+
+
+def run(*flags):
+    return manipulate.main([str(f) for f in flags])
+
+
+def test_binary_edit_outputs(tmp_path, model_dir, tiny_generator, tiny_generator_path):
+    out = tmp_path / "out"
+    run("--model_dir", model_dir, "--attribute", "a", "--out_dir", out, "--generator", tiny_generator_path,
+        "--n_samples", 3, "--exclude", "b,c", "--top_channels", "5,3", "--layerwise", "1:4", "--steps", 3,
+        "--seed", 7, "--batch_size", 2)
+    clf = load_classifier(model_dir)
+    w0 = latents.sample_w(tiny_generator, 7, range(3), 0.4, latents.STREAM_EDIT)
+    data = np.load(out / "a_edits.npz")
+    np.testing.assert_array_equal(data["w0"], w0)
+    settings = json.loads((out / "a_settings.json").read_text())
+    assert settings["exclude"] == {"b": 5, "c": 3} and settings["layers"] == [1, 4] and settings["num_ws"] == 6
+    assert settings["cases"] == ["positive", "negative"] and settings["zero_gradient_steps"] == {"positive": 0,
+                                                                                                   "negative": 0}
+    for case, direction in (("positive", 1), ("negative", -1)):
+        expected = edit_trajectory(clf, w0, "a", direction, exclude={"b": 5, "c": 3}, steps=3)
+        np.testing.assert_allclose(data[f"traj_{case}"], expected, atol=1e-6)
+        assert data[f"probs_{case}_c"].shape == (3, 4, 3) and data[f"probs_{case}_b"].shape == (3, 4)
+        np.testing.assert_allclose(data[f"probs_{case}_a"][:, 0], clf.predict(w0)["a"], atol=1e-6)
+        np.testing.assert_allclose(data[f"probs_{case}_a"][:, 1:], clf.predict(expected.reshape(-1, 32))["a"]
+                                   .reshape(3, 3), atol=1e-5)
+        assert (direction * np.diff(data[f"probs_{case}_a"], axis=1) > 0).all()
+        strips = render_strips(tiny_generator, w0, expected, (1, 4))
+        for i in range(3):
+            image = np.asarray(Image.open(out / f"{i}_a_{case}.png"))
+            assert image.shape == (16, 4 * 16, 3)
+            assert np.abs(image.astype(int) - strips[i].astype(int)).max() <= 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporaries left
+
+
+def test_k_class_config_defaults_and_input_file(tmp_path, model_dir, tiny_generator_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[generator]\nfile = "{tiny_generator_path}"\n\n'
+                      '[attributes.c]\nclasses = 3\nexclude = { a = 4 }\nlayers = [2, 6]\nsteps = 2\n'
+                      'step_size = 0.5\n\n[attributes.a]\n[attributes.b]\n')
+    w = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
+    with open(tmp_path / "latents.pkl", "wb") as f:            # the authors' pickled latents
+        pickle.dump(w, f)
+    out = tmp_path / "out"
+    run("--model_dir", model_dir, "--attribute", "c", "--out_dir", out, "--config", config,
+        "--input_dir", tmp_path, "--n_samples", 2)
+    settings = json.loads((out / "c_settings.json").read_text())
+    assert settings["cases"] == ["class0", "class1", "class2"]
+    assert settings["exclude"] == {"a": 4} and settings["layers"] == [2, 6] and settings["steps"] == 2
+    assert settings["step_size"] == 0.5 and settings["n_latents"] == 2
+    data = np.load(out / "c_edits.npz")
+    np.testing.assert_array_equal(data["w0"], w[:2])
+    clf = load_classifier(model_dir)
+    for c in range(3):
+        expected = edit_trajectory(clf, w[:2], "c", 1, target_class=c, exclude={"a": 4}, steps=2, step_size=0.5)
+        np.testing.assert_allclose(data[f"traj_class{c}"], expected, atol=1e-6)
+        assert (out / f"1_c_class{c}.png").is_file()
+    # flags win over the config: no exclusion, other layers
+    run("--model_dir", model_dir, "--attribute", "c", "--out_dir", out, "--config", config,
+        "--input_dir", tmp_path / "latents.pkl", "--exclude", "none", "--layerwise", "0:3", "--n_samples", 1)
+    settings = json.loads((out / "c_settings.json").read_text())
+    assert settings["exclude"] == {} and settings["layers"] == [0, 3]
+
+
+def test_zero_gradient_steps_reported(tmp_path, model_dir, tiny_generator_path, capsys):
+    out = tmp_path / "out"
+    run("--model_dir", model_dir, "--attribute", "b", "--out_dir", out, "--generator", tiny_generator_path,
+        "--n_samples", 2, "--exclude", "a", "--top_channels", 32, "--steps", 2)
+    settings = json.loads((out / "b_settings.json").read_text())
+    assert settings["zero_gradient_steps"] == {"positive": 4, "negative": 4}
+    assert "8 zero-gradient step(s) left a latent unchanged" in capsys.readouterr().out
+    data = np.load(out / "b_edits.npz")
+    assert unchanged_steps(data["w0"], data["traj_positive"]) == 4
+
+
+def test_method_seam():
+    assert list(METHODS) == ["gradctrl"]
+    assert edit_cases(1) == [("positive", 1, None), ("negative", -1, None)]
+    assert edit_cases(2) == [("class0", 1, 0), ("class1", 1, 1)]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--attribute", "hair"], r"--attribute 'hair': the classifier in '.*' has no such attribute \(it has a, b, c\)"),
+    (["--exclude", "a"], "--exclude 'a': the edited attribute cannot be excluded from its own edit"),
+    (["--exclude", "b,zz", "--top_channels", "1,1"], r"--exclude 'zz': the classifier in '.*' has no such attribute"),
+    (["--exclude", "b,c", "--top_channels", "4"],
+     r"--top_channels '4' gives 1 count\(s\) but --exclude names 2 attribute\(s\) \(b, c\)"),
+    (["--exclude", "b", "--top_channels", "33"], r"--top_channels 33 for 'b': top-k must be in \[0, 32\]"),
+    (["--exclude", "b", "--top_channels", "-1"], r"--top_channels -1 for 'b': top-k must be in \[0, 32\]"),
+    (["--exclude", "b"], "--exclude 'b': the config gives no top-k for it: pass --top_channels"),
+    (["--layerwise", "2:9"], r"--layerwise '2:9': must satisfy 0 <= lo < hi <= 6 \(the generator's W\+ layers\)"),
+    (["--layerwise", "3:3"], r"--layerwise '3:3': must satisfy 0 <= lo < hi <= 6"),
+    (["--input_dir", "WIDE"], r"--input_dir '.*wide.npy': latent file .* width 16, but 32 is needed"),
+    (["--model_dir", "OTHER"], r"--model_dir '.*other': model directory .* is neither a gradctrl model"),
+    (["--steps", "0"], "--steps 0: must be at least 1"),
+])
+def test_bad_input_messages(tmp_path, model_dir, tiny_generator_path, capsys, flags, message):
+    np.save(tmp_path / "wide.npy", np.zeros((2, 16), np.float32))
+    (tmp_path / "other").mkdir()
+    flags = [str(tmp_path / "wide.npy") if f == "WIDE" else str(tmp_path / "other") if f == "OTHER" else f
+             for f in flags]
+    args = {"--model_dir": str(model_dir), "--attribute": "a", "--out_dir": str(tmp_path / "out"),
+            "--generator": str(tiny_generator_path), "--n_samples": "1", "--steps": "1"}
+    for flag, value in zip(flags[::2], flags[1::2]):
+        args[flag] = value
+    with pytest.raises(SystemExit) as exit_info:
+        manipulate.main([x for pair in args.items() for x in pair])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("manipulate.py: error: ") and len(err.strip().splitlines()) == 1, err
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()
