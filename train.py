@@ -86,12 +86,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with exit_on_input_error(parser.prog):
         from gradctrl import config as config_module
-        from gradctrl.classifier import save_classifier
+        from gradctrl.classifier import check_output_dir, save_classifier
         from gradctrl.datadir import read_data_dir
         from gradctrl.training import train_classifier
 
         cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
         settings = _settings(args, cfg)
+        check_output_dir(args.out_dir)
         data = read_data_dir(args.data_dir)
         names = _attributes(args, data, cfg)
         clf, metrics = train_classifier(

@@ -137,10 +137,7 @@ def save_classifier(clf, path, extra_json=None):
     object} (e.g. train.py's ``metrics.json``). An existing model directory at ``path`` is replaced; any other
     existing non-empty path is a UserError.
     """
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / SPEC_FILE).is_file())):
-        raise UserError(f"output '{path}' exists and is not a gradctrl model directory: choose another --out_dir "
-                        "or remove it")
+    path = check_output_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = path.parent / f".{path.name}.tmp-{tag}"
@@ -160,6 +157,16 @@ def save_classifier(clf, path, extra_json=None):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def check_output_dir(path):
+    """``path`` as a Path if a model directory may be written there (absent, empty, or a model directory to
+    replace); UserError otherwise. Commands call it before long work."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / SPEC_FILE).is_file())):
+        raise UserError(f"output '{path}' exists and is not a gradctrl model directory: choose another --out_dir "
+                        "or remove it")
+    return path
 
 
 def load_classifier(path):

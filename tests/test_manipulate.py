@@ -116,12 +116,14 @@ def test_method_seam():
     (["--input_dir", "WIDE"], r"--input_dir '.*wide.npy': latent file .* width 16, but 32 is needed"),
     (["--model_dir", "OTHER"], r"--model_dir '.*other': model directory .* is neither a gradctrl model"),
     (["--steps", "0"], "--steps 0: must be at least 1"),
+    (["--model_dir", "NARROW"], r"--generator '.*': its w has 32 channels but the classifier in '.*narrow' takes 16"),
 ])
 def test_bad_input_messages(tmp_path, model_dir, tiny_generator_path, capsys, flags, message):
     np.save(tmp_path / "wide.npy", np.zeros((2, 16), np.float32))
     (tmp_path / "other").mkdir()
-    flags = [str(tmp_path / "wide.npy") if f == "WIDE" else str(tmp_path / "other") if f == "OTHER" else f
-             for f in flags]
+    save_classifier(LatentClassifier(16, ["a"], {"a": 1}), tmp_path / "narrow")
+    places = {"WIDE": tmp_path / "wide.npy", "OTHER": tmp_path / "other", "NARROW": tmp_path / "narrow"}
+    flags = [str(places.get(f, f)) for f in flags]
     args = {"--model_dir": str(model_dir), "--attribute": "a", "--out_dir": str(tmp_path / "out"),
             "--generator": str(tiny_generator_path), "--n_samples": "1", "--steps": "1"}
     for flag, value in zip(flags[::2], flags[1::2]):

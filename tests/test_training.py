@@ -127,9 +127,16 @@ def test_train_cli(tmp_path, planted, capsys):
     (["--attributes", "ring,hair"], "--attributes 'hair': the data directory .* has no such attribute"),
     (["--lr", "0"], "--lr 0.0: the learning rate must be a positive number"),
     (["--n_epochs", "0"], "--n_epochs 0: must be at least 1"),
+    (["--config", "CONFIG"], "config .*c.toml: key 'attributes.ring.classes' is 3 but the data directory scores "
+                             r"it with 1 class\(es\)"),
+    (["--out_dir", "FILE"], "output '.*file.txt' exists and is not a gradctrl model directory"),
 ])
 def test_train_cli_errors(tmp_path, planted, capsys, flags, message):
     _write_data(tmp_path / "data", planted)
+    (tmp_path / "c.toml").write_text("[attributes.ring]\nclasses = 3\n")
+    (tmp_path / "file.txt").write_text("not a model")
+    places = {"CONFIG": str(tmp_path / "c.toml"), "FILE": str(tmp_path / "file.txt")}
+    flags = [places.get(f, f) for f in flags]
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--data_dir", str(tmp_path / "data"), "--out_dir", str(tmp_path / "model"), "--quiet", *flags])
     assert exit_info.value.code == 2
