@@ -225,3 +225,40 @@ def baseline_trajectory(directions, w, direction=+1, target_class=None, steps=9,
     else:
         row = int(target_class)
     return linear_trajectory(w, directions[row], direction, steps, step_size)
+
+
+def _method_data(context, method):
+    """The data directory a baseline edit method is fitted on (manipulate.py's ``--data_dir``), read and checked."""
+    from .datadir import read_data_dir
+
+    if not context.data_dir:
+        raise UserError(f"--method {method} needs --data_dir: the data directory of prepare_data.py, whose "
+                        "selected samples and scores the baseline is fitted on")
+    data = read_data_dir(context.data_dir)
+    if data.w_dim != context.classifier.w_dim:
+        raise UserError(f"--data_dir '{context.data_dir}' holds latents of width {data.w_dim}, but the edited "
+                        f"latents have width {context.classifier.w_dim}")
+    return data
+
+
+def interfacegan_method(context, w, request):
+    """manipulate.py ``--method interfacegan``: the edit method of :mod:`gradctrl.manipulation`'s METHODS.
+
+    Fits the SVM on ``context.data_dir`` for ``request.attribute``; with a non-empty ``request.exclude`` (the
+    --exclude flag or the config's default) it is the conditional variant, orthogonal to the normals of the
+    excluded attributes (their top-k counts do not apply: a linear direction has no channels to mask).
+    w: (N, w_dim) -> (N, steps, w_dim).
+    """
+    directions = baseline_directions("interfacegan", _method_data(context, "interfacegan"), request.attribute,
+                                     list(request.exclude))
+    return baseline_trajectory(directions, w, request.direction, request.target_class, request.steps,
+                               request.step_size)
+
+
+def ganspace_method(context, w, request):
+    """manipulate.py ``--method ganspace``: the PCA component of the data directory's w most correlated with
+    the attribute's score (per class for a K-class attribute), walked like every other method. w: (N, w_dim)
+    -> (N, steps, w_dim)."""
+    directions = baseline_directions("ganspace", _method_data(context, "ganspace"), request.attribute)
+    return baseline_trajectory(directions, w, request.direction, request.target_class, request.steps,
+                               request.step_size)

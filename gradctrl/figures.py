@@ -15,7 +15,8 @@ import numpy as np
 from .cli import exit_on_input_error
 from .errors import UserError
 
-LABEL_WIDTH = 150
+LABEL_MIN_WIDTH = 100
+LABEL_MARGIN = 8
 TITLE_HEIGHT = 28
 FONT_SIZE = 14
 
@@ -66,7 +67,7 @@ def strip_image(frames, width):
 def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     """One figure from labelled rows: an iterable of (label, frames (F, H, W, C) uint8) -> PIL RGB image.
 
-    Each row: the label on the left (LABEL_WIDTH px), then its frames cropped to ``crop_aspect`` (W / H, or
+    Each row: the label on the left (a column as wide as the longest label), then its frames cropped to ``crop_aspect`` (W / H, or
     None) and downscaled into a strip ``width`` px wide (only the downscaled strips are kept, so rows may
     come from a generator). An optional title line on top.
     """
@@ -82,14 +83,15 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     if not strips:
         raise UserError("a figure needs at least one row")
     top = TITLE_HEIGHT if title else 0
-    figure = Image.new("RGB", (LABEL_WIDTH + width, top + sum(s.height for _, s in strips)), "white")
+    left = max([LABEL_MIN_WIDTH] + [int(font.getlength(label)) + 2 * LABEL_MARGIN for label, _ in strips])
+    figure = Image.new("RGB", (left + width, top + sum(s.height for _, s in strips)), "white")
     draw = ImageDraw.Draw(figure)
     if title:
-        draw.text((8, top // 2), title, fill="black", font=font, anchor="lm")
+        draw.text((LABEL_MARGIN, top // 2), title, fill="black", font=font, anchor="lm")
     y = top
     for label, strip in strips:
-        figure.paste(strip, (LABEL_WIDTH, y))
-        draw.text((8, y + strip.height // 2), label, fill="black", font=font, anchor="lm")
+        figure.paste(strip, (left, y))
+        draw.text((LABEL_MARGIN, y + strip.height // 2), label, fill="black", font=font, anchor="lm")
         y += strip.height
     return figure
 

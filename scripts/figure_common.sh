@@ -1,0 +1,33 @@
+# Shared by scripts/fig_*.sh (sourced, not run): find the released classifiers and the generator, then run
+# python -m gradctrl.figures with the paper config. run_figure NAME MODEL ENV_VAR [ARGS...]: a first ARG that
+# is not a flag is the generator pickle (else the variable named ENV_VAR, else NVIDIA's file name in the
+# current folder); the script's FIGURE_FLAGS come next and the remaining ARGS last, so the user's flags win.
+root="$(cd "$here/.." && pwd)"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+
+run_figure() {
+    local name="$1" model="$2" variable="$3"
+    shift 3
+    local file="stylegan2-$name-config-f.pkl"
+    local generator="${!variable:-$file}"
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+        generator="$1"
+        shift
+    fi
+    if [ ! -f "$generator" ]; then
+        echo "fig_$name.sh: error: generator pickle '$generator' not found: download NVIDIA's" \
+             "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/$file and pass its path as the first" \
+             "argument (or set $variable)" >&2
+        exit 2
+    fi
+    local released="${GRADCTRL_RELEASED:-$root/../shared/released}"
+    if [ ! -f "$released/$model/model.pth" ]; then
+        echo "fig_$name.sh: error: the authors' released classifier '$released/$model' is missing:" \
+             "set GRADCTRL_RELEASED to the folder holding model_ffhq, model_car and model_cat" \
+             "(from github.com/zikuncshelly/GradCtrl)" >&2
+        exit 2
+    fi
+    local out="${GRADCTRL_FIGURES:-build/figures}/fig_$name.png"
+    python3 -m gradctrl.figures --config "$root/configs/$name.toml" --model_dir "$released/$model" \
+        --generator "$generator" --out "$out" "${FIGURE_FLAGS[@]}" "$@"
+}
