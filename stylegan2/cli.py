@@ -4,10 +4,10 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import InputError
 
 _MAX_SEED = 2 ** 32 - 1
@@ -54,15 +54,8 @@ def _write_png(image, path):
     channels = image.shape[2]
     if channels not in (1, 2, 3, 4):
         raise InputError(f"the network makes {channels}-channel images, which PNG cannot hold (1 to 4 channels)")
-    fd, tmp = tempfile.mkstemp(prefix=".seed", suffix=".png.tmp", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            Image.fromarray(image[:, :, 0] if channels == 1 else image).save(file, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as file:
+        Image.fromarray(image[:, :, 0] if channels == 1 else image).save(file, format="PNG")
 
 
 def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, batch_size):
@@ -72,7 +65,10 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
     generator = stylegan2.load_generator(network)
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise InputError(f"--outdir '{outdir}' exists and is not a directory: choose another path")
-    os.makedirs(outdir, exist_ok=True)
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create --outdir '{outdir}' ({e.strerror}): choose another path") from None
     written = []
     for start in range(0, len(seeds), batch_size):
         batch = seeds[start:start + batch_size]

@@ -87,13 +87,12 @@ class Generator:
         leaves w unchanged. z: np.ndarray or tf.Tensor, finite.
         """
         z = _checked_batch(z, (self.z_dim,), "z", "one row of z_dim = %d normal values per sample" % self.z_dim)
-        if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, numbers.Real) or not np.isfinite(truncation_psi):
-            raise InputError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
+        psi = _finite_float(truncation_psi, "truncation_psi")
         cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
         if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Integral) or cutoff < 0:
             raise InputError(f"truncation_cutoff must be None or an integer >= 0, got {truncation_cutoff!r}")
-        truncate = (np.arange(self.num_ws) < cutoff) & (float(truncation_psi) != 1.0)
-        return self._mapping_fn(z, tf.constant(truncation_psi, tf.float32), tf.constant(truncate))
+        truncate = (np.arange(self.num_ws) < cutoff) & (psi != 1.0)
+        return self._mapping_fn(z, tf.constant(psi, tf.float32), tf.constant(truncate))
 
     def synthesis(self, ws, noise_mode="const", seed=None, noise=None):
         """ws (N, num_ws, w_dim) -> raw images (N, H, W, C) float32 tf.Tensor, NHWC (nominally [-1, 1]).
@@ -134,6 +133,17 @@ class Generator:
                                  f"({h}, {w}) or ({n}, {h}, {w})")
             buffers.append(buffer[..., np.newaxis])
         return buffers
+
+
+def _finite_float(value, name):
+    """A finite Python float from a number (Python, numpy or a 0-d tensor); InputError otherwise."""
+    try:
+        result = float(value) if not isinstance(value, (bool, str, bytes)) else None
+    except (TypeError, ValueError):
+        result = None
+    if result is None or not np.isfinite(result):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    return result
 
 
 def _checked_batch(value, trailing, name, meaning):

@@ -7,14 +7,13 @@ as its class plus a state dict: ``version``, ``name``, ``static_kwargs``, ``comp
 to :class:`NetworkState`, a plain holder of that dict, through the allow-list unpickler; the stored source
 is kept as an inert string and never executed.
 """
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import safe_pickle
+from .atomic import atomic_write
 from .errors import InputError
 
 NETWORK_GLOBAL = ("dnnlib.tflib.network", "Network")
@@ -172,15 +171,10 @@ def write_networks(path, networks):
     The file is written under a temporary name in the same folder and renamed into place.
     """
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"cannot write network pickle '{path}': the folder '{directory}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write network pickle '{path}': the folder '{path.parent}' does not exist")
     try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_write(path) as file:
             _OfficialPickler(file, protocol=4).dump(tuple(networks))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as e:
+        raise InputError(f"cannot write network pickle '{path}' ({e.strerror}): check the folder's permissions") from None

@@ -126,3 +126,15 @@ def test_random_generator_is_seeded():
     c = stylegan2.random_generator(**dict(args, seed=5)).state.all_variables()
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["synthesis/4x4/Conv/weight"], c["synthesis/4x4/Conv/weight"])
+
+
+def test_saving_is_atomic_with_normal_permissions(tmp_path, tiny_generator):
+    path = tmp_path / "g.pkl"
+    stylegan2.save_generator(tiny_generator, path)
+    (tmp_path / "plain").write_bytes(b"")
+    assert path.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777  # the umask applies
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pkl", "plain"]  # no temporary file left
+    with pytest.raises(stylegan2.InputError, match="the folder .* does not exist"):
+        stylegan2.save_generator(tiny_generator, tmp_path / "missing" / "g.pkl")
+    with pytest.raises(stylegan2.InputError, match="needs a stylegan2.Generator"):
+        stylegan2.save_generator("G", path)
