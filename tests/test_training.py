@@ -145,3 +145,24 @@ def test_train_cli_errors(tmp_path, planted, capsys, flags, message):
     import re
     assert re.search(message, err), err
     assert not (tmp_path / "model").exists()
+
+
+def test_shared_layers_keep_best_mean_epoch(planted):
+    w, _, labels, splits = planted
+    clf, metrics = train_classifier(w, labels, splits, {"ring": 1, "mixed": 1}, hidden_size=8, n_shared_layers=1,
+                                    n_epochs=3, lr=1e-2, seed=0)
+    assert len(clf.shared_layers) == 1
+    best = metrics["best_epoch"]["ring"]
+    assert best == metrics["best_epoch"]["mixed"]
+    means = [np.mean(list(e["val_accuracy"].values())) for e in metrics["epochs"]]
+    assert best == 1 + int(np.argmax(means))
+    for name in ("ring", "mixed"):
+        val = np.asarray(splits[name]["val"])
+        assert accuracy(clf.predict(w[val])[name], labels[name][val], 1) == metrics["best_val_accuracy"][name]
+
+
+def test_without_validation_samples_last_epoch_is_kept(planted):
+    w, _, labels, splits = planted
+    split = {"train": splits["ring"]["train"], "val": []}
+    _, metrics = train_classifier(w, {"ring": labels["ring"]}, {"ring": split}, {"ring": 1}, n_epochs=2)
+    assert metrics["best_epoch"] == {"ring": 2} and metrics["best_val_accuracy"] == {"ring": None}
