@@ -11,7 +11,7 @@ import manipulate
 from gradctrl import latents
 from gradctrl.classifier import LatentClassifier, load_classifier, save_classifier
 from gradctrl.editing import edit_trajectory
-from gradctrl.manipulation import METHODS, edit_cases, unchanged_steps
+from gradctrl.manipulation import METHODS, edit_cases, gradctrl_method, unchanged_steps
 from gradctrl.render import render_strips
 
 
@@ -97,7 +97,9 @@ def test_zero_gradient_steps_reported(tmp_path, model_dir, tiny_generator_path, 
 
 
 def test_method_seam():
-    assert list(METHODS) == ["gradctrl"]
+    assert list(METHODS)[0] == "gradctrl" and METHODS["gradctrl"] is gradctrl_method    # baselines follow it
+    with pytest.raises(TypeError):
+        METHODS["other"] = gradctrl_method                                               # read-only registry
     assert edit_cases(1) == [("positive", 1, None), ("negative", -1, None)]
     assert edit_cases(2) == [("class0", 1, 0), ("class1", 1, 1)]
 
