@@ -50,6 +50,31 @@ class _Variables:
                              f"(not part of a {description}): this network variant is not supported")
 
 
+def _number_kwarg(kwargs, key, default, what, integer=False):
+    """A stored numeric kwarg (default when absent), checked: an InputError names a malformed value."""
+    value = kwargs.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or not np.isfinite(number) or (integer and number != int(number)):
+        raise InputError(f"{what}: the stored kwarg {key} = {value!r} is not {'an integer' if integer else 'a number'}")
+    return int(number) if integer else number
+
+
+def _resample_kernel(kwargs, what):
+    """The stored FIR ``resample_kernel`` (default [1, 3, 3, 1]; None means [1, 1]) as a float32 array."""
+    kernel = kwargs.get("resample_kernel", DEFAULT_RESAMPLE_KERNEL)
+    try:
+        kernel = np.asarray((1, 1) if kernel is None else kernel, dtype=np.float32)
+    except (TypeError, ValueError):
+        kernel = np.zeros(0, np.float32)
+    if not (kernel.ndim == 1 or (kernel.ndim == 2 and kernel.shape[0] == kernel.shape[1])) or kernel.size == 0 \
+            or not np.isfinite(kernel).all() or np.sum(kernel) == 0:
+        raise InputError(f"{what}: the stored resample_kernel {kwargs.get('resample_kernel')!r} is not a usable FIR filter")
+    return kernel
+
+
 def _activation(kwargs, key, what):
     """The activation name stored under ``key`` (default lrelu), checked."""
     act = kwargs.get(key, "lrelu")
@@ -68,10 +93,10 @@ class MappingNetwork:
         if kwargs.get("label_size", 0):
             raise InputError(f"{what}: conditional networks (label_size = {kwargs['label_size']}) are not supported yet")
         store = _Variables(variables, what, "mapping")
-        self.num_layers = int(kwargs.get("mapping_layers", 8))
+        self.num_layers = _number_kwarg(kwargs, "mapping_layers", 8, what, integer=True)
         if self.num_layers < 1:
             raise InputError(f"{what}: mapping_layers = {self.num_layers}; at least 1 is needed")
-        lrmul = np.float32(kwargs.get("mapping_lrmul", 0.01))
+        lrmul = np.float32(_number_kwarg(kwargs, "mapping_lrmul", 0.01, what))
         self._act = _activation(kwargs, "mapping_nonlinearity", what)
         self._normalize = bool(kwargs.get("normalize_latents", True))
         self._layers = []
@@ -87,7 +112,7 @@ class MappingNetwork:
         self.w_dim = fmaps
         store.check_all_used(f"G_mapping with {self.num_layers} layers")
         broadcast = kwargs.get("dlatent_broadcast")
-        self.num_ws = None if broadcast is None else int(broadcast)
+        self.num_ws = None if broadcast is None else _number_kwarg(kwargs, "dlatent_broadcast", None, what, integer=True)
 
     def __call__(self, z):
         """z: (N, z_dim) float32 -> w: (N, w_dim) float32 (one w per sample, before broadcast)."""
@@ -102,9 +127,8 @@ class MappingNetwork:
 class _ModulatedLayer:
     """One modulated convolution: runtime weight (kh, kw, I, O), style dense layer, optional noise and bias."""
 
-    def __init__(self, store, scope, w_dim, in_channels, kernel, out_channels=None, noise=True, bias=True):
-        self.weight_shape = (kernel, kernel, in_channels, out_channels)
-        weight = store.get(f"{scope}/weight", self.weight_shape)
+    def __init__(self, store, scope, w_dim, in_channels, kernel, out_channels=None, noise=True):
+        weight = store.get(f"{scope}/weight", (kernel, kernel, in_channels, out_channels))
         fan_in = kernel * kernel * in_channels
         self.weight = tf.constant(weight * np.float32(1.0 / np.sqrt(fan_in)))
         self.out_channels = weight.shape[3]
@@ -112,7 +136,7 @@ class _ModulatedLayer:
                                       * np.float32(1.0 / np.sqrt(w_dim)))
         self.mod_bias = tf.constant(store.get(f"{scope}/mod_bias", (in_channels,)))
         self.noise_strength = tf.constant(store.get(f"{scope}/noise_strength", ())) if noise else None
-        self.bias = tf.constant(store.get(f"{scope}/bias", (self.out_channels,))) if bias else None
+        self.bias = tf.constant(store.get(f"{scope}/bias", (self.out_channels,)))
 
 
 class SynthesisNetwork:
@@ -127,13 +151,12 @@ class SynthesisNetwork:
         self.architecture = kwargs.get("architecture", "skip")
         if self.architecture not in ARCHITECTURES:
             raise InputError(f"{what}: architecture {self.architecture!r} is not supported (expected orig, skip or resnet)")
-        self.resolution = int(kwargs.get("resolution", 1024))
+        self.resolution = _number_kwarg(kwargs, "resolution", 1024, what, integer=True)
         log2 = int(np.round(np.log2(max(self.resolution, 1))))
         if self.resolution < 4 or 2 ** log2 != self.resolution:
             raise InputError(f"{what}: resolution {self.resolution} is not a power of two >= 4")
         self._act = _activation(kwargs, "nonlinearity", what)
-        kernel = kwargs.get("resample_kernel", DEFAULT_RESAMPLE_KERNEL)
-        self._resample_kernel = (1, 1) if kernel is None else tuple(kernel)  # NVIDIA: None means [1] * factor
+        self._resample_kernel = _resample_kernel(kwargs, what)
         if self.architecture != "skip" and self.resolution == 4:
             raise InputError(f"{what}: architecture {self.architecture!r} needs resolution >= 8 (NVIDIA's code has no 4x4 output for it)")
         self.num_ws = 2 * log2 - 2

@@ -108,6 +108,10 @@ def _modified(tmp_path, source_path, edit):
     (lambda gs: gs.components["synthesis"].static_kwargs.update(resolution=32), "lacks the variable 'noise5'"),
     (lambda gs: gs.components["synthesis"].static_kwargs.update(resolution=24), "resolution 24 is not a power of two"),
     (lambda gs: gs.components["mapping"].static_kwargs.update(dlatent_broadcast=9), "broadcasts to 9 layers"),
+    (lambda gs: gs.components["synthesis"].static_kwargs.update(resolution="big"),
+     "the stored kwarg resolution = 'big' is not an integer"),
+    (lambda gs: gs.components["synthesis"].static_kwargs.update(resample_kernel="x"), "is not a usable FIR filter"),
+    (lambda gs: gs.components["synthesis"].static_kwargs.update(nonlinearity="gelu"), "unsupported nonlinearity 'gelu'"),
     (lambda gs: gs.variables.pop("dlatent_avg"), "lacks the variable 'dlatent_avg'"),
 ])
 def test_unsupported_or_damaged_networks(tmp_path, tiny_generator_path, edit, fragment):
