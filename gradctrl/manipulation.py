@@ -4,9 +4,10 @@ Edit methods (``--method``) are looked up in :data:`METHODS`, a read-only mappin
 
     method(context: MethodContext, w: np.ndarray (N, w_dim), request: EditRequest) -> np.ndarray (N, steps, w_dim)
 
-returning the edited w after each step (the start excluded), for one direction / target class. Only
-"gradctrl" (:func:`gradctrl.editing.edit_trajectory`) is defined here; baselines (e.g. InterFaceGAN,
-GANSpace from :mod:`gradctrl.baselines`) are added as further entries of :data:`METHODS`. A method reads what
+returning the edited w after each step (the start excluded), for one direction / target class:
+"gradctrl" (:func:`gradctrl.editing.edit_trajectory`, defined here), and the baselines "interfacegan" and
+"ganspace" (:mod:`gradctrl.baselines`, fitted on ``--data_dir``; InterFaceGAN is conditioned on the
+excluded attributes when the exclusion is not empty). A method reads what
 it needs from the context (classifier, generator, config, seed, ``data_dir`` for methods fitted on a data
 directory) and the request (attribute, direction, target class, exclusion, steps, step size).
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .baselines import ganspace_method, interfacegan_method
 from .editing import edit_trajectory
 from .errors import UserError
 from .render import atomic_path, render_strips, save_png
@@ -59,7 +61,8 @@ def gradctrl_method(context, w, request):
                            request.exclude, request.steps, request.step_size)
 
 
-METHODS = types.MappingProxyType({"gradctrl": gradctrl_method})
+METHODS = types.MappingProxyType({"gradctrl": gradctrl_method, "interfacegan": interfacegan_method,
+                                  "ganspace": ganspace_method})
 
 
 def edit_cases(num_classes):
