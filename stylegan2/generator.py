@@ -19,7 +19,8 @@ class Generator:
     Attributes: ``z_dim``, ``w_dim``, ``num_ws``, ``img_resolution``, ``img_channels``, ``architecture``
     ('orig' | 'skip' | 'resnet'), ``w_avg`` (np.ndarray (w_dim,), the stored ``dlatent_avg``),
     ``noise_shapes`` (list of (H, W), one per noise input) and ``state`` (the Gs :class:`NetworkState`,
-    what :func:`save_generator` writes).
+    what :func:`save_generator` writes; read-only: the weights are copied at construction, so build a new
+    Generator from an edited state).
     """
 
     def __init__(self, state, what="generator"):
