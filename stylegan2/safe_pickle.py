@@ -36,11 +36,31 @@ def _scalar(dtype, data=None):
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
-# The numpy globals that rebuild numeric arrays, dtypes and scalars, under numpy 1 and numpy 2 names.
-NUMPY_GLOBALS = {}
+def _frombuffer(buf, dtype, shape, order, axis_order=None):
+    """``numpy.core.numeric._frombuffer`` (arrays in pickle protocol 5): a numeric array from raw bytes."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(buf, (bytes, bytearray)):
+        raise InputError("refusing a pickled numpy array that is not a plain numeric buffer")
+    array = np.frombuffer(buf, dtype=dtype)
+    if order == "K" and axis_order is not None:
+        return array.reshape(shape, order="C").transpose(axis_order)
+    return array.reshape(shape, order=order)
+
+
+def _latin1_bytes(text, encoding):
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes (an array's data): latin-1 text only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise InputError("refusing a pickled _codecs.encode call other than the latin-1 encoding of bytes")
+    return text.encode("latin-1")
+
+
+# The globals that rebuild numeric arrays, dtypes and scalars, under numpy 1 and numpy 2 names (and the
+# bytes of protocol-2 pickles).
+NUMPY_GLOBALS = {("_codecs", "encode"): _latin1_bytes}
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     NUMPY_GLOBALS[(_module, "_reconstruct")] = _reconstruct
     NUMPY_GLOBALS[(_module, "scalar")] = _scalar
+for _module in ("numpy.core.numeric", "numpy._core.numeric"):
+    NUMPY_GLOBALS[(_module, "_frombuffer")] = _frombuffer
 NUMPY_GLOBALS[("numpy", "ndarray")] = np.ndarray
 NUMPY_GLOBALS[("numpy", "dtype")] = _checked_dtype
 

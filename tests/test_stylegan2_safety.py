@@ -186,3 +186,15 @@ def test_object_arrays_are_refused(tmp_path):
     path.write_bytes(pickle.dumps(np.array([1, "a"], dtype=object), protocol=4))
     with pytest.raises(stylegan2.InputError, match="object dtype"):
         stylegan2.load_generator(path)
+
+
+def test_numpy_arrays_of_every_pickle_protocol_are_rebuilt():
+    from stylegan2 import safe_pickle
+
+    arrays = (np.arange(6, dtype=np.float32).reshape(2, 3), np.asfortranarray(np.ones((2, 3), np.float64)),
+              np.float32(2.5), np.int64(7))
+    for protocol in (2, 3, 4, 5):
+        loaded = safe_pickle.loads(pickle.dumps(arrays, protocol=protocol), safe_pickle.NUMPY_GLOBALS, "test pickle")
+        for a, b in zip(arrays, loaded):
+            assert type(a) is type(b) and np.asarray(a).dtype == np.asarray(b).dtype
+            np.testing.assert_array_equal(a, b)
