@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The embedded demo: prepare_data -> train -> manipulate -> summary on a random StyleGAN2 generator,
+# offline, on CPU, in a few minutes. Installs nothing: install first (see the README's quick start).
+#
+#   bash scripts/demo.sh [OUT_DIR]          (default: demo_out, beside this repository's configs/)
+#
+# Writes OUT_DIR/data (data directory), OUT_DIR/model (classifier), OUT_DIR/edits/with_exclusion and
+# OUT_DIR/edits/without_exclusion (strips, trajectories, settings) and OUT_DIR/summary.txt.
+# Smaller runs for tests: GRADCTRL_DEMO_N_SAMPLES, GRADCTRL_DEMO_EPOCHS, GRADCTRL_DEMO_EDITS (latents
+# per edit, default 16) and GRADCTRL_DEMO_ATTRIBUTES (default: brightness warmth color).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-demo_out}"
+CONFIG=configs/demo.toml
+PYTHON="${PYTHON:-python3}"
+ATTRIBUTES="${GRADCTRL_DEMO_ATTRIBUTES:-brightness warmth color}"
+EDITS="${GRADCTRL_DEMO_EDITS:-16}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+start=$(date +%s)
+
+data_flags=()
+[[ -n "${GRADCTRL_DEMO_N_SAMPLES:-}" ]] && data_flags+=(--n_samples "$GRADCTRL_DEMO_N_SAMPLES")
+train_flags=()
+[[ -n "${GRADCTRL_DEMO_EPOCHS:-}" ]] && train_flags+=(--n_epochs "$GRADCTRL_DEMO_EPOCHS")
+
+echo "== 1/4 prepare_data: sample, render, score, select, split"
+"$PYTHON" prepare_data.py --config "$CONFIG" --out_dir "$OUT/data" "${data_flags[@]}"
+echo "== 2/4 train: one classifier branch per attribute on w"
+"$PYTHON" train.py --config "$CONFIG" --data_dir "$OUT/data" --out_dir "$OUT/model" --quiet "${train_flags[@]}"
+echo "== 3/4 manipulate: each attribute, with the config's exclusion and without"
+for attribute in $ATTRIBUTES; do
+    "$PYTHON" manipulate.py --config "$CONFIG" --model_dir "$OUT/model" --attribute "$attribute" \
+        --n_samples "$EDITS" --seed 0 --out_dir "$OUT/edits/with_exclusion"
+    "$PYTHON" manipulate.py --config "$CONFIG" --model_dir "$OUT/model" --attribute "$attribute" \
+        --n_samples "$EDITS" --seed 0 --exclude none --out_dir "$OUT/edits/without_exclusion"
+done
+echo "== 4/4 summary"
+"$PYTHON" scripts/demo_summary.py --config "$CONFIG" --edits "$OUT/edits" --data_dir "$OUT/data" \
+    | tee "$OUT/summary.txt"
+echo "demo finished in $(( $(date +%s) - start )) s: strips in $OUT/edits, summary in $OUT/summary.txt"

@@ -1,0 +1,133 @@
+"""The demo's summary: how much each edit changed the image scores, with and without exclusion.
+
+    python scripts/demo_summary.py --config configs/demo.toml --edits OUT/edits [--data_dir OUT/data]
+
+``--edits`` holds ``with_exclusion/`` and ``without_exclusion/``, each written by manipulate.py
+(``<A>_edits.npz`` + ``<A>_settings.json`` per edited attribute A). For every edit the original image
+(w0 in every W+ layer) and the image after the last step (the edited w in the edit's layers) are
+rendered and scored by every attribute's scorer from the config. Printed per edit and setting:
+
+- the edited attribute: the mean change of its image score (last step minus original) along the +1 and
+  -1 edits (a K-class attribute: the change of class c's score along the edit towards class c);
+- every other attribute: the mean absolute change of its image score (a K-class score: averaged over
+  its K columns).
+
+Scores are in the scorers' units (brightness in [0, 1], warmth and colour in [-1, 1]); with
+``--data_dir`` the standard deviation of each score over the data set is printed for scale.
+The table also goes to ``EDITS/summary.json``.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SETTINGS = ("with_exclusion", "without_exclusion")
+
+
+def score_changes(G, scorers, w0, traj, layers, batch_size=64):
+    """{attribute: (N,) or (N, K) score after the last step minus the original's} for w0 (N, w_dim), traj (N, S, w_dim)."""
+    from gradctrl.render import render_uint8, wplus
+
+    original = render_uint8(G, np.repeat(w0[:, None], G.num_ws, axis=1), batch_size)
+    edited = render_uint8(G, wplus(w0, traj[:, -1:], G.num_ws, layers)[:, 0], batch_size)
+    return {name: scorer(edited) - scorer(original) for name, scorer in scorers.items()}
+
+
+def summarise_edit(changes, attribute, case):
+    """One row: the target's mean change and every other attribute's mean absolute change."""
+    target = changes[attribute]
+    if target.ndim == 2:
+        target = target[:, int(case[len("class"):])]
+    row = {"target_mean_change": float(np.mean(target))}
+    for name, change in changes.items():
+        if name != attribute:
+            row[f"{name}_mean_abs_change"] = float(np.mean(np.abs(change)))
+    return row
+
+
+def _case_order(case):
+    """+1 first, then -1, then the classes in order."""
+    return {"positive": -2, "negative": -1}.get(case) or int(case[len("class"):])
+
+
+def _case_label(case, class_names):
+    if case == "positive":
+        return "+1"
+    if case == "negative":
+        return "-1"
+    c = int(case[len("class"):])
+    return f"-> {class_names[c]}" if class_names else f"-> class {c}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="demo_summary.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the demo config (generator and scorers)")
+    parser.add_argument("--edits", required=True, help="folder with with_exclusion/ and without_exclusion/")
+    parser.add_argument("--data_dir", help="data directory, for the scores' spread over the data set")
+    args = parser.parse_args(argv)
+    from gradctrl.cli import exit_on_input_error
+
+    with exit_on_input_error(parser.prog):
+        _run(args)
+
+
+def _run(args):
+    from gradctrl.config import load_config
+    from gradctrl.errors import UserError
+    from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.scorers import make_scorer
+
+    cfg = load_config(args.config)
+    scorers = {name: make_scorer(a.scorer, name) for name, a in cfg.attributes.items() if a.scorer}
+    edits = Path(args.edits)
+    generator, rows, spread = None, [], {}
+    if args.data_dir:
+        from gradctrl.datadir import read_data_dir
+
+        data = read_data_dir(args.data_dir)
+        spread = {name: float(np.std(data.scores[name], axis=0).mean()) for name in scorers if name in data.scores}
+    for setting in SETTINGS:
+        for settings_file in sorted((edits / setting).glob("*_settings.json")):
+            settings = json.loads(settings_file.read_text(encoding="utf-8"))
+            if generator is None:
+                generator = open_generator(settings["generator"], cfg)
+            if file_sha256(settings["generator"]) != settings["generator_sha256"]:
+                raise UserError(f"{settings_file}: the generator changed since these edits were made")
+            attribute = settings["attribute"]
+            with np.load(edits / setting / settings["npz"], allow_pickle=False) as arrays:
+                w0 = arrays["w0"]
+                trajectories = {case: arrays[f"traj_{case}"] for case in settings["cases"]}
+            for case, traj in trajectories.items():
+                changes = score_changes(generator, scorers, w0, traj, settings["layers"])
+                rows.append({"attribute": attribute, "case": case, "setting": setting,
+                             "label": _case_label(case, settings.get("class_names")),
+                             "exclude": settings["exclude"], "n_latents": int(len(w0)),
+                             **summarise_edit(changes, attribute, case)})
+    if not rows:
+        raise UserError(f"--edits '{edits}' holds no manipulate.py output in {' or '.join(SETTINGS)}")
+    order = list(cfg.attributes)
+    rows.sort(key=lambda r: (order.index(r["attribute"]) if r["attribute"] in order else len(order),
+                             r["attribute"], _case_order(r["case"]), SETTINGS.index(r["setting"])))
+    _print_table(rows, list(scorers), spread)
+    (edits / "summary.json").write_text(json.dumps({"rows": rows, "score_std": spread}, indent=1) + "\n")
+
+
+def _print_table(rows, names, spread):
+    """One line per edit and setting; columns: the target's mean change, the others' mean |change|."""
+    header = f"{'edit':<22}{'exclusion':<11}{'target mean change':>19}" + "".join(f"{'|d| ' + n:>16}" for n in names)
+    print("Image-score changes after the last edit step (target: mean change; others: mean absolute change)")
+    print(header)
+    for row in rows:
+        cells = "".join(f"{'-' if n == row['attribute'] else format(row[f'{n}_mean_abs_change'], '.4f'):>16}"
+                        for n in names)
+        print(f"{row['attribute'] + ' ' + row['label']:<22}{row['setting'].split('_')[0]:<11}"
+              f"{row['target_mean_change']:>+19.4f}{cells}")
+    if spread:
+        print(f"{'score std over the data':<33}{'':>19}" + "".join(f"{spread.get(n, float('nan')):>16.4f}" for n in names))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
