@@ -288,10 +288,23 @@ def _check_columns(plan, attr, spec, scores, columns, lo, hi):
 
 
 def _start_parts_dir(parts_dir, plan):
-    """Create the parts directory and its run.json on first use (nothing exists before a part is ready)."""
+    """Create the parts directory and its run.json on first use (nothing exists before a part is ready).
+
+    run.json is created only if absent (a hard link of a complete temporary file), so a shard started at the
+    same moment with other settings is refused instead of overwriting it.
+    """
     parts_dir.mkdir(parents=True, exist_ok=True)
-    if not (parts_dir / RUN_FILE).is_file():
-        _atomic_write(parts_dir / RUN_FILE, json_bytes(plan.run_record()))
+    path = parts_dir / RUN_FILE
+    if path.is_file():
+        return
+    tmp = path.with_name(f".{RUN_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_bytes(json_bytes(plan.run_record()))
+        os.link(tmp, path)
+    except FileExistsError:
+        check_parts_dir(parts_dir, plan)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _ensure_dir_and_save(parts_dir, plan, start, images):

@@ -264,3 +264,43 @@ def test_help_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--shard K/N" in result.stdout and "merge" in result.stdout
+
+
+def test_config_supplies_scorers_and_classes_are_checked(tmp_path, tiny_generator_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(textwrap.dedent(f"""
+        [generator]
+        file = "{tiny_generator_path}"
+        truncation = 0.7
+        [data]
+        n_samples = 40
+        seed = 4
+        p_perclass = 0.1
+        batch_size = 8
+        [attributes.light]
+        scorer = "builtin:brightness"
+        [attributes.hue]
+        classes = 3
+        scorer = "builtin:color3"
+    """))
+    run(["--config", config, "--out_dir", tmp_path / "from_config", "--part_size", 16])
+    run(base_args(tiny_generator_path, tmp_path / "from_flags", n_samples=40))
+    assert tree_bytes(tmp_path / "from_config") == tree_bytes(tmp_path / "from_flags")
+    # bare specs in --attributes order
+    run(base_args(tiny_generator_path, tmp_path / "bare", n_samples=40, scorers=["builtin:brightness", "builtin:color3"])
+        + ["--attributes", "light,hue"])
+    assert tree_bytes(tmp_path / "bare") == tree_bytes(tmp_path / "from_flags")
+    config.write_text(config.read_text().replace("classes = 3", "classes = 4"))
+    _expect_error(capsys, ["--config", config, "--out_dir", tmp_path / "bad"],
+                  "scorer 'builtin:color3' of attribute 'hue' returned 3 score column(s) but the config says classes = 4")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.parts").exists()
+
+
+def test_merge_can_reselect_without_resampling(tmp_path, tiny_generator_path):
+    run(base_args(tiny_generator_path, tmp_path / "d", n_samples=40))
+    run(["merge", "--out_dir", tmp_path / "wide", "--parts_dir", tmp_path / "d.parts", "--p_perclass", "0.25"])
+    narrow, wide = read_data_dir(tmp_path / "d"), read_data_dir(tmp_path / "wide")
+    assert narrow.latents.tobytes() == wide.latents.tobytes()
+    assert wide.manifest["p_perclass"] == 0.25 and narrow.manifest["p_perclass"] == 0.1
+    split = wide.splits["light"]
+    assert len(split["train"]) + len(split["val"]) == 2 * 10
