@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolution", type=int, default=32)
@@ -53,6 +54,7 @@ def main():
     print(f"{device}: {args.resolution} px, w_dim {args.w_dim}, batch {args.batch_size}, {args.n} samples")
     print(f"rendering alone: {render_rate:9.1f} samples/s")
     print(f"whole stage:     {stage_rate:9.1f} samples/s  ({100 * stage_rate / render_rate:.0f} % of rendering alone)")
+
 
 if __name__ == "__main__":
     main()
