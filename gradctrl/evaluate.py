@@ -306,7 +306,8 @@ def build_parser():
     parser.add_argument("--step_size", type=float, help="L2 length of a step (default: the config's, 4/9)")
     parser.add_argument("--ganspace_components", type=int, default=20,
                         help="GANSpace picks among this many leading principal components (default 20)")
-    parser.add_argument("--batch_size", type=int, default=16, help="images rendered together, and latents edited per rendering round (default 16)")
+    parser.add_argument("--batch_size", type=int, default=16,
+                        help="images rendered together, and latents per rendering round (default 16)")
     parser.add_argument("--latent_only", action="store_true",
                         help="score the edited w with the latent classifiers instead of rendering (quick look; "
                              "circular for GradCtrl)")
