@@ -334,7 +334,8 @@ def _run(args):
                         ("--batch_size", args.batch_size), ("--ganspace_components", args.ganspace_components)):
         _positive(value, flag)
     if args.n_samples < 2:
-        raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed for a standard deviation")
+        raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
+                        "for a standard deviation")
     check_out_dir(args.out_dir)
     baselines = [m for m in methods if not m.startswith("gradctrl")]
     if baselines and not args.data_dir:

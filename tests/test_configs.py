@@ -104,5 +104,5 @@ def test_paper_config_on_a_smaller_generator_names_the_layer_range(tmp_path):
                             "generator's 8 W+ layers (hi <= 8)")
     with pytest.raises(UserError, match=rf"config {re.escape(str(ROOT))}.*key 'generator.num_ws': is 18 but"):
         check_against_generator(load_config(ROOT / "configs" / "ffhq.toml"), num_ws=14, w_dim=512)
-    with pytest.raises(UserError, match=r"key 'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 128"):
+    with pytest.raises(UserError, match=r"'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 128"):
         check_against_generator(cfg, num_ws=18, w_dim=128)
