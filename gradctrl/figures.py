@@ -68,8 +68,8 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     """One figure from labelled rows: an iterable of (label, frames (F, H, W, C) uint8) -> PIL RGB image.
 
     Each row: the label on the left (a column as wide as the longest label), then its frames cropped to
-    ``crop_aspect`` (W / H, or None) and downscaled into a strip ``width`` px wide (only the downscaled strips are kept, so rows may
-    come from a generator). An optional title line on top.
+    ``crop_aspect`` (W / H, or None) and downscaled into a strip ``width`` px wide (only the downscaled
+    strips are kept, so rows may come from a generator). An optional title line on top.
     """
     from PIL import Image, ImageDraw, ImageFont
 
