@@ -35,6 +35,7 @@ import numpy as np
 from . import curves
 from .cli import exit_on_input_error
 from .errors import UserError
+from .manipulation import edit_cases as manipulation_cases
 
 METHODS = {
     "gradctrl_exclude": "GradCtrl (exclusion)",
@@ -67,7 +68,7 @@ class Case:
 def edit_cases(config, num_classes, attributes, num_ws, steps=None, step_size=None):
     """The edits to evaluate: for each attribute its +1 and -1 edits, or one edit towards each class.
 
-    num_classes: {attribute: 1 or K}. Layers, steps, step size and exclusion come from the config's
+    num_classes: {attribute: 1 or K}; the edits are manipulate.py's. Layers, steps, step size and exclusion come from the config's
     attribute table (``steps``/``step_size``, when given, override it for every attribute).
     """
     cases = []
@@ -76,13 +77,10 @@ def edit_cases(config, num_classes, attributes, num_ws, steps=None, step_size=No
         layers = tuple(attribute.layers) if attribute.layers is not None else (0, num_ws)
         common = dict(attribute=name, layers=layers, steps=steps or attribute.steps,
                       step_size=step_size or attribute.step_size, exclude=dict(attribute.exclude))
-        if num_classes[name] == 1:
-            cases += [Case(direction=+1, target_class=None, label="+1", **common),
-                      Case(direction=-1, target_class=None, label="-1", **common)]
-        else:
-            names = attribute.class_names or [f"class {c}" for c in range(num_classes[name])]
-            cases += [Case(direction=+1, target_class=c, label=f"to {names[c]}", **common)
-                      for c in range(num_classes[name])]
+        names = attribute.class_names or [f"class {c}" for c in range(num_classes[name])]
+        cases += [Case(direction=direction, target_class=target_class,
+                       label=f"{direction:+d}" if target_class is None else f"to {names[target_class]}", **common)
+                  for _, direction, target_class in manipulation_cases(num_classes[name])]
     return cases
 
 

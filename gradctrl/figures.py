@@ -104,20 +104,6 @@ def save_png(image, path):
         image.save(temporary, format="PNG")
 
 
-def parse_layers(text, num_ws):
-    """``"lo:hi"`` -> (lo, hi) with 0 <= lo < hi <= num_ws; UserError naming --layerwise otherwise."""
-    from .render import check_layers
-
-    try:
-        lo, hi = (int(v) for v in text.split(":"))
-    except ValueError:
-        raise UserError(f"--layerwise {text!r}: expected lo:hi, e.g. 2:10") from None
-    try:
-        return check_layers((lo, hi), num_ws)
-    except UserError as e:
-        raise UserError(f"--layerwise {text}: {e}") from None
-
-
 def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
     """GradCtrl edit strips, yielded one at a time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
@@ -126,6 +112,7 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
     size: the config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
     """
     from .editing import edit_trajectory
+    from .manipulation import edit_cases
     from .render import render_uint8, wplus
 
     for i in range(len(w)):
@@ -134,11 +121,9 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
         for name in attributes:
             attribute = config.attribute(name)
             layers = layerwise or attribute.layers or (0, G.num_ws)
-            k = clf.num_classes[name]
-            names = attribute.class_names or [f"class {c}" for c in range(k)]
-            targets = [(+1, None, f"{name} +1"), (-1, None, f"{name} -1")] if k == 1 else \
-                [(+1, c, f"{name}: {names[c]}") for c in range(k)]
-            for direction, target_class, label in targets:
+            names = attribute.class_names or [f"class {c}" for c in range(clf.num_classes[name])]
+            for _, direction, target_class in edit_cases(clf.num_classes[name]):
+                label = f"{name} {direction:+d}" if target_class is None else f"{name}: {names[target_class]}"
                 traj = edit_trajectory(clf, w_i, name, direction, target_class, attribute.exclude,
                                        attribute.steps, attribute.step_size)
                 frames = render_uint8(G, wplus(w_i, traj, G.num_ws, layers)[0], batch_size)
@@ -173,6 +158,7 @@ def main(argv=None):
         from .config import check_against_generator, load_config
         from .generators import open_generator
         from .latents import STREAM_EDIT, sample_w
+        from .manipulation import parse_layerwise
 
         for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
                             ("--batch_size", args.batch_size)):
@@ -182,7 +168,7 @@ def main(argv=None):
         config = load_config(args.config)
         clf = load_classifier(args.model_dir)
         G = open_generator(args.generator, config)
-        layerwise = parse_layers(args.layerwise, G.num_ws) if args.layerwise else None
+        layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
         if layerwise is None:
             check_against_generator(config, G.num_ws, G.w_dim)
         if G.w_dim != clf.w_dim:
