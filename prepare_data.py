@@ -92,7 +92,7 @@ def _attributes_and_specs(args, cfg):
     named, bare = {}, []
     for item in args.scorers or []:
         match = ATTRIBUTE_PREFIX.match(item)
-        if match and ":" not in match.group(1):
+        if match:
             named[match.group(1)] = match.group(2)
         else:
             bare.append(item)
