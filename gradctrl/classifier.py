@@ -10,15 +10,14 @@ A model directory in our format holds ``classifier.json`` (the spec: attributes,
 released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.released`).
 """
 import json
-import os
-import shutil
-import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .errors import UserError
+from .files import atomic_dir
 
 SPEC_FILE = "classifier.json"
 WEIGHTS_FILE = "classifier.weights.h5"
@@ -137,36 +136,17 @@ def save_classifier(clf, path, extra_json=None):
     object} (e.g. train.py's ``metrics.json``). An existing model directory at ``path`` is replaced; any other
     existing non-empty path is a UserError.
     """
-    path = check_output_dir(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.parent / f".{path.name}.tmp-{tag}"
-    try:
-        tmp.mkdir()
+    with atomic_dir(check_output_dir(path)) as tmp:
         clf.model.save_weights(str(tmp / WEIGHTS_FILE))
-        files = {SPEC_FILE: clf.spec(), **(extra_json or {})}
-        for name, obj in files.items():
+        documents = {SPEC_FILE: clf.spec(), **(extra_json or {})}
+        for name, obj in documents.items():
             (tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{tag}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def check_output_dir(path):
     """``path`` as a Path if a model directory may be written there (absent, empty, or a model directory to
     replace); UserError otherwise. Commands call it before long work."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / SPEC_FILE).is_file())):
-        raise UserError(f"output '{path}' exists and is not a gradctrl model directory: choose another --out_dir "
-                        "or remove it")
-    return path
+    return files.check_output_dir(path, SPEC_FILE, "a gradctrl model directory")
 
 
 def load_classifier(path):

@@ -17,13 +17,13 @@ import dataclasses
 import json
 import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .errors import UserError
+from .files import atomic_dir
 
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -173,10 +173,7 @@ def _fsync_dir(path):
 
 def check_output_path(path):
     """Refuse an output path holding something other than a data directory (it would be replaced)."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "manifest.json").is_file())):
-        raise UserError(f"output '{path}' exists and is not a data directory: choose another --out_dir "
-                        "or remove it")
+    files.check_output_dir(path, "manifest.json", "a data directory")
 
 
 def write_data_dir(path, data):
@@ -188,11 +185,8 @@ def write_data_dir(path, data):
     path = Path(path)
     data.validate(f"data directory '{path}'")
     check_output_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.parent / f".{path.name}.tmp-{tag}"
-    try:
-        (tmp / "scores").mkdir(parents=True)
+    with atomic_dir(path) as tmp:
+        (tmp / "scores").mkdir()
         (tmp / "labels").mkdir()
         _write_npy(tmp / "latents.npy", data.latents)
         for attr in data.splits:
@@ -202,17 +196,7 @@ def write_data_dir(path, data):
         _write_bytes(tmp / "manifest.json", json_bytes(data.manifest))
         for folder in (tmp / "scores", tmp / "labels", tmp):
             _fsync_dir(folder)
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{tag}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    _fsync_dir(path.parent)
 
 
 def _read_npy(root, relative, where):

@@ -25,16 +25,13 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import shutil
-import uuid
-from pathlib import Path
 
 import numpy as np
 
 from . import curves
 from .cli import exit_on_input_error
 from .errors import UserError
+from .files import atomic_dir, check_output_dir
 from .manipulation import edit_cases as manipulation_cases
 
 METHODS = {
@@ -250,9 +247,7 @@ def _csv_text(rows):
 
 def check_out_dir(out_dir):
     """UserError unless ``out_dir`` is absent, empty, or an earlier evaluation (holding evaluation.json)."""
-    path = Path(out_dir)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / MARKER_FILE).is_file())):
-        raise UserError(f"--out_dir '{path}' exists and is not an evaluation directory: choose another or remove it")
+    return check_output_dir(out_dir, MARKER_FILE, "an evaluation directory")
 
 
 def write_outputs(out_dir, files):
@@ -260,25 +255,9 @@ def write_outputs(out_dir, files):
 
     An existing evaluation directory (holding evaluation.json) is replaced; any other non-empty path is refused.
     """
-    check_out_dir(out_dir)
-    path = Path(out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.parent / f".{path.name}.tmp-{tag}"
-    try:
-        tmp.mkdir()
+    with atomic_dir(check_out_dir(out_dir)) as tmp:
         for name, content in files.items():
             (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{tag}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def build_parser():

@@ -153,4 +153,4 @@ def test_baselines_need_a_data_directory_and_outputs_are_not_clobbered(setup, ca
     assert "--methods includes interfacegan_cond, which needs --data_dir" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate.main(_args(setup, setup / "data", "--latent_only", "--methods", "gradctrl"))
-    assert "--out_dir '" in capsys.readouterr().err and (setup / "data" / "latents.npy").exists()
+    assert "exists and is not an evaluation directory" in capsys.readouterr().err and (setup / "data" / "latents.npy").exists()
