@@ -172,7 +172,10 @@ def load_config(path):
     attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
     tables = {name: r.table(document.get(name, {}), name, _fields(cls))
               for name, cls in (("generator", GeneratorConfig), ("data", DataConfig), ("train", TrainConfig))}
-    return Config(path=path, generator=_generator(r, tables["generator"]), data=_data(r, tables["data"]),
+    generator = _generator(r, tables["generator"])
+    if generator.num_ws is not None:
+        _check_layers(r, attributes, generator.num_ws, "generator.num_ws")
+    return Config(path=path, generator=generator, data=_data(r, tables["data"]),
                   train=_train(r, tables["train"]), attributes=attributes)
 
 
@@ -231,6 +234,8 @@ def _attribute(r, name, t, names):
             r.fail(f"{where}.class_names", f"expected a list of strings, got {_kind(value)}")
         if classes < 2 or len(value) != classes:
             r.fail(f"{where}.class_names", f"gives {len(value)} names but classes = {classes}")
+        if len(set(value)) != len(value):
+            r.fail(f"{where}.class_names", f"names a class twice: {value!r}")
         fields["class_names"] = tuple(value)
     if "scorer" in t:
         fields["scorer"] = r.str(f"{where}.scorer", t["scorer"])
@@ -259,15 +264,21 @@ def _attribute(r, name, t, names):
     return AttributeConfig(**fields)
 
 
+def _check_layers(r, attributes, num_ws, source):
+    """Every attribute's layer range within [0, num_ws]; ``source`` says where num_ws comes from."""
+    for name, attribute in attributes.items():
+        if attribute.layers is not None and attribute.layers[1] > num_ws:
+            r.fail(f"attributes.{name}.layers",
+                   f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
+
+
 def check_against_generator(config, num_ws, w_dim):
     """Check what depends on the generator: W+ size, layer ranges within [0, num_ws], top-k within [0, w_dim]."""
     r = _Reader(config.path)
     if config.generator.num_ws is not None and config.generator.num_ws != num_ws:
         r.fail("generator.num_ws", f"is {config.generator.num_ws} but the generator has {num_ws} W+ layers")
+    _check_layers(r, config.attributes, num_ws, "the generator")
     for name, attribute in config.attributes.items():
-        if attribute.layers is not None and attribute.layers[1] > num_ws:
-            r.fail(f"attributes.{name}.layers",
-                   f"{list(attribute.layers)} reaches past the generator's {num_ws} W+ layers (hi <= {num_ws})")
         for other, k in attribute.exclude.items():
             if k > w_dim:
                 r.fail(f"attributes.{name}.exclude.{other}", f"top-k {k} exceeds the latent width {w_dim}")

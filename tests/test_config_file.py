@@ -81,6 +81,9 @@ def test_defaults_without_a_file():
     ('[generator]\nrandom = { resolution = 32 }\n', "generator.random", "needs generator.file"),
     ('[generator]\nfile = "g"\nrandom = { size = 32 }\n', "generator.random.size", "unknown key"),
     ('attributes = 3\n', "attributes", "expected a table"),
+    ('[attributes.a]\nclasses = 2\nclass_names = ["x", "x"]\n', "attributes.a.class_names", "names a class twice"),
+    ('[generator]\nnum_ws = 6\n[attributes.a]\nlayers = [2, 8]\n', "attributes.a.layers",
+     "[2, 8] reaches past the 6 W+ layers of generator.num_ws"),
 ])
 def test_errors_name_file_key_and_problem(tmp_path, text, key, problem):
     path = write(tmp_path, text)
@@ -110,7 +113,7 @@ def test_checks_against_the_generator(tmp_path):
     with pytest.raises(UserError, match=r"key 'generator.num_ws': is 8 but the generator has 10"):
         config_module.check_against_generator(cfg, num_ws=10, w_dim=512)
     cfg = config_module.load_config(write(tmp_path, GOOD.replace("num_ws = 8\n", "")))
-    with pytest.raises(UserError, match=r"key 'attributes.gender.layers': \[2, 8\] reaches past the generator's 6"):
+    with pytest.raises(UserError, match=r"key 'attributes.gender.layers': \[2, 8\] reaches past the 6 W\+ layers of the generator"):
         config_module.check_against_generator(cfg, num_ws=6, w_dim=512)
     with pytest.raises(UserError, match=r"key 'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 32"):
         config_module.check_against_generator(cfg, num_ws=8, w_dim=32)

@@ -101,7 +101,7 @@ def test_paper_config_on_a_smaller_generator_names_the_layer_range(tmp_path):
     with pytest.raises(UserError) as e:
         check_against_generator(cfg, num_ws=8, w_dim=512)
     assert str(e.value) == (f"config {path}: key 'attributes.gender.layers': [2, 10] reaches past the "
-                            "generator's 8 W+ layers (hi <= 8)")
+                            "8 W+ layers of the generator (hi <= 8)")
     with pytest.raises(UserError, match=rf"config {re.escape(str(ROOT))}.*key 'generator.num_ws': is 18 but"):
         check_against_generator(load_config(ROOT / "configs" / "ffhq.toml"), num_ws=14, w_dim=512)
     with pytest.raises(UserError, match=r"'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 128"):
