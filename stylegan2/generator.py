@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from . import official_pickle
 from .errors import InputError
+from . import ops
+from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis
 from .networks import MappingNetwork, SynthesisNetwork
 from .official_pickle import NetworkState
 
@@ -21,9 +23,14 @@ class Generator:
     ``noise_shapes`` (list of (H, W), one per noise input) and ``state`` (the Gs :class:`NetworkState`,
     what :func:`save_generator` writes; read-only: the weights are copied at construction, so build a new
     Generator from an edited state).
+
+    Synthesis options (see :mod:`stylegan2.fast_synthesis`): ``fast`` (default True: the polyphase, fused
+    path; False: the straightforward per-layer path, kept as the reference), ``modconv`` ('input' |
+    'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
+    (None: XLA for large layers' fused steps on CPU; True: every layer; False: none).
     """
 
-    def __init__(self, state, what="generator"):
+    def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None):
         if not isinstance(state, NetworkState):
             raise InputError(f"{what}: expected a Network state, got {type(state).__name__}")
         if state.build_func_name != "G_main":
@@ -66,7 +73,18 @@ class Generator:
         self._mapping_fn = tf.function(self._map_and_truncate, input_signature=[
             tf.TensorSpec([None, self.z_dim], tf.float32), tf.TensorSpec([], tf.float32),
             tf.TensorSpec([self.num_ws], tf.bool)])
-        self._synthesis_fn = tf.function(self._synthesis_net.__call__, input_signature=[
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if modconv not in (None,) + MODCONV_MODES:
+            raise InputError(f"modconv must be None or one of {', '.join(MODCONV_MODES)}, got {modconv!r}")
+        if fast and ops.fir_factors(self._synthesis_net.resample_kernel) is None:
+            fast = False  # a non-separable FIR kernel: only the straightforward path implements it
+        if not fast and precision != "float32":
+            raise InputError("precision other than float32 needs the fast path (fast=True)")
+        self.fast = bool(fast)
+        synthesis = (FastSynthesis(self._synthesis_net, modconv, precision, xla) if self.fast
+                     else self._synthesis_net)
+        self._synthesis_fn = tf.function(synthesis.__call__, autograph=not self.fast, input_signature=[
             tf.TensorSpec([None, self.num_ws, self.w_dim], tf.float32),
             [tf.TensorSpec([None, h, w, 1], tf.float32) for h, w in self.noise_shapes]])
 

@@ -143,7 +143,8 @@ class SynthesisNetwork:
     """``G_synthesis_stylegan2``: ws (N, num_ws, w_dim) and noise -> images (N, R, R, C) float32, NHWC.
 
     Attributes: ``resolution``, ``num_ws``, ``w_dim``, ``img_channels``, ``architecture``, ``noise_shapes``
-    (list of (H, W), one per noise input), ``const_noise`` (the stored buffers, each (1, H, W, 1)).
+    (list of (H, W), one per noise input), ``const_noise`` (the stored buffers, each (1, H, W, 1)),
+    ``resample_kernel`` (the FIR taps, float32 1-D or 2-D).
     """
 
     def __init__(self, variables, kwargs, what):
@@ -156,7 +157,7 @@ class SynthesisNetwork:
         if self.resolution < 4 or 2 ** log2 != self.resolution:
             raise InputError(f"{what}: resolution {self.resolution} is not a power of two >= 4")
         self._act = _activation(kwargs, "nonlinearity", what)
-        self._resample_kernel = _resample_kernel(kwargs, what)
+        self.resample_kernel = _resample_kernel(kwargs, what)
         if self.architecture != "skip" and self.resolution == 4:
             raise InputError(f"{what}: architecture {self.architecture!r} needs resolution >= 8 (NVIDIA's code has no 4x4 output for it)")
         self.num_ws = 2 * log2 - 2
@@ -195,7 +196,7 @@ class SynthesisNetwork:
     def _layer(self, layer, x, ws, index, noise, up=False):
         """Modulated conv reading ws[:, index], plus noise[index] * strength, bias and activation."""
         s = ops.styles(ws[:, index], layer.mod_weight, layer.mod_bias)
-        x = ops.modulated_conv2d(x, s, layer.weight, demodulate=True, up=up, resample_kernel=self._resample_kernel)
+        x = ops.modulated_conv2d(x, s, layer.weight, demodulate=True, up=up, resample_kernel=self.resample_kernel)
         x = x + noise[index] * layer.noise_strength
         return ops.bias_act(x, layer.bias, self._act)
 
@@ -216,10 +217,10 @@ class SynthesisNetwork:
             x = self._layer(conv0, x, ws, 2 * res - 5, noise, up=True)
             x = self._layer(conv1, x, ws, 2 * res - 4, noise)
             if skip_weight is not None:
-                t = ops.upsample_conv_2d(t, skip_weight, self._resample_kernel)
+                t = ops.upsample_conv_2d(t, skip_weight, self.resample_kernel)
                 x = (x + t) * np.float32(1 / np.sqrt(2))
             if self.architecture == "skip":
-                y = ops.upsample_2d(y, self._resample_kernel)
+                y = ops.upsample_2d(y, self.resample_kernel)
             if torgb is not None:
                 rgb = self._apply_torgb(torgb, x, ws, 2 * res - 3)
                 y = rgb if y is None else y + rgb

@@ -110,3 +110,163 @@ def modulated_conv2d(x, s, weight, demodulate=True, up=False, resample_kernel=(1
         d = tf.math.rsqrt(tf.matmul(tf.square(s), tf.reduce_sum(tf.square(weight), axis=[0, 1])) + 1e-8)  # (N, O)
         x = x * d[:, tf.newaxis, tf.newaxis, :]
     return x
+
+
+
+# Polyphase (sub-pixel) forms of the up-sampling operations, used by the fast synthesis path.
+#
+# NVIDIA's up-sampling convolution is t = conv2d_transpose(x, w, stride 2), zero-padded and filtered with the
+# FIR kernel f. The samples of t with even (odd) index along an axis are a stride-1 convolution of the
+# low-resolution x with the even (odd) taps of the flipped weight, so t is factor^2 "phases", each a small
+# stride-1 convolution of x (for a 3x3 weight: 2x2, 2x1, 1x2 and 1x1 taps, 9 in all: the transposed
+# convolution's arithmetic). The FIR pass is applied to the phases themselves: each output phase is a sum of
+# shifted phases times len(f) / factor taps per axis (separable), and the output phases are interleaved
+# (depth-to-space) at the end. ``upsample_2d`` is the case of a 1x1 identity weight: its phases are x itself
+# or zero, so it needs no convolution, and the zero phases drop out of the FIR sums.
+
+
+def fir_factors(k, gain=1.0):
+    """Separable factors of the FIR kernel as NVIDIA sets it up (normalised, times ``gain``), or None.
+
+    k: 1-D taps (-> their outer product) or a 2-D kernel. -> (taps along H, taps along W), float64 1-D
+    arrays whose outer product is ``setup_fir_kernel(k) * gain``; None for a non-separable 2-D kernel.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim == 1:
+        k1 = k / np.sum(k)
+        return k1 * gain, k1
+    kernel = k / np.sum(k) * gain
+    u, sv, vt = np.linalg.svd(kernel)
+    if sv.size > 1 and sv[1] > 1e-7 * sv[0]:
+        return None
+    return u[:, 0] * sv[0], vt[0]
+
+
+def _axis_plan(size, kernel_size, factor, fir_len):
+    """The polyphase layout along one axis of ``upsample_conv_2d`` (input ``size``, weight ``kernel_size`` taps).
+
+    -> (pad_before, pad_after, phases, out): x is padded by (pad_before, pad_after); phase a of the padded
+    transposed-convolution output is None (all zero) or (offset, weight tap indices, rows): rows samples of a
+    VALID correlation of padded x, from ``offset``, with the weight taps at those indices; out: output length.
+    """
+    p = (fir_len - factor) - (kernel_size - 1)
+    pad0, pad1 = (p + 1) // 2 + factor - 1, p // 2 + 1
+    padded = (size - 1) * factor + kernel_size + pad0 + pad1
+    phases = []
+    for a in range(factor):
+        q = a - pad0  # phase a, row i holds t[factor * i + q]: weight taps factor * r + q of the flipped weight
+        r_lo, r_hi = -(q // factor), (kernel_size - 1 - q) // factor
+        rows = (padded - 1 - a) // factor + 1 if padded > a else 0
+        taps = [kernel_size - 1 - (factor * (r_hi - j) + q) for j in range(r_hi - r_lo + 1)]
+        phases.append((r_hi, taps, rows) if taps and rows > 0 else None)
+    before = max([0] + [ph[0] for ph in phases if ph])
+    after = max([0] + [ph[2] + len(ph[1]) - 1 - ph[0] - size for ph in phases if ph])
+    phases = [None if ph is None else (before - ph[0], ph[1], ph[2]) for ph in phases]
+    return before, after, phases, padded - fir_len + 1
+
+
+def _fir_phases(phases, taps, axis, factor, out):
+    """Filter the phases of a signal along ``axis`` (1 = H, 2 = W) with the 1-D FIR ``taps`` (true convolution).
+
+    phases: list (one per input phase) of tensors or None (zero), each of any length along ``axis``; -> list of
+    ``factor`` output phases, each ceil(out / factor) long along ``axis`` (None where all zero).
+    """
+    coefficients = np.asarray(taps, np.float64)[::-1]
+    rows = -(-out // factor)
+    results = []
+    for b in range(factor):
+        terms = []
+        for j, c in enumerate(coefficients):
+            source = phases[(b + j) % factor]
+            if source is None or c == 0:
+                continue
+            shift = (b + j) // factor
+            have = source.shape[axis]
+            if have < shift + rows:
+                pad = [[0, 0]] * 4
+                pad[axis] = [0, shift + rows - have]
+                source = tf.pad(source, pad)
+            sliced = source[:, shift:shift + rows] if axis == 1 else source[:, :, shift:shift + rows]
+            terms.append(sliced * np.float32(c))
+        results.append(tf.add_n(terms) if len(terms) > 1 else (terms[0] if terms else None))
+    return results
+
+
+def interleave_phases(phases, factor, out_h, out_w):
+    """Depth-to-space of output phases: phases[a][b] (N, M, M', C) -> (N, out_h, out_w, C) with
+    y[:, factor * i + a, factor * j + b] = phases[a][b][:, i, j] (cropped to out_h x out_w)."""
+    reference = next(p for row in phases for p in row if p is not None)
+    filled = [[tf.zeros_like(reference) if p is None else p for p in row] for row in phases]
+    _, m_h, m_w, c = reference.shape
+    c = tf.shape(reference)[3] if c is None else c
+    rows = [tf.reshape(tf.stack(row, axis=3), [-1, m_h, m_w * factor, c]) for row in filled]
+    y = tf.reshape(tf.stack(rows, axis=2), [-1, m_h * factor, m_w * factor, c])
+    return y if (m_h * factor, m_w * factor) == (out_h, out_w) else y[:, :out_h, :out_w]
+
+
+def upsample_conv_2d_polyphase(x, w, k, factor=2):
+    """:func:`upsample_conv_2d` computed as stride-1 convolutions of the low-resolution x (see above).
+
+    x: (N, H, W, I) with static H, W; w: (kh, kw, I, O) runtime weight (numpy array or tensor; a grouped
+    weight (kh, kw, I, G*O) with x of G*I channels works too), or None for the identity (the result is then
+    :func:`upsample_2d`); k: FIR taps with a separable setup (see :func:`fir_factors`). -> (N, 2H, 2W, O).
+    The two halves, :func:`upsample_conv_phases` and :func:`fir_interleave`, may run in separate places.
+    """
+    return fir_interleave(upsample_conv_phases(x, w, k, factor), k, factor)
+
+
+def upsample_conv_phases(x, w, k, factor=2):
+    """The transposed convolution of :func:`upsample_conv_2d_polyphase` as ``factor``^2 stride-1 convolutions.
+
+    -> {"phases": [[(N, M, M', O) tensor or None (zero)] * factor] * factor, "out": (2H, 2W)}, the phases of
+    the zero-padded transposed-convolution output, ready for :func:`fir_interleave`.
+    """
+    factors = _separable_factors(k, factor)
+    kernel = 1 if w is None else w.shape[0]
+    _, h, width, _ = x.shape
+    plan_h = _axis_plan(h, kernel, factor, len(factors[0]))
+    plan_w = _axis_plan(width, kernel, factor, len(factors[1]))
+    x = tf.pad(x, [[0, 0], plan_h[:2], plan_w[:2], [0, 0]])
+    phases = []
+    for phase_h in plan_h[2]:
+        row = []
+        for phase_w in plan_w[2]:
+            if phase_h is None or phase_w is None:
+                row.append(None)
+                continue
+            (off_h, taps_h, rows_h), (off_w, taps_w, rows_w) = phase_h, phase_w
+            window = x[:, off_h:off_h + rows_h + len(taps_h) - 1, off_w:off_w + rows_w + len(taps_w) - 1]
+            if w is None:
+                row.append(window)
+                continue
+            if isinstance(w, np.ndarray):
+                weight = tf.constant(w[taps_h][:, taps_w])
+            else:
+                weight = tf.gather(tf.gather(w, taps_h, axis=0), taps_w, axis=1)
+            row.append(tf.nn.conv2d(window, tf.cast(weight, window.dtype), strides=1, padding="VALID"))
+        phases.append(row)
+    return {"phases": phases, "out": (plan_h[3], plan_w[3])}
+
+
+def fir_interleave(phased, k, factor=2):
+    """The FIR pass of :func:`upsample_conv_2d_polyphase` on the phases from :func:`upsample_conv_phases`,
+    separable (along H, then W), then depth-to-space. -> (N, 2H, 2W, O) float32 (the phases' dtype)."""
+    factors = _separable_factors(k, factor)
+    phases, (out_h, out_w) = phased["phases"], phased["out"]
+    by_w = [_fir_phases([phases[a][b] for a in range(factor)], factors[0], 1, factor, out_h) for b in range(factor)]
+    result = [_fir_phases([by_w[b][a] for b in range(factor)], factors[1], 2, factor, out_w) for a in range(factor)]
+    return interleave_phases(result, factor, out_h, out_w)
+
+
+def _separable_factors(k, factor):
+    """:func:`fir_factors` with the up-sampling gain factor^2; ValueError for a non-separable kernel."""
+    factors = fir_factors(k, gain=factor ** 2)
+    if factors is None:
+        raise ValueError("the polyphase up-sampling needs a separable FIR kernel (use upsample_conv_2d)")
+    return factors
+
+
+def upsample_2d_polyphase(x, k, factor=2):
+    """:func:`upsample_2d` in polyphase form: no zeros inserted, len(k) / factor taps per output sample and axis.
+    x: (N, H, W, C) with static H, W; k: separable FIR taps. -> (N, 2H, 2W, C)."""
+    return upsample_conv_2d_polyphase(x, None, k, factor)

@@ -1,0 +1,222 @@
+"""The fast synthesis path: the network of :class:`~stylegan2.networks.SynthesisNetwork`, computed with less
+memory traffic and no transposed convolution, to float32 rounding of the straightforward path.
+
+What differs from the straightforward per-layer path (``SynthesisNetwork.__call__``):
+
+- The up-sampling convolution is in polyphase form (:func:`stylegan2.ops.upsample_conv_phases`: four
+  stride-1 convolutions of the low-resolution input, the transposed convolution's arithmetic), its FIR pass
+  runs on the phases (2 taps per output sample and axis for [1, 3, 3, 1]) and the phases are interleaved
+  at the end; the skip path's RGB up-sampling is the same without a convolution (:func:`upsample_2d_polyphase`).
+- Everything between two convolutions (demodulation, noise, bias, activation and gain, the FIR pass and
+  interleave, the next layer's modulation, the skip up-sampling and sum) is one function per layer, and on
+  large layers that function is compiled with XLA, which fuses it into one or two passes over memory
+  instead of one per operation (measured: 3-4x faster for these memory-bound steps on CPU). ToRGB is one
+  batched matmul with per-sample weights instead of a modulated copy of the activations.
+- Where TensorFlow's own convolution is slower than XLA's on CPU (layers with >= 256 input channels,
+  measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
+- ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
+  grouped convolution) instead of ``"input"`` (modulate the activations): the default on a GPU.
+- ``precision="bfloat16"``: convolution inputs and weights in bfloat16 (float32 accumulation and everything
+  else in float32); opt-in, its error against float32 is printed by ``bench/generator.py``.
+
+Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
+operations: compiling them would cost more than it saves (and tiny test generators stay quick).
+"""
+import numpy as np
+import tensorflow as tf
+
+from . import ops
+
+# Per-sample activation size (H * W * C of a layer's output) from which a layer's non-convolution steps run
+# as one XLA function on CPU; below it XLA's compile time and call overhead outweigh the saved passes.
+XLA_MIN_ELEMENTS = 1 << 18
+# Input channels from which XLA's convolution beats TensorFlow's (oneDNN) convolution on CPU (bench/generator.py).
+XLA_CONV_MIN_CHANNELS = 256
+MODCONV_MODES = ("input", "grouped")
+PRECISIONS = ("float32", "bfloat16")
+
+
+def default_modconv():
+    """'grouped' when TensorFlow sees a GPU (NVIDIA's fused modulated convolution is faster there), else 'input'."""
+    return "grouped" if tf.config.list_logical_devices("GPU") else "input"
+
+
+class FastSynthesis:
+    """Callable like ``SynthesisNetwork``: ``(ws (N, num_ws, w_dim), noise list) -> (N, R, R, C) float32``.
+
+    net: the :class:`SynthesisNetwork` whose weights are used; modconv: 'input' | 'grouped' (None: by device,
+    :func:`default_modconv`); precision: 'float32' | 'bfloat16'; xla: True / False forces XLA for every layer's
+    fused steps / for none, None chooses by size on CPU (see the module docstring). Call it inside a
+    ``tf.function``.
+    """
+
+    def __init__(self, net, modconv=None, precision="float32", xla=None):
+        modconv = modconv or default_modconv()
+        if modconv not in MODCONV_MODES:
+            raise ValueError(f"modconv must be one of {MODCONV_MODES}, got {modconv!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if ops.fir_factors(net.resample_kernel) is None:
+            raise ValueError("the fast path needs a separable resample_kernel")
+        self.modconv, self.precision = modconv, precision
+        self._net = net
+        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        self._kernel = net.resample_kernel
+        self._act, self._gain = ops._ACTIVATIONS[net._act]
+        self._functions = {}
+        self._xla = xla
+
+    # ----- building blocks (graph code, run while tracing) -----
+
+    def _compiled(self, key, function, large, conv_in_xla=False):
+        """``function`` as is, or wrapped once in an XLA-compiled tf.function for a large layer."""
+        use_xla = self._xla if self._xla is not None else large
+        if not use_xla:
+            return function
+        if key not in self._functions:
+            self._functions[key] = tf.function(function, jit_compile=True, autograph=False)
+        return self._functions[key]
+
+    def _cast(self, x):
+        return x if x.dtype == self._dtype else tf.cast(x, self._dtype)
+
+    @staticmethod
+    def _weight(layer):
+        """The layer's runtime weight (kh, kw, I, O) as a numpy array (folded into constants per phase)."""
+        return np.asarray(layer.weight)
+
+    @staticmethod
+    def _demodulation(s, weight):
+        """rsqrt(sum over (kh, kw, I) of (weight * s)^2 + 1e-8): (N, O)."""
+        return tf.math.rsqrt(tf.matmul(tf.square(s), tf.reduce_sum(tf.square(weight), axis=[0, 1])) + 1e-8)
+
+    def _epilogue(self, y, d, noise, layer, s_next):
+        """Demodulate (d may be None: already in the weight), add noise and bias, activate; -> (z, z * s_next)."""
+        y = tf.cast(y, tf.float32)
+        if d is not None:
+            y = y * d[:, tf.newaxis, tf.newaxis, :]
+        y = y + noise * layer.noise_strength
+        z = self._act(y + layer.bias)
+        z = z if self._gain == 1.0 else z * self._gain
+        zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :])
+        return z, zm
+
+    def _grouped_weight(self, layer, s, demodulate):
+        """NVIDIA's fused form: per-sample weights, (kh, kw, I, N * O), modulated (and demodulated)."""
+        w = layer.weight[tf.newaxis] * s[:, tf.newaxis, tf.newaxis, :, tf.newaxis]  # (N, kh, kw, I, O)
+        if demodulate:
+            w = w * tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3], keepdims=True) + 1e-8)
+        kh, kw, i, o = layer.weight.shape
+        return tf.reshape(tf.transpose(w, [1, 2, 3, 0, 4]), [kh, kw, i, -1])
+
+    @staticmethod
+    def _to_groups(x):
+        """(N, H, W, C) -> (1, H, W, N * C), sample-major channels."""
+        _, h, w, c = x.shape
+        return tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, -1])
+
+    @staticmethod
+    def _from_groups(y, channels):
+        """(1, H, W, N * C) -> (N, H, W, C)."""
+        _, h, w, _ = y.shape
+        return tf.transpose(tf.reshape(y, [h, w, -1, channels]), [2, 0, 1, 3])
+
+    def _conv(self, xm, layer, up, weight=None):
+        """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution."""
+        w = self._weight(layer) if weight is None else weight
+        if isinstance(w, np.ndarray) and self._dtype != tf.float32:
+            w = tf.cast(tf.constant(w), self._dtype)
+        if up:
+            return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
+        return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
+
+    # ----- layers -----
+
+    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next):
+        """One modulated 3x3 layer -> (z, z * s_next): x unmodulated input (grouped mode), xm = x * s (input mode)."""
+        _, h, w, _ = (x if xm is None else xm).shape
+        out_h, out_w = (2 * h, 2 * w) if up else (h, w)
+        large = out_h * out_w * layer.out_channels >= XLA_MIN_ELEMENTS
+        if self.modconv == "grouped":
+            weight = self._grouped_weight(layer, s, demodulate=True)
+
+            def body(x, weight, noise, s_next):
+                y = self._conv(self._to_groups(x), layer, up, weight)
+                y = ops.fir_interleave(y, self._kernel) if up else y
+                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next)
+            return self._compiled(key, body, large)(x, weight, noise, s_next)
+
+        d = self._demodulation(s, layer.weight)
+        conv_in_xla = layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and self._dtype == tf.float32
+
+        def rest(y, d, noise, s_next):
+            y = ops.fir_interleave(y, self._kernel) if up else y
+            return self._epilogue(y, d, noise, layer, s_next)
+
+        if conv_in_xla and (self._xla is None or self._xla):
+            def whole(xm, d, noise, s_next):
+                return rest(self._conv(xm, layer, up), d, noise, s_next)
+            return self._compiled(key, whole, True)(xm, d, noise, s_next)
+        return self._compiled(key, rest, large)(self._conv(xm, layer, up), d, noise, s_next)
+
+    def _torgb(self, layer, x, s):
+        """ToRGB: 1x1 modulated convolution without demodulation = one batched matmul with per-sample weights."""
+        _, h, w, c = x.shape
+        weight = s[:, :, tf.newaxis] * layer.weight[0, 0][tf.newaxis]  # (N, I, C_img)
+        rgb = tf.matmul(tf.reshape(x, [-1, h * w, c]), weight)
+        return tf.reshape(rgb, [-1, h, w, layer.out_channels])
+
+    def _skip_sum(self, key, y, rgb, bias):
+        """y <- upsample(y) + rgb + bias (y None: rgb + bias)."""
+        _, h, w, c = rgb.shape
+
+        def body(y, rgb):
+            rgb = rgb + bias
+            return rgb if y is None else ops.upsample_2d_polyphase(y, self._kernel) + rgb
+        return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
+
+    def _resnet_tail(self, key, z, t, skip_weight, s_next):
+        """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next)."""
+        _, h, w, c = z.shape
+
+        def body(z, t, s_next):
+            skip = ops.upsample_conv_2d_polyphase(t, np.asarray(skip_weight), self._kernel)
+            x = (z + skip) * np.float32(1 / np.sqrt(2))
+            return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :])
+        return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
+
+    def __call__(self, ws, noise):
+        """ws: (N, num_ws, w_dim) float32; noise: list of (N or 1, H, W, 1). -> (N, R, R, C) float32, NHWC."""
+        net, grouped = self._net, self.modconv == "grouped"
+        layers = [(net._conv4, 0, False)] + [(conv, 2 * res - 5 + i, i == 0) for res, conv0, conv1, _, _ in net._blocks
+                                             for i, conv in enumerate((conv0, conv1))]
+        styles = [ops.styles(ws[:, index], layer.mod_weight, layer.mod_bias) for layer, index, _ in layers]
+
+        def modulate(x, position):
+            return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :])
+
+        def run(position, x, xm):
+            """Layer ``position`` -> (z, z modulated for the next layer, or None where that is not done here)."""
+            layer, index, up = layers[position]
+            ends_block = net.architecture == "resnet" and position % 2 == 0 and position > 0
+            s_next = None if grouped or ends_block or position + 1 == len(layers) else styles[position + 1]
+            return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[index], up, s_next)
+
+        x = tf.tile(net._const, [tf.shape(ws)[0], 1, 1, 1])
+        z, zm = run(0, x, modulate(x, 0))
+        y = None
+        if net._torgb4 is not None:
+            s = ops.styles(ws[:, 1], net._torgb4.mod_weight, net._torgb4.mod_bias)
+            y = self._skip_sum("rgb4", None, self._torgb(net._torgb4, z, s), net._torgb4.bias)
+        for block, (res, _, _, skip_weight, torgb) in enumerate(net._blocks):
+            position = 2 * block + 1
+            t = z
+            z, zm = run(position, z, zm)
+            z, zm = run(position + 1, z, zm)
+            if skip_weight is not None:
+                s_next = None if grouped or position + 2 == len(layers) else styles[position + 2]
+                z, zm = self._resnet_tail(f"tail{block}", z, t, skip_weight, s_next)
+            if torgb is not None:
+                s = ops.styles(ws[:, 2 * res - 3], torgb.mod_weight, torgb.mod_bias)
+                y = self._skip_sum(f"rgb{block}", y, self._torgb(torgb, z, s), torgb.bias)
+        return y

@@ -1,0 +1,136 @@
+"""The fast synthesis path (polyphase up-sampling, fused layer steps) against the straightforward path and NVIDIA."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import stylegan2
+from stylegan2 import ops
+from stylegan2.generator import Generator
+
+from conftest import shared_file
+from test_stylegan2_roundtrip import CONFIGS, randomise
+
+REL_TOL = 1e-5
+KERNELS = [(1, 3, 3, 1), (1, 1), (1, 2, 1), (1, 4, 6, 4, 1), np.outer([1, 3, 3, 1], [1, 2, 2, 1])]
+
+
+def rand(*shape, seed=0):
+    return np.random.RandomState(seed).randn(*shape).astype(np.float32)
+
+
+def rel_error(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(np.shape(k)) + str(np.ravel(k)[:3]))
+@pytest.mark.parametrize("size", [3, 1])
+def test_polyphase_upsample_conv_equals_transposed_conv_then_fir(kernel, size):
+    x = rand(2, 5, 6, 4, seed=1)  # odd and even, non-square sizes
+    w = rand(size, size, 4, 3, seed=2)
+    expected = ops.upsample_conv_2d(tf.constant(x), tf.constant(w), kernel)
+    for weight in (w, tf.constant(w)):  # constant (folded per phase) and tensor (gathered) weights
+        assert rel_error(ops.upsample_conv_2d_polyphase(tf.constant(x), weight, kernel), expected) < REL_TOL
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(np.shape(k)) + str(np.ravel(k)[:3]))
+def test_polyphase_upsample_equals_zero_insertion_then_fir(kernel):
+    x = rand(2, 5, 7, 3, seed=3)
+    expected = ops.upsample_2d(tf.constant(x), kernel)
+    assert rel_error(ops.upsample_2d_polyphase(tf.constant(x), kernel), expected) < REL_TOL
+
+
+def test_polyphase_grouped_weight_is_per_group_convolution():
+    """A grouped weight (kh, kw, I, G*O) on x of G*I channels: each group convolved with its own weight."""
+    x, w = rand(1, 6, 6, 2 * 3, seed=4), rand(3, 3, 3, 2 * 5, seed=5)
+    y = np.asarray(ops.upsample_conv_2d_polyphase(tf.constant(x), tf.constant(w), (1, 3, 3, 1)))
+    for g in range(2):
+        expected = ops.upsample_conv_2d(tf.constant(x[..., 3 * g:3 * g + 3]), tf.constant(w[..., 5 * g:5 * g + 5]),
+                                        (1, 3, 3, 1))
+        assert rel_error(y[..., 5 * g:5 * g + 5], expected) < REL_TOL
+
+
+def test_fir_factors():
+    taps_h, taps_w = ops.fir_factors((1, 3, 3, 1), gain=4)
+    np.testing.assert_allclose(np.outer(taps_h, taps_w), ops.setup_fir_kernel((1, 3, 3, 1)) * 4, atol=1e-7)
+    taps_h, taps_w = ops.fir_factors(np.outer([1, 2, 1], [1, 3, 3, 1]))
+    np.testing.assert_allclose(np.outer(taps_h, taps_w), ops.setup_fir_kernel(np.outer([1, 2, 1], [1, 3, 3, 1])), atol=1e-7)
+    assert ops.fir_factors(np.array([[1, 2], [3, 1]], np.float32)) is None
+
+
+def randomised(name):
+    G = stylegan2.random_generator(**CONFIGS[name])
+    randomise(G, 7)  # nonzero biases, noise strengths, ... so every term shows
+    return G.state
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("modconv", ["input", "grouped"])
+def test_fast_generator_matches_straightforward(name, modconv):
+    state = randomised(name)
+    reference = Generator(state, fast=False)
+    fast = Generator(state, modconv=modconv)
+    assert fast.fast and not reference.fast
+    ws = rand(3, fast.num_ws, fast.w_dim, seed=8)
+    assert rel_error(fast.synthesis(ws), reference.synthesis(ws)) < REL_TOL
+    noise = dict(noise_mode="random", seed=3)  # per-sample noise buffers
+    assert rel_error(fast.synthesis(ws, **noise), reference.synthesis(ws, **noise)) < REL_TOL
+
+
+@pytest.mark.parametrize("name", ["skip16", "resnet32_gray"])
+def test_xla_fused_steps_match_straightforward(name):
+    """xla=True: every layer's fused steps compiled with XLA (as large layers are by default)."""
+    state = randomised(name)
+    ws = rand(2, Generator(state).num_ws, Generator(state).w_dim, seed=9)
+    reference = Generator(state, fast=False).synthesis(ws)
+    assert rel_error(Generator(state, xla=True).synthesis(ws), reference) < REL_TOL
+
+
+def test_bfloat16_mode_is_close_and_float32_out():
+    state = randomised("skip16")
+    ws = rand(2, 6, 32, seed=10)
+    reference = np.asarray(Generator(state, fast=False).synthesis(ws))
+    low = Generator(state, precision="bfloat16").synthesis(ws)
+    assert low.dtype == tf.float32
+    error = rel_error(low, reference)
+    assert 1e-5 < error < 0.05  # bfloat16 rounding (8-bit mantissa): visible but small
+
+
+def test_options_are_checked():
+    state = randomised("skip4")
+    with pytest.raises(stylegan2.InputError, match="precision"):
+        Generator(state, precision="float16")
+    with pytest.raises(stylegan2.InputError, match="modconv"):
+        Generator(state, modconv="fused")
+    with pytest.raises(stylegan2.InputError, match="fast path"):
+        Generator(state, fast=False, precision="bfloat16")
+
+
+def test_non_separable_fir_uses_the_straightforward_path():
+    state = randomised("skip8_rgba")
+    kernel = [[1, 2, 1], [2, 4, 3], [1, 2, 1]]  # rank 2
+    for node in (state.components["synthesis"], state):
+        node.static_kwargs["resample_kernel"] = kernel
+    G = Generator(state)
+    assert not G.fast
+    assert np.asarray(G.synthesis(rand(1, G.num_ws, G.w_dim))).shape == (1, 8, 8, 4)
+
+
+def test_no_retracing_across_batch_sizes_and_noise_modes(tiny_generator):
+    G = Generator(tiny_generator.state)
+    for n in (1, 3, 2, 5):
+        ws = rand(n, G.num_ws, G.w_dim, seed=n)
+        G.synthesis(ws)
+        G.synthesis(ws, noise_mode="random", seed=1)
+    assert G._synthesis_fn.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("modconv", ["input", "grouped"])
+def test_fast_paths_match_nvidia_fixture(modconv):
+    """The default (fast) path is what the fixture tests check; the other modconv form matches NVIDIA too."""
+    G = stylegan2.load_generator(shared_file("fixtures/stylegan2/skip32.pkl"))
+    assert G.fast
+    ref = np.load(shared_file("fixtures/stylegan2/skip32_ref.npz"))
+    images = np.asarray(Generator(G.state, modconv=modconv).synthesis(ref["wplus"]))
+    assert np.abs(images - np.transpose(ref["img_wplus"], (0, 2, 3, 1))).max() < 2e-3
