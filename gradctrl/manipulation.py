@@ -29,7 +29,7 @@ import numpy as np
 from .baselines import ganspace_method, interfacegan_method
 from .editing import edit_trajectory
 from .errors import UserError
-from .render import atomic_path, render_strips, save_png
+from .render import BackgroundWriter, atomic_path, render_originals, render_strips, save_png
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,9 +144,11 @@ def _probabilities(clf, w0, traj):
 def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, out_dir, batch_size=8, log=print):
     """Edit, render and save every latent of ``w`` (N, w_dim) for every case of ``attribute``.
 
-    Latents are handled ``batch_size`` at a time: each batch is edited together, then rendered. Writes the
-    strips and ``<attribute>_edits.npz`` into ``out_dir`` (see the module docstring) and returns a summary
-    {"cases", "strips", "zero_gradient_steps": {case: count}, "npz"}; the caller writes the settings JSON.
+    Latents are handled ``batch_size`` at a time: each batch is edited together (every case), its originals
+    are rendered once for all cases and the steps in batches; PNGs are encoded on a background thread while
+    the next images render. Writes the strips and ``<attribute>_edits.npz`` into ``out_dir`` (see the module
+    docstring) and returns a summary {"cases", "strips", "zero_gradient_steps": {case: count}, "npz"}; the
+    caller writes the settings JSON.
     """
     clf, out_dir = context.classifier, Path(out_dir)
     function = METHODS[method]
@@ -154,23 +156,26 @@ def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, 
     n, w_dim = w.shape
     arrays = {"w0": w}
     zero = {}
-    strips = []
-    for case, direction, target_class in cases:
-        request = EditRequest(attribute, direction, target_class, dict(exclude), steps, step_size)
-        trajectories = []
+    strips = {case: [] for case, _, _ in cases}
+    trajectories = {case: [] for case, _, _ in cases}
+    with BackgroundWriter() as writer:  # PNG encoding overlaps the next renders
         for start in range(0, n, batch_size):
             w_batch = w[start:start + batch_size]
-            traj = np.asarray(function(context, w_batch, request), np.float32)
-            if traj.shape != (len(w_batch), steps, w_dim):
-                raise ValueError(f"edit method '{method}' returned shape {traj.shape}, "
-                                 f"expected {(len(w_batch), steps, w_dim)}")
-            images = render_strips(context.generator, w_batch, traj, layers, batch_size)
-            for offset, image in enumerate(images):
-                path = out_dir / f"{start + offset}_{attribute}_{case}.png"
-                save_png(path, image)
-                strips.append(path.name)
-            trajectories.append(traj)
-        traj = np.concatenate(trajectories)
+            originals = render_originals(context.generator, w_batch, batch_size)  # shared by every case
+            for case, direction, target_class in cases:
+                request = EditRequest(attribute, direction, target_class, dict(exclude), steps, step_size)
+                traj = np.asarray(function(context, w_batch, request), np.float32)
+                if traj.shape != (len(w_batch), steps, w_dim):
+                    raise ValueError(f"edit method '{method}' returned shape {traj.shape}, "
+                                     f"expected {(len(w_batch), steps, w_dim)}")
+                images = render_strips(context.generator, w_batch, traj, layers, batch_size, originals)
+                for offset, image in enumerate(images):
+                    path = out_dir / f"{start + offset}_{attribute}_{case}.png"
+                    writer.submit(save_png, path, image)
+                    strips[case].append(path.name)
+                trajectories[case].append(traj)
+    for case, _, _ in cases:
+        traj = np.concatenate(trajectories[case]) if n else np.zeros((0, steps, w_dim), np.float32)
         arrays[f"traj_{case}"] = traj
         for name, p in _probabilities(clf, w, traj).items():
             arrays[f"probs_{case}_{name}"] = p
@@ -180,7 +185,8 @@ def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, 
     with atomic_path(npz) as temporary:
         with open(temporary, "wb") as f:
             np.savez(f, **arrays)
-    return {"cases": [c for c, _, _ in cases], "strips": strips, "zero_gradient_steps": zero, "npz": npz.name}
+    return {"cases": [c for c, _, _ in cases], "strips": [name for c, _, _ in cases for name in strips[c]],
+            "zero_gradient_steps": zero, "npz": npz.name}
 
 
 def write_json(path, obj):

@@ -4,6 +4,8 @@ An edit changes w; the image of step s uses the edited w only in W+ layers [lo, 
 every other layer (the authors' ``temp[0, lo:hi, :] = w_edited`` on the broadcast original). A strip is the
 original image (the original w in every layer) followed by the image of each step, side by side.
 """
+import collections
+import concurrent.futures
 import contextlib
 import os
 import uuid
@@ -52,11 +54,20 @@ def render_uint8(G, ws, batch_size=8):
     return np.concatenate(parts) if parts else np.zeros(shape, np.uint8)
 
 
-def render_strips(G, w0, traj, layers, batch_size=8):
-    """Edit strips: w0 (N, w_dim), traj (N, S, w_dim) -> (N, H, (S + 1) * W, C) uint8, original first."""
+def render_originals(G, w0, batch_size=8):
+    """Images of unedited latents: w0 (N, w_dim) in every W+ layer -> (N, H, W, C) uint8."""
+    w0 = np.asarray(w0, np.float32)
+    return render_uint8(G, np.repeat(w0[:, None], G.num_ws, axis=1), batch_size)
+
+
+def render_strips(G, w0, traj, layers, batch_size=8, originals=None):
+    """Edit strips: w0 (N, w_dim), traj (N, S, w_dim) -> (N, H, (S + 1) * W, C) uint8, original first.
+
+    originals: the images of w0 (from :func:`render_originals`) when already rendered, else rendered here.
+    """
     w0 = np.asarray(w0, np.float32)
     n, s = np.shape(traj)[:2]
-    originals = render_uint8(G, np.repeat(w0[:, None], G.num_ws, axis=1), batch_size)
+    originals = render_originals(G, w0, batch_size) if originals is None else originals
     steps = render_uint8(G, wplus(w0, traj, G.num_ws, layers).reshape(n * s, G.num_ws, -1), batch_size)
     frames = np.concatenate([originals[:, None], steps.reshape(n, s, *steps.shape[1:])], axis=1)
     return np.stack([compose_strip(f) for f in frames]) if n else np.zeros((0,) + originals.shape[1:], np.uint8)
@@ -81,12 +92,47 @@ def atomic_path(path):
         temporary.unlink(missing_ok=True)
 
 
-def save_png(path, image):
-    """Write an (H, W, C) uint8 image (C = 1, 3 or 4) as PNG at ``path`` atomically."""
+def save_png(path, image, compress_level=1):
+    """Write an (H, W, C) uint8 image (C = 1, 3 or 4) as PNG at ``path`` atomically.
+
+    compress_level: zlib level 0-9; 1 (default) encodes about 5x faster than PIL's 6 for files about 20 %
+    larger (measured on generator strips), which keeps encoding small next to rendering.
+    """
     from PIL import Image
 
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise UserError(f"an image to save must be (H, W, 1|3|4) uint8, got {image.dtype} {image.shape}")
     with atomic_path(path) as temporary:
-        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(temporary, format="PNG")
+        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(temporary, format="PNG",
+                                                                              compress_level=compress_level)
+
+
+class BackgroundWriter:
+    """Runs file writes on one background thread, overlapped with rendering (PNG encoding releases the GIL).
+
+    Use as a context manager: ``submit(function, *args)`` queues a write (waiting while ``max_pending`` are
+    queued, which bounds the images held in memory); leaving the block waits for every write, and a failed
+    write raises its exception in the caller (at the next ``submit`` or on leaving).
+    """
+
+    def __init__(self, max_pending=8):
+        self._max_pending = max_pending
+        self._pending = collections.deque()
+        self._pool = None
+
+    def __enter__(self):
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gradctrl-writer")
+        return self
+
+    def submit(self, function, *args):
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(function, *args))
+
+    def __exit__(self, *exc_info):
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
