@@ -3,10 +3,10 @@
 For random generators with config-f shapes (``stylegan2.random_generator``, fmap_base 16384, fmap_max 512:
 512 channels up to 64 px, then 256 @ 128, 128 @ 256, 64 @ 512, 32 @ 1024; 8 mapping layers, w_dim 512) at
 each resolution and batch size it prints seconds per image (median of ``--repeats`` runs after a warm-up),
-achieved GFLOP/s of synthesis, the ratio to ``tf.matmul`` of two 2048 x 2048 float32 matrices measured in
-the same run (before and after the generator runs, median of both), the speed-up of the fast path over
-the straightforward path measured in the same run, the bfloat16 mode's speed and error against float32,
-and the peak memory (max RSS of a child process) after 1 and after ``--memory_batches`` batches.
+achieved GFLOP/s of synthesis, the ratio to ``tf.matmul`` of two 2048 x 2048 float32 matrices, the speed-up
+of the fast path over the straightforward path, the bfloat16 mode's speed and error against float32 (all
+measured in the same rounds: each round times the matmul and every path once, in turn), and the peak
+memory (max RSS of a child process) after 1 and after ``--memory_batches`` batches.
 
 FLOP count (printed): 2 * kh * kw * C_in * C_out per output pixel of every convolution (3x3 layers and the
 1x1 ToRGB layers), with the up-sampling convolution counted at its input resolution, as a transposed
@@ -49,23 +49,26 @@ def synthesis_flops(resolution, fmap_base=16384, fmap_max=512, img_channels=3):
     return sum(f for _, f in rows), rows
 
 
-def timed(function, repeats):
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved(functions, repeats):
+    """{name: median seconds} of ``repeats`` rounds calling every function once per round, in turn, after one
+    warm-up call each: load changes on a shared machine then hit every figure alike."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def matmul_rate(tf, repeats=5):
-    """GFLOP/s of tf.matmul of two 2048 x 2048 float32 matrices (median of ``repeats``)."""
+def matmul_function(tf):
+    """A call of tf.matmul of two 2048 x 2048 float32 matrices (2 * 2048^3 FLOP)."""
     a = tf.random.normal([2048, 2048], seed=1)
     b = tf.random.normal([2048, 2048], seed=2)
     matmul = tf.function(lambda a, b: tf.matmul(a, b))
-    return 2 * 2048 ** 3 / timed(lambda: matmul(a, b).numpy(), repeats) / 1e9
+    return lambda: matmul(a, b).numpy()
 
 
 def render_function(G, ws):
@@ -84,23 +87,28 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
     G_ref = Generator(G.state, fast=False) if reference else None
     G_bf16 = Generator(G.state, precision="bfloat16") if bf16 else None
     rows = []
+    matmul = matmul_function(tf)
     for batch in batches:
         z = np.random.RandomState(batch).standard_normal((batch, G.z_dim)).astype(np.float32)
         ws = G.mapping(z, truncation_psi=0.7)
-        rates = [matmul_rate(tf)]
-        fast = timed(render_function(G, ws), repeats) / batch
-        ref = timed(render_function(G_ref, ws), repeats) / batch if reference else None
-        low = timed(render_function(G_bf16, ws), repeats) / batch if bf16 else None
-        rates.append(matmul_rate(tf))
-        matmul = statistics.median(rates)
+        functions = {"matmul": matmul, "fast": render_function(G, ws)}
+        if reference:
+            functions["reference"] = render_function(G_ref, ws)
+        if bf16:
+            functions["bfloat16"] = render_function(G_bf16, ws)
+        seconds = interleaved(functions, repeats)
+        fast = seconds["fast"] / batch
+        rate = 2 * 2048 ** 3 / seconds["matmul"] / 1e9
         row = dict(resolution=resolution, batch=batch, s_per_image=fast, gflops=flops / fast / 1e9,
-                   matmul_gflops=matmul, ratio=flops / fast / 1e9 / matmul, reference_s_per_image=ref,
-                   speedup=None if ref is None else ref / fast)
+                   matmul_gflops=rate, ratio=flops / fast / 1e9 / rate)
         text = (f"batch {batch}: {fast:.3f} s/image, {row['gflops']:.1f} GFLOP/s = {row['ratio'] * 100:.0f} % of "
-                f"matmul ({matmul:.1f} GFLOP/s, {rates[0]:.0f}/{rates[1]:.0f} before/after)")
-        if ref is not None:
-            text += f"; straightforward path {ref:.3f} s/image -> speed-up {row['speedup']:.2f}x"
-        if low is not None:
+                f"matmul ({rate:.1f} GFLOP/s)")
+        if reference:
+            ref = seconds["reference"] / batch
+            row.update(reference_s_per_image=ref, speedup=ref / fast)
+            text += f"; straightforward path {ref:.3f} s/image -> speed-up {ref / fast:.2f}x"
+        if bf16:
+            low = seconds["bfloat16"] / batch
             images32 = np.asarray(G.synthesis(ws))
             error = np.abs(np.asarray(G_bf16.synthesis(ws)) - images32)
             row.update(bf16_s_per_image=low, bf16_max_abs_error=float(error.max()),
