@@ -68,7 +68,7 @@ class FastSynthesis:
 
     # ----- building blocks (graph code, run while tracing) -----
 
-    def _compiled(self, key, function, large, conv_in_xla=False):
+    def _compiled(self, key, function, large):
         """``function`` as is, or wrapped once in an XLA-compiled tf.function for a large layer."""
         use_xla = self._xla if self._xla is not None else large
         if not use_xla:
@@ -90,16 +90,28 @@ class FastSynthesis:
         """rsqrt(sum over (kh, kw, I) of (weight * s)^2 + 1e-8): (N, O)."""
         return tf.math.rsqrt(tf.matmul(tf.square(s), tf.reduce_sum(tf.square(weight), axis=[0, 1])) + 1e-8)
 
-    def _epilogue(self, y, d, noise, layer, s_next):
-        """Demodulate (d may be None: already in the weight), add noise and bias, activate; -> (z, z * s_next)."""
+    def _epilogue(self, y, d, noise, layer, s_next, rgb_weight):
+        """Demodulate (d may be None: already in the weight), add noise and bias, activate.
+
+        -> (z, z * s_next or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last layer, whose
+        output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
+        """
         y = tf.cast(y, tf.float32)
         if d is not None:
             y = y * d[:, tf.newaxis, tf.newaxis, :]
         y = y + noise * layer.noise_strength
         z = self._act(y + layer.bias)
         z = z if self._gain == 1.0 else z * self._gain
+        if rgb_weight is not None:
+            return self._rgb(z, rgb_weight), None
         zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :])
         return z, zm
+
+    @staticmethod
+    def _rgb(z, weight):
+        """1x1 convolution with per-sample weights: z (N, H, W, C), weight (N, C, O) -> (N, H, W, O)."""
+        _, h, w, c = z.shape
+        return tf.reshape(tf.matmul(tf.reshape(z, [-1, h * w, c]), weight), [-1, h, w, weight.shape[2]])
 
     def _grouped_weight(self, layer, s, demodulate):
         """NVIDIA's fused form: per-sample weights, (kh, kw, I, N * O), modulated (and demodulated)."""
@@ -132,39 +144,45 @@ class FastSynthesis:
 
     # ----- layers -----
 
-    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next):
-        """One modulated 3x3 layer -> (z, z * s_next): x unmodulated input (grouped mode), xm = x * s (input mode)."""
+    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next, rgb_weight=None):
+        """One modulated 3x3 layer -> :meth:`_epilogue`'s pair. x: unmodulated input (grouped mode); xm = x * s
+        (input mode); rgb_weight: see :meth:`_epilogue`."""
         _, h, w, _ = (x if xm is None else xm).shape
         out_h, out_w = (2 * h, 2 * w) if up else (h, w)
         large = out_h * out_w * layer.out_channels >= XLA_MIN_ELEMENTS
         if self.modconv == "grouped":
             weight = self._grouped_weight(layer, s, demodulate=True)
 
-            def body(x, weight, noise, s_next):
+            def body(x, weight, noise, s_next, rgb_weight):
                 y = self._conv(self._to_groups(x), layer, up, weight)
                 y = ops.fir_interleave(y, self._kernel) if up else y
-                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next)
-            return self._compiled(key, body, large)(x, weight, noise, s_next)
+                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight)
+            return self._compiled(key, body, large)(x, weight, noise, s_next, rgb_weight)
 
         d = self._demodulation(s, layer.weight)
-        conv_in_xla = layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and self._dtype == tf.float32
 
-        def rest(y, d, noise, s_next):
+        def rest(y, d, noise, s_next, rgb_weight):
             y = ops.fir_interleave(y, self._kernel) if up else y
-            return self._epilogue(y, d, noise, layer, s_next)
+            return self._epilogue(y, d, noise, layer, s_next, rgb_weight)
 
-        if conv_in_xla and (self._xla is None or self._xla):
-            def whole(xm, d, noise, s_next):
-                return rest(self._conv(xm, layer, up), d, noise, s_next)
-            return self._compiled(key, whole, True)(xm, d, noise, s_next)
-        return self._compiled(key, rest, large)(self._conv(xm, layer, up), d, noise, s_next)
+        if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and self._dtype == tf.float32 and self._xla is not False:
+            def whole(xm, d, noise, s_next, rgb_weight):
+                return rest(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+            return self._compiled(key, whole, True)(xm, d, noise, s_next, rgb_weight)
+        return self._compiled(key, rest, large)(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+
+    def _compiles(self, layer, size):
+        """Whether a layer with ``size`` x ``size`` outputs runs its steps as one XLA function (see _compiled)."""
+        return self._xla if self._xla is not None else size * size * layer.out_channels >= XLA_MIN_ELEMENTS
+
+    @staticmethod
+    def _torgb_weight(layer, s):
+        """ToRGB as per-sample weights (N, C, C_img): the style times the 1x1 weight (no demodulation)."""
+        return s[:, :, tf.newaxis] * layer.weight[0, 0][tf.newaxis]
 
     def _torgb(self, layer, x, s):
         """ToRGB: 1x1 modulated convolution without demodulation = one batched matmul with per-sample weights."""
-        _, h, w, c = x.shape
-        weight = s[:, :, tf.newaxis] * layer.weight[0, 0][tf.newaxis]  # (N, I, C_img)
-        rgb = tf.matmul(tf.reshape(x, [-1, h * w, c]), weight)
-        return tf.reshape(rgb, [-1, h, w, layer.out_channels])
+        return self._rgb(x, self._torgb_weight(layer, s))
 
     def _skip_sum(self, key, y, rgb, bias):
         """y <- upsample(y) + rgb + bias (y None: rgb + bias)."""
@@ -195,12 +213,13 @@ class FastSynthesis:
         def modulate(x, position):
             return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :])
 
-        def run(position, x, xm):
+        def run(position, x, xm, rgb_weight=None):
             """Layer ``position`` -> (z, z modulated for the next layer, or None where that is not done here)."""
             layer, index, up = layers[position]
             ends_block = net.architecture == "resnet" and position % 2 == 0 and position > 0
             s_next = None if grouped or ends_block or position + 1 == len(layers) else styles[position + 1]
-            return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[index], up, s_next)
+            return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[index], up, s_next,
+                                         rgb_weight)
 
         x = tf.tile(net._const, [tf.shape(ws)[0], 1, 1, 1])
         z, zm = run(0, x, modulate(x, 0))
@@ -212,6 +231,11 @@ class FastSynthesis:
             position = 2 * block + 1
             t = z
             z, zm = run(position, z, zm)
+            if position + 2 == len(layers) and skip_weight is None and self._compiles(layers[-1][0], 2 ** res):
+                # The last layer's output only feeds ToRGB: computed in the same function, never written out.
+                s = ops.styles(ws[:, 2 * res - 3], torgb.mod_weight, torgb.mod_bias)
+                rgb, _ = run(position + 1, z, zm, self._torgb_weight(torgb, s))
+                return self._skip_sum(f"rgb{block}", y, rgb, torgb.bias)
             z, zm = run(position + 1, z, zm)
             if skip_weight is not None:
                 s_next = None if grouped or position + 2 == len(layers) else styles[position + 2]

@@ -226,7 +226,6 @@ def upsample_conv_phases(x, w, k, factor=2):
     _, h, width, _ = x.shape
     plan_h = _axis_plan(h, kernel, factor, len(factors[0]))
     plan_w = _axis_plan(width, kernel, factor, len(factors[1]))
-    x = tf.pad(x, [[0, 0], plan_h[:2], plan_w[:2], [0, 0]])
     phases = []
     for phase_h in plan_h[2]:
         row = []
@@ -235,15 +234,20 @@ def upsample_conv_phases(x, w, k, factor=2):
                 row.append(None)
                 continue
             (off_h, taps_h, rows_h), (off_w, taps_w, rows_w) = phase_h, phase_w
-            window = x[:, off_h:off_h + rows_h + len(taps_h) - 1, off_w:off_w + rows_w + len(taps_w) - 1]
+            # The phase reads rows [start, start + rows + taps - 1) of x (zero outside): crop, then pad.
+            start_h, start_w = off_h - plan_h[0], off_w - plan_w[0]
+            end_h, end_w = start_h + rows_h + len(taps_h) - 1, start_w + rows_w + len(taps_w) - 1
+            window = x[:, max(start_h, 0):min(end_h, h), max(start_w, 0):min(end_w, width)]
+            padding = [[0, 0], [max(-start_h, 0), max(end_h - h, 0)], [max(-start_w, 0), max(end_w - width, 0)], [0, 0]]
             if w is None:
-                row.append(window)
+                row.append(tf.pad(window, padding))
                 continue
             if isinstance(w, np.ndarray):
                 weight = tf.constant(w[taps_h][:, taps_w])
             else:
                 weight = tf.gather(tf.gather(w, taps_h, axis=0), taps_w, axis=1)
-            row.append(tf.nn.conv2d(window, tf.cast(weight, window.dtype), strides=1, padding="VALID"))
+            # Explicit padding inside the convolution: no padded copy of x.
+            row.append(tf.nn.conv2d(window, tf.cast(weight, window.dtype), strides=1, padding=padding))
         phases.append(row)
     return {"phases": phases, "out": (plan_h[3], plan_w[3])}
 
