@@ -154,6 +154,8 @@ def main(argv=None):
     parser.add_argument("--no_bf16", action="store_true", help="skip the bfloat16 mode")
     parser.add_argument("--memory_batches", type=int, default=50, help="batches in a row for the memory check (50; 0: skip)")
     parser.add_argument("--memory_batch", type=int, default=4, help="batch size of the memory check (4)")
+    parser.add_argument("--threads", help="INTRA,INTER: TensorFlow's intra-op and inter-op thread counts "
+                        "(default: TensorFlow's choice, one per core for each)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--memory_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -168,6 +170,10 @@ def main(argv=None):
 
     import stylegan2
 
+    if args.threads:
+        intra, inter = (int(v) for v in args.threads.split(","))
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     log = lambda text: print(text, flush=True)  # noqa: E731
     log(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), intra-op threads "
         f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "

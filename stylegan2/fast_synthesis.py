@@ -64,6 +64,7 @@ class FastSynthesis:
         self._kernel = net.resample_kernel
         self._act, self._gain = ops._ACTIVATIONS[net._act]
         self._functions = {}
+        self._layer_weights = {}
         self._xla = xla
 
     # ----- building blocks (graph code, run while tracing) -----
@@ -80,10 +81,15 @@ class FastSynthesis:
     def _cast(self, x):
         return x if x.dtype == self._dtype else tf.cast(x, self._dtype)
 
-    @staticmethod
-    def _weight(layer):
-        """The layer's runtime weight (kh, kw, I, O) as a numpy array (folded into constants per phase)."""
-        return np.asarray(layer.weight)
+    def _weights(self, layer, up):
+        """The layer's convolution weight in the compute dtype, made once: a tensor, or for an up-sampling
+        layer its :class:`~stylegan2.ops.PhaseWeights` (graphs capture them rather than embedding copies)."""
+        if id(layer) not in self._layer_weights:
+            with tf.init_scope():
+                weight = np.asarray(layer.weight)
+                self._layer_weights[id(layer)] = (ops.PhaseWeights(weight, self._kernel, dtype=self._dtype) if up
+                                                  else tf.constant(weight, dtype=self._dtype))
+        return self._layer_weights[id(layer)]
 
     @staticmethod
     def _demodulation(s, weight):
@@ -135,9 +141,7 @@ class FastSynthesis:
 
     def _conv(self, xm, layer, up, weight=None):
         """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution."""
-        w = self._weight(layer) if weight is None else weight
-        if isinstance(w, np.ndarray) and self._dtype != tf.float32:
-            w = tf.cast(tf.constant(w), self._dtype)
+        w = self._weights(layer, up) if weight is None else weight
         if up:
             return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
         return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
@@ -198,7 +202,7 @@ class FastSynthesis:
         _, h, w, c = z.shape
 
         def body(z, t, s_next):
-            skip = ops.upsample_conv_2d_polyphase(t, np.asarray(skip_weight), self._kernel)
+            skip = ops.upsample_conv_2d_polyphase(t, skip_weight, self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
             return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :])
         return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
