@@ -75,7 +75,7 @@ def render_function(G, ws):
     return lambda: G.synthesis(ws).numpy()
 
 
-def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference, bf16, log):
+def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference, bf16, log, jit=False):
     from stylegan2.generator import Generator
 
     build = time.perf_counter()
@@ -86,6 +86,7 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
         "resolution)")
     G_ref = Generator(G.state, fast=False) if reference else None
     G_bf16 = Generator(G.state, precision="bfloat16") if bf16 else None
+    G_jit = Generator(G.state, jit_compile=True) if jit else None
     rows = []
     matmul = matmul_function(tf)
     for batch in batches:
@@ -96,6 +97,11 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
             functions["reference"] = render_function(G_ref, ws)
         if bf16:
             functions["bfloat16"] = render_function(G_bf16, ws)
+        if jit:
+            start = time.perf_counter()
+            G_jit.synthesis(ws).numpy()
+            compile_seconds = time.perf_counter() - start
+            functions["jit"] = render_function(G_jit, ws)
         seconds = interleaved(functions, repeats)
         fast = seconds["fast"] / batch
         rate = 2 * 2048 ** 3 / seconds["matmul"] / 1e9
@@ -115,6 +121,10 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
                        bf16_mean_abs_error=float(error.mean()))
             text += (f"; bfloat16 {low:.3f} s/image, error vs float32 max {error.max():.3g} mean {error.mean():.3g} "
                      "(images in [-1, 1])")
+        if jit:
+            row.update(jit_s_per_image=seconds["jit"] / batch, jit_first_call_s=compile_seconds)
+            text += (f"; whole synthesis XLA-compiled (jit_compile=True) {seconds['jit'] / batch:.3f} s/image after a "
+                     f"{compile_seconds:.1f} s first call")
         log(text)
         rows.append(row)
     return rows
@@ -152,6 +162,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure after one warm-up (3)")
     parser.add_argument("--no_reference", action="store_true", help="skip the straightforward path")
     parser.add_argument("--no_bf16", action="store_true", help="skip the bfloat16 mode")
+    parser.add_argument("--jit", action="store_true", help="also time the whole synthesis compiled by XLA")
     parser.add_argument("--memory_batches", type=int, default=50, help="batches in a row for the memory check (50; 0: skip)")
     parser.add_argument("--memory_batch", type=int, default=4, help="batch size of the memory check (4)")
     parser.add_argument("--threads", help="INTRA,INTER: TensorFlow's intra-op and inter-op thread counts "
@@ -181,7 +192,7 @@ def main(argv=None):
     results = {"rows": [], "memory": []}
     for resolution in resolutions:
         results["rows"] += bench_resolution(tf, np, stylegan2, resolution, batches, args.repeats,
-                                            not args.no_reference, not args.no_bf16, log)
+                                            not args.no_reference, not args.no_bf16, log, args.jit)
     if args.memory_batches > 0:
         for resolution in resolutions:
             first, last = memory_peaks(resolution, args.memory_batch, args.memory_batches)

@@ -27,10 +27,12 @@ class Generator:
     Synthesis options (see :mod:`stylegan2.fast_synthesis`): ``fast`` (default True: the polyphase, fused
     path; False: the straightforward per-layer path, kept as the reference), ``modconv`` ('input' |
     'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
-    (None: XLA for large layers' fused steps on CPU; True: every layer; False: none).
+    (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
+    whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
     """
 
-    def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None):
+    def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None,
+                 jit_compile=False):
         if not isinstance(state, NetworkState):
             raise InputError(f"{what}: expected a Network state, got {type(state).__name__}")
         if state.build_func_name != "G_main":
@@ -84,7 +86,8 @@ class Generator:
         self.fast = bool(fast)
         synthesis = (FastSynthesis(self._synthesis_net, modconv, precision, xla) if self.fast
                      else self._synthesis_net)
-        self._synthesis_fn = tf.function(synthesis.__call__, autograph=not self.fast, input_signature=[
+        self._synthesis_fn = tf.function(synthesis.__call__, autograph=not self.fast, jit_compile=bool(jit_compile),
+                                         input_signature=[
             tf.TensorSpec([None, self.num_ws, self.w_dim], tf.float32),
             [tf.TensorSpec([None, h, w, 1], tf.float32) for h, w in self.noise_shapes]])
 

@@ -87,6 +87,12 @@ def test_xla_fused_steps_match_straightforward(name):
     assert rel_error(Generator(state, xla=True).synthesis(ws), reference) < REL_TOL
 
 
+def test_whole_synthesis_jit_compile_option_matches(tiny_generator):
+    ws = rand(2, tiny_generator.num_ws, tiny_generator.w_dim, seed=12)
+    jit = Generator(tiny_generator.state, jit_compile=True)
+    assert rel_error(jit.synthesis(ws), Generator(tiny_generator.state, fast=False).synthesis(ws)) < REL_TOL
+
+
 def test_bfloat16_mode_is_close_and_float32_out():
     state = randomised("skip16")
     ws = rand(2, 6, 32, seed=10)
