@@ -6,7 +6,7 @@ each resolution and batch size it prints seconds per image (median of ``--repeat
 achieved GFLOP/s of synthesis, the ratio to ``tf.matmul`` of two 2048 x 2048 float32 matrices, the speed-up
 of the fast path over the straightforward path, the bfloat16 mode's speed and error against float32 (all
 measured in the same rounds: each round times the matmul and every path once, in turn), and the peak
-memory (max RSS of a child process) after 1 and after ``--memory_batches`` batches.
+memory (peak RSS, VmHWM, of a fresh child process) after 1, 10, half and all ``--memory_batches`` batches.
 
 FLOP count (printed): 2 * kh * kw * C_in * C_out per output pixel of every convolution (3x3 layers and the
 1x1 ToRGB layers), with the up-sampling convolution counted at its input resolution, as a transposed
@@ -131,27 +131,38 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
 
 
 def memory_child(resolution, batch, count):
-    """Child process body: render ``count`` batches in a row; print max RSS (MiB) after the first and the last."""
+    """Child process body: render ``count`` batches in a row; print the peak RSS (MiB) after batch 1, 10,
+    count / 2 and count (as JSON {batches: MiB})."""
     import numpy as np
 
     import stylegan2
 
     G = stylegan2.random_generator(resolution=resolution, seed=0, **CONFIG_F)
     rng = np.random.RandomState(0)
-    peaks = []
-    for index in range(count):
+    marks = sorted({1, min(10, count), max(count // 2, 1), count})
+    peaks = {}
+    for index in range(1, count + 1):
         ws = G.mapping(rng.standard_normal((batch, G.z_dim)).astype(np.float32))
         G.synthesis(ws).numpy()
-        if index in (0, count - 1):
-            peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if index in marks:
+            peaks[index] = peak_rss_mib()
     print(json.dumps(peaks))
 
 
+def peak_rss_mib():
+    """This process's peak resident memory (VmHWM, MiB). Unlike getrusage's ru_maxrss it is not inherited
+    from the parent across fork and exec, so a child measures only itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_peaks(resolution, batch, count):
-    """[max RSS MiB after 1 batch, after ``count`` batches] from a fresh child process."""
+    """{batches rendered: peak RSS MiB} from a fresh child process (see :func:`memory_child`)."""
     out = subprocess.run([sys.executable, __file__, "--memory_child", f"{resolution},{batch},{count}"],
                          check=True, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 def main(argv=None):
@@ -195,11 +206,10 @@ def main(argv=None):
                                             not args.no_reference, not args.no_bf16, log, args.jit)
     if args.memory_batches > 0:
         for resolution in resolutions:
-            first, last = memory_peaks(resolution, args.memory_batch, args.memory_batches)
-            log(f"memory, {resolution} px, batch {args.memory_batch}: peak RSS {first:.0f} MiB after 1 batch, "
-                f"{last:.0f} MiB after {args.memory_batches} batches in a row")
-            results["memory"].append(dict(resolution=resolution, batch=args.memory_batch, first_mib=first,
-                                          last_mib=last, batches=args.memory_batches))
+            peaks = memory_peaks(resolution, args.memory_batch, args.memory_batches)
+            log(f"memory, {resolution} px, batch {args.memory_batch}: peak RSS after " +
+                ", ".join(f"{n} batch(es) {mib:.0f} MiB" for n, mib in peaks.items()) + " in a row")
+            results["memory"].append(dict(resolution=resolution, batch=args.memory_batch, peak_mib=peaks))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
