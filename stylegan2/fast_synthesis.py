@@ -8,16 +8,18 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   runs on the phases (2 taps per output sample and axis for [1, 3, 3, 1]) and the phases are interleaved
   at the end; the skip path's RGB up-sampling is the same without a convolution (:func:`upsample_2d_polyphase`).
 - Everything between two convolutions (demodulation, noise, bias, activation and gain, the FIR pass and
-  interleave, the next layer's modulation, the skip up-sampling and sum) is one function per layer, and on
-  large layers that function is compiled with XLA, which fuses it into one or two passes over memory
-  instead of one per operation (measured: 3-4x faster for these memory-bound steps on CPU). ToRGB is one
-  batched matmul with per-sample weights instead of a modulated copy of the activations.
+  interleave, the next layer's modulation) is one function per layer, and on large layers that function
+  is compiled with XLA, which fuses it into one or two passes over memory instead of one per operation
+  (measured: 3-4x faster for these memory-bound steps on CPU); the skip path's up-sampling and sum is
+  another. ToRGB is one batched matmul with per-sample weights instead of a modulated copy of the
+  activations; on the last layer it is part of the layer's function, so those activations are never
+  written out.
 - Where TensorFlow's own convolution is slower than XLA's on CPU (layers with >= 256 input channels,
   measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
 - ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
   grouped convolution) instead of ``"input"`` (modulate the activations): the default on a GPU.
-- ``precision="bfloat16"``: convolution inputs and weights in bfloat16 (float32 accumulation and everything
-  else in float32); opt-in, its error against float32 is printed by ``bench/generator.py``.
+- ``precision="bfloat16"``: convolution inputs, weights and outputs in bfloat16, everything else in
+  float32; opt-in, its error against float32 is printed by ``bench/generator.py``.
 
 Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
 operations: compiling them would cost more than it saves (and tiny test generators stay quick).
@@ -195,6 +197,7 @@ class FastSynthesis:
         def body(y, rgb):
             rgb = rgb + bias
             return rgb if y is None else ops.upsample_2d_polyphase(y, self._kernel) + rgb
+        # RGB has few channels and light steps: compiled from 8x fewer values (128 px and up for RGB).
         return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
 
     def _resnet_tail(self, key, z, t, skip_weight, s_next):
