@@ -146,7 +146,7 @@ class FastSynthesis:
         w = self._weights(layer, up) if weight is None else weight
         if up:
             return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
-        return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
+        return tf.nn.conv2d(self._cast(xm), self._cast(w), strides=1, padding="SAME")
 
     # ----- layers -----
 

@@ -95,11 +95,12 @@ def test_whole_synthesis_jit_compile_option_matches(tiny_generator):
     assert rel_error(jit.synthesis(ws), Generator(tiny_generator.state, fast=False).synthesis(ws)) < REL_TOL
 
 
-def test_bfloat16_mode_is_close_and_float32_out():
+@pytest.mark.parametrize("modconv", ["input", "grouped"])
+def test_bfloat16_mode_is_close_and_float32_out(modconv):
     state = randomised("skip16")
     ws = rand(2, 6, 32, seed=10)
     reference = np.asarray(Generator(state, fast=False).synthesis(ws))
-    low = Generator(state, precision="bfloat16").synthesis(ws)
+    low = Generator(state, precision="bfloat16", modconv=modconv).synthesis(ws)
     assert low.dtype == tf.float32
     error = rel_error(low, reference)
     assert 1e-5 < error < 0.05  # bfloat16 rounding (8-bit mantissa): visible but small
