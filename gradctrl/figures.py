@@ -98,7 +98,7 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
 
 def save_png(image, path):
     """Write a PIL image as PNG at ``path`` atomically (temporary name in the same folder, then rename)."""
-    from .render import atomic_path
+    from .files import atomic_path
 
     with atomic_path(path) as temporary:
         image.save(temporary, format="PNG")

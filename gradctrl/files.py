@@ -1,4 +1,5 @@
-"""Output folders that are never half-written: build in a temporary sibling, then rename into place."""
+"""Outputs that are never half-written: each file or folder is built under a temporary sibling name, then
+renamed into place."""
 import contextlib
 import os
 import shutil
@@ -39,3 +40,16 @@ def atomic_dir(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

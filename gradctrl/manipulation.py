@@ -29,7 +29,8 @@ import numpy as np
 from .baselines import ganspace_method, interfacegan_method
 from .editing import edit_trajectory
 from .errors import UserError
-from .render import BackgroundWriter, atomic_path, render_originals, render_strips, save_png
+from .files import atomic_path
+from .render import BackgroundWriter, render_originals, render_strips, save_png
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,14 +6,11 @@ original image (the original w in every layer) followed by the image of each ste
 """
 import collections
 import concurrent.futures
-import contextlib
-import os
-import uuid
-from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
+from .files import atomic_path
 
 
 def check_layers(layers, num_ws):
@@ -77,19 +74,6 @@ def compose_strip(frames):
     """Frames (F, H, W, C) uint8 side by side -> (H, F * W, C)."""
     frames = np.asarray(frames)
     return np.concatenate(list(frames), axis=1)
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def save_png(path, image, compress_level=1):

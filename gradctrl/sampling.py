@@ -29,6 +29,7 @@ import numpy as np
 from . import latents as latents_module
 from .datadir import DataDir, json_bytes
 from .errors import UserError
+from .files import atomic_path
 from .generators import file_sha256
 from .selection import label_array, per_class_count, select, split
 
@@ -142,16 +143,11 @@ def check_parts_dir(parts_dir, plan):
 
 
 def _atomic_write(path, data):
-    """Write bytes to ``path`` via a temporary sibling renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write bytes to ``path`` via a temporary sibling, flushed to disk, then renamed into place."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _part_bytes(start, w, scores):
