@@ -1,15 +1,7 @@
-"""What every command-line tool shares: turning bad input into one line on stderr and exit code 2."""
-import contextlib
-import sys
+"""What every command-line tool shares: bad input becomes one line on stderr and exit code 2.
 
-from stylegan2.errors import InputError
+The handler is the one ``python -m stylegan2`` uses, so every command of the toolkit fails alike.
+"""
+from stylegan2.cli import exit_on_input_error
 
-
-@contextlib.contextmanager
-def exit_on_input_error(prog):
-    """Run the body; an :class:`InputError` prints ``prog: error: message`` and raises ``SystemExit(2)``."""
-    try:
-        yield
-    except InputError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+__all__ = ["exit_on_input_error"]
