@@ -44,10 +44,14 @@ def atomic_dir(path):
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it."""
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it.
+
+    The temporary is named ``.<name>.tmp-<pid>-<random><suffix>``, so a rerun after a kill can find and
+    remove what the killed process left (glob ``.<name>.tmp-*``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield temporary
         os.replace(temporary, path)

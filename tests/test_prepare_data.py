@@ -121,6 +121,8 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_directory(tmp_path, tiny_gen
     finished = sorted(p.name for p in parts.glob("part_*.npz"))
     assert 2 <= len(finished) < n_parts and not (tmp_path / "killed").exists()
     before = {name: (parts / name).stat() for name in finished}
+    unfinished = next(f"part_{k:06d}.npz" for k in range(n_parts) if f"part_{k:06d}.npz" not in finished)
+    (parts / f".{unfinished}.tmp-99999-deadbeef.npz").write_bytes(b"half a part")  # as a kill can leave
 
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
