@@ -31,6 +31,7 @@ def main():
     import tensorflow as tf
 
     from gradctrl import sampling
+    from gradctrl.render import render_originals
     from gradctrl.scorers import make_scorer
 
     G = stylegan2.random_generator(resolution=args.resolution, architecture="skip", fmap_base=args.fmap_base,
@@ -41,10 +42,10 @@ def main():
                                  part_size=args.part_size, p_perclass=0.05, p_val=0.3)
     scorers = {name: make_scorer(spec, name) for name, spec in specs.items()}
     w = sampling.mapped_latents(G, plan, 0, args.n)
-    sampling.render_uint8(G, w[:args.batch_size])  # trace once
+    render_originals(G, w[:args.batch_size], args.batch_size)  # trace once
     start = time.perf_counter()
     for lo in range(0, args.n, args.batch_size):
-        sampling.render_uint8(G, w[lo:lo + args.batch_size])
+        render_originals(G, w[lo:lo + args.batch_size], args.batch_size)
     render_rate = args.n / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as work:
         start = time.perf_counter()

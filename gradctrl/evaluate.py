@@ -429,7 +429,7 @@ def _image_measurements(G, w, jobs, scorers, batch_size):
     """
     from tqdm import tqdm
 
-    from .render import render_uint8, wplus
+    from .render import render_originals, render_uint8, wplus
 
     def score(images):
         return {attr: scorer(images) for attr, scorer in scorers.items()}
@@ -441,7 +441,7 @@ def _image_measurements(G, w, jobs, scorers, batch_size):
         for start in starts:
             w_batch = w[start:start + batch_size]
             b = len(w_batch)
-            originals = render_uint8(G, np.repeat(w_batch[:, None], G.num_ws, axis=1), batch_size)
+            originals = render_originals(G, w_batch, batch_size)
             original_scores = score(originals)
             original_parts.append(original_scores)
             bar.update()

@@ -113,11 +113,11 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
     """
     from .editing import edit_trajectory
     from .manipulation import edit_cases
-    from .render import render_uint8, wplus
+    from .render import render_originals, render_uint8, wplus
 
     for i in range(len(w)):
         w_i = w[i:i + 1]
-        original = render_uint8(G, np.repeat(w_i[:, None], G.num_ws, axis=1), batch_size)
+        original = render_originals(G, w_i, batch_size)
         for name in attributes:
             attribute = config.attribute(name)
             layers = layerwise or attribute.layers or (0, G.num_ws)

@@ -14,8 +14,6 @@ Writing happens on a background thread, overlapped with rendering.
 ``run.json`` in the parts directory records the sampling settings; a rerun or another shard with other
 settings is refused rather than mixed in.
 """
-import collections
-import concurrent.futures
 import dataclasses
 import io
 import json
@@ -30,6 +28,7 @@ from . import latents as latents_module
 from .datadir import DataDir, json_bytes
 from .errors import UserError
 from .files import atomic_path
+from .render import BackgroundWriter, render_originals
 from .generators import file_sha256
 from .selection import label_array, per_class_count, select, split
 
@@ -157,28 +156,6 @@ def _part_bytes(start, w, scores):
     return buffer.getvalue()
 
 
-class _BackgroundWriter:
-    """One writer thread with at most ``max_pending`` queued jobs; a failed job re-raises in the caller."""
-
-    def __init__(self, max_pending=4):
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gradctrl-writer")
-        self._pending = collections.deque()
-        self._max_pending = max_pending
-
-    def submit(self, function, *args):
-        while len(self._pending) >= self._max_pending:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(function, *args))
-
-    def drain(self):
-        while self._pending:
-            self._pending.popleft().result()
-
-    def close(self):
-        """Finish the queued jobs (each is a whole-file write) and stop the thread."""
-        self._pool.shutdown(wait=True)
-
-
 def mapped_latents(G, plan, start, stop):
     """w of samples [start, stop) -> (stop - start, w_dim) float32, mapped in aligned chunks of MAPPING_CHUNK.
 
@@ -193,14 +170,6 @@ def mapped_latents(G, plan, start, stop):
         lo, hi = max(chunk, start), min(chunk + MAPPING_CHUNK, stop)
         w[lo - start:hi - start] = chunk_w[lo - chunk:hi - chunk]
     return w
-
-
-def render_uint8(G, w):
-    """Images of w (n, w_dim) through every W+ layer -> uint8 (n, H, W, C), constant noise."""
-    import stylegan2
-
-    ws = np.repeat(w[:, None, :], G.num_ws, axis=1)
-    return np.asarray(stylegan2.to_uint8(G.synthesis(ws, noise_mode="const")))
 
 
 def _save_pngs(folder, start, images):
@@ -243,31 +212,27 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
     total = sum(plan.part_length(k) for k in mine)
     done = sum(plan.part_length(k) for k in skipped)
     columns = {}
-    writer = _BackgroundWriter()
-    try:
-        with tqdm(total=total, initial=done, unit="sample", desc="prepare_data", dynamic_ncols=True,
-                  disable=not progress, file=sys.stderr, smoothing=0.1) as bar:
-            for k in todo:
-                for stale in parts_dir.glob(f".{part_name(k)}.tmp-*"):  # left by a killed run of this shard
-                    stale.unlink(missing_ok=True)
-                start, stop = plan.part_range(k)
-                w = mapped_latents(G, plan, start, stop)
-                scores = {attr: [] for attr in scorers}
-                for lo in range(start, stop, batch_size):
-                    hi = min(lo + batch_size, stop)
-                    images = render_uint8(G, w[lo - start:hi - start])
-                    for attr, scorer in scorers.items():
-                        batch_scores = scorer(images)
-                        _check_columns(plan, attr, scorer.spec, batch_scores, columns, lo, hi)
-                        scores[attr].append(batch_scores)
-                    if save_images:
-                        writer.submit(_ensure_dir_and_save, parts_dir, plan, lo, images)
-                    bar.update(hi - lo)
-                part = {attr: np.concatenate(s) for attr, s in scores.items()}
-                writer.submit(_write_part, parts_dir, plan, k, start, w, part)
-            writer.drain()
-    finally:
-        writer.close()
+    with BackgroundWriter(max_pending=4) as writer, \
+            tqdm(total=total, initial=done, unit="sample", desc="prepare_data", dynamic_ncols=True,
+                 disable=not progress, file=sys.stderr, smoothing=0.1) as bar:
+        for k in todo:
+            for stale in parts_dir.glob(f".{part_name(k)}.tmp-*"):  # left by a killed run of this shard
+                stale.unlink(missing_ok=True)
+            start, stop = plan.part_range(k)
+            w = mapped_latents(G, plan, start, stop)
+            scores = {attr: [] for attr in scorers}
+            for lo in range(start, stop, batch_size):
+                hi = min(lo + batch_size, stop)
+                images = render_originals(G, w[lo - start:hi - start], batch_size=hi - lo)
+                for attr, scorer in scorers.items():
+                    batch_scores = scorer(images)
+                    _check_columns(plan, attr, scorer.spec, batch_scores, columns, lo, hi)
+                    scores[attr].append(batch_scores)
+                if save_images:
+                    writer.submit(_ensure_dir_and_save, parts_dir, plan, lo, images)
+                bar.update(hi - lo)
+            part = {attr: np.concatenate(s) for attr, s in scores.items()}
+            writer.submit(_write_part, parts_dir, plan, k, start, w, part)
     return RunReport(shard_parts=mine, skipped=skipped, computed=todo)
 
 

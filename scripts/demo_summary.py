@@ -28,9 +28,9 @@ SETTINGS = ("with_exclusion", "without_exclusion")
 
 def score_changes(G, scorers, w0, traj, layers, batch_size=64):
     """{attribute: (N,) or (N, K) score after the last step minus the original's} for w0 (N, w_dim), traj (N, S, w_dim)."""
-    from gradctrl.render import render_uint8, wplus
+    from gradctrl.render import render_originals, render_uint8, wplus
 
-    original = render_uint8(G, np.repeat(w0[:, None], G.num_ws, axis=1), batch_size)
+    original = render_originals(G, w0, batch_size)
     edited = render_uint8(G, wplus(w0, traj[:, -1:], G.num_ws, layers)[:, 0], batch_size)
     return {name: scorer(edited) - scorer(original) for name, scorer in scorers.items()}
 
