@@ -14,6 +14,9 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   another. ToRGB is one batched matmul with per-sample weights instead of a modulated copy of the
   activations; on the last layer it is part of the layer's function, so those activations are never
   written out.
+- Weights are read from the network's variables inside the graph (runtime weight = stored value times its
+  gain, cast to the compute dtype), so gradients with respect to weights, w and noise are exact on this
+  path too (tested against the straightforward path and finite differences).
 - Where TensorFlow's own convolution is slower than XLA's on CPU (layers with >= 256 input channels,
   measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
 - ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
@@ -64,9 +67,8 @@ class FastSynthesis:
         self._net = net
         self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
         self._kernel = net.resample_kernel
-        self._act, self._gain = ops._ACTIVATIONS[net._act]
+        self._act, self._gain = ops.activation(net.activation)
         self._functions = {}
-        self._layer_weights = {}
         self._xla = xla
 
     # ----- building blocks (graph code, run while tracing) -----
@@ -82,16 +84,6 @@ class FastSynthesis:
 
     def _cast(self, x):
         return x if x.dtype == self._dtype else tf.cast(x, self._dtype)
-
-    def _weights(self, layer, up):
-        """The layer's convolution weight in the compute dtype, made once: a tensor, or for an up-sampling
-        layer its :class:`~stylegan2.ops.PhaseWeights` (graphs capture them rather than embedding copies)."""
-        if id(layer) not in self._layer_weights:
-            with tf.init_scope():
-                weight = np.asarray(layer.weight)
-                self._layer_weights[id(layer)] = (ops.PhaseWeights(weight, self._kernel, dtype=self._dtype) if up
-                                                  else tf.constant(weight, dtype=self._dtype))
-        return self._layer_weights[id(layer)]
 
     @staticmethod
     def _demodulation(s, weight):
@@ -142,11 +134,14 @@ class FastSynthesis:
         return tf.transpose(tf.reshape(y, [h, w, -1, channels]), [2, 0, 1, 3])
 
     def _conv(self, xm, layer, up, weight=None):
-        """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution."""
-        w = self._weights(layer, up) if weight is None else weight
+        """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution.
+
+        weight: None for the layer's own runtime weight, read from its variables in the graph (so gradients
+        with respect to the stored weights are exact), else a grouped weight."""
+        w = self._cast(layer.weight if weight is None else weight)
         if up:
             return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
-        return tf.nn.conv2d(self._cast(xm), self._cast(w), strides=1, padding="SAME")
+        return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
 
     # ----- layers -----
 
@@ -205,7 +200,7 @@ class FastSynthesis:
         _, h, w, c = z.shape
 
         def body(z, t, s_next):
-            skip = ops.upsample_conv_2d_polyphase(t, skip_weight, self._kernel)
+            skip = ops.upsample_conv_2d_polyphase(t, skip_weight(), self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
             return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :])
         return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
@@ -213,41 +208,38 @@ class FastSynthesis:
     def __call__(self, ws, noise):
         """ws: (N, num_ws, w_dim) float32; noise: list of (N or 1, H, W, 1). -> (N, R, R, C) float32, NHWC."""
         net, grouped = self._net, self.modconv == "grouped"
-        layers = [(net._conv4, 0, False)] + [(conv, 2 * res - 5 + i, i == 0) for res, conv0, conv1, _, _ in net._blocks
-                                             for i, conv in enumerate((conv0, conv1))]
-        styles = [ops.styles(ws[:, index], layer.mod_weight, layer.mod_bias) for layer, index, _ in layers]
+        layers = net.conv_layers
+        styles = [layer.styles(ws) for layer in layers]
 
         def modulate(x, position):
             return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :])
 
         def run(position, x, xm, rgb_weight=None):
             """Layer ``position`` -> (z, z modulated for the next layer, or None where that is not done here)."""
-            layer, index, up = layers[position]
+            layer = layers[position]
             ends_block = net.architecture == "resnet" and position % 2 == 0 and position > 0
             s_next = None if grouped or ends_block or position + 1 == len(layers) else styles[position + 1]
-            return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[index], up, s_next,
-                                         rgb_weight)
+            return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[layer.ws_index],
+                                         layer.up, s_next, rgb_weight)
 
-        x = tf.tile(net._const, [tf.shape(ws)[0], 1, 1, 1])
+        x = tf.tile(net.const, [tf.shape(ws)[0], 1, 1, 1])
         z, zm = run(0, x, modulate(x, 0))
         y = None
-        if net._torgb4 is not None:
-            s = ops.styles(ws[:, 1], net._torgb4.mod_weight, net._torgb4.mod_bias)
-            y = self._skip_sum("rgb4", None, self._torgb(net._torgb4, z, s), net._torgb4.bias)
-        for block, (res, _, _, skip_weight, torgb) in enumerate(net._blocks):
-            position = 2 * block + 1
+        if net.torgb4 is not None:
+            y = self._skip_sum("rgb4", None, self._torgb(net.torgb4, z, net.torgb4.styles(ws)), net.torgb4.bias)
+        for index, block in enumerate(net.blocks):
+            position = 2 * index + 1
             t = z
             z, zm = run(position, z, zm)
-            if position + 2 == len(layers) and skip_weight is None and self._compiles(layers[-1][0], 2 ** res):
+            if position + 2 == len(layers) and block.skip_weight is None and self._compiles(layers[-1], 2 ** block.res):
                 # The last layer's output only feeds ToRGB: computed in the same function, never written out.
-                s = ops.styles(ws[:, 2 * res - 3], torgb.mod_weight, torgb.mod_bias)
-                rgb, _ = run(position + 1, z, zm, self._torgb_weight(torgb, s))
-                return self._skip_sum(f"rgb{block}", y, rgb, torgb.bias)
+                rgb, _ = run(position + 1, z, zm, self._torgb_weight(block.torgb, block.torgb.styles(ws)))
+                return self._skip_sum(f"rgb{index}", y, rgb, block.torgb.bias)
             z, zm = run(position + 1, z, zm)
-            if skip_weight is not None:
+            if block.skip_weight is not None:
                 s_next = None if grouped or position + 2 == len(layers) else styles[position + 2]
-                z, zm = self._resnet_tail(f"tail{block}", z, t, skip_weight, s_next)
-            if torgb is not None:
-                s = ops.styles(ws[:, 2 * res - 3], torgb.mod_weight, torgb.mod_bias)
-                y = self._skip_sum(f"rgb{block}", y, self._torgb(torgb, z, s), torgb.bias)
+                z, zm = self._resnet_tail(f"tail{index}", z, t, block.skip_weight, s_next)
+            if block.torgb is not None:
+                y = self._skip_sum(f"rgb{index}", y, self._torgb(block.torgb, z, block.torgb.styles(ws)),
+                                   block.torgb.bias)
         return y

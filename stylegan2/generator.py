@@ -20,9 +20,10 @@ class Generator:
 
     Attributes: ``z_dim``, ``w_dim``, ``num_ws``, ``img_resolution``, ``img_channels``, ``architecture``
     ('orig' | 'skip' | 'resnet'), ``w_avg`` (np.ndarray (w_dim,), the stored ``dlatent_avg``),
-    ``noise_shapes`` (list of (H, W), one per noise input) and ``state`` (the Gs :class:`NetworkState`,
-    what :func:`save_generator` writes; read-only: the weights are copied at construction, so build a new
-    Generator from an edited state).
+    ``noise_shapes`` (list of (H, W), one per noise input), ``state`` (the Gs :class:`NetworkState` of the
+    current weights, what :func:`save_generator` writes: a new copy at each read, so build a new Generator
+    from an edited state), ``mapping_network`` and ``synthesis_network`` (the :mod:`stylegan2.networks`
+    modules, whose variables hold the stored values: trainers read and update them) and ``w_avg_variable``.
 
     Synthesis options (see :mod:`stylegan2.fast_synthesis`): ``fast`` (default True: the polyphase, fused
     path; False: the straightforward per-layer path, kept as the reference), ``modconv`` ('input' |
@@ -53,7 +54,8 @@ class Generator:
         self._mapping_net = MappingNetwork(components["mapping"].variables, components["mapping"].static_kwargs, what)
         self._synthesis_net = SynthesisNetwork(components["synthesis"].variables,
                                                components["synthesis"].static_kwargs, what)
-        self.state = state
+        self._state = state
+        self.mapping_network, self.synthesis_network = self._mapping_net, self._synthesis_net
         self.z_dim = self._mapping_net.z_dim
         self.w_dim = self._synthesis_net.w_dim
         self.num_ws = self._synthesis_net.num_ws
@@ -70,8 +72,7 @@ class Generator:
         w_avg = state.variables.get("dlatent_avg")
         if w_avg is None or w_avg.shape != (self.w_dim,):
             raise InputError(f"{what}: Gs lacks the variable 'dlatent_avg' of shape ({self.w_dim},): the file is damaged")
-        self.w_avg = np.array(w_avg, dtype=np.float32)
-        self._w_avg = tf.constant(self.w_avg)
+        self.w_avg_variable = tf.Variable(np.asarray(w_avg, dtype=np.float32), trainable=False, name="dlatent_avg")
         self._mapping_fn = tf.function(self._map_and_truncate, input_signature=[
             tf.TensorSpec([None, self.z_dim], tf.float32), tf.TensorSpec([], tf.float32),
             tf.TensorSpec([self.num_ws], tf.bool)])
@@ -95,11 +96,29 @@ class Generator:
         return (f"Generator({self.img_resolution}x{self.img_resolution}x{self.img_channels}, {self.architecture}, "
                 f"z_dim={self.z_dim}, w_dim={self.w_dim}, num_ws={self.num_ws})")
 
+    @property
+    def w_avg(self):
+        """The running mean of w (NVIDIA's ``dlatent_avg``): np.ndarray (w_dim,) float32, a copy."""
+        return self.w_avg_variable.numpy()
+
+    @property
+    def state(self):
+        """The Gs :class:`NetworkState` holding the current values of every variable (a new copy)."""
+        networks = {"mapping": self._mapping_net, "synthesis": self._synthesis_net}
+        components = {cname: NetworkState(template.name, template.static_kwargs, template.build_func_name,
+                                          networks[cname].stored_values())
+                      for cname, template in self._state.components.items()}
+        variables = dict(self._state.variables, dlatent_avg=self.w_avg)
+        state = NetworkState(self._state.name, self._state.static_kwargs, self._state.build_func_name, variables,
+                             components)
+        state.build_module_src = self._state.build_module_src
+        return state
+
     def _map_and_truncate(self, z, psi, truncate):
         """Graph body: z (N, z_dim) -> ws (N, num_ws, w_dim), w_avg + (w - w_avg) * psi where ``truncate``."""
         w = self._mapping_net(z)
         ws = tf.tile(w[:, tf.newaxis], [1, self.num_ws, 1])
-        truncated = self._w_avg + (ws - self._w_avg) * psi
+        truncated = self.w_avg_variable + (ws - self.w_avg_variable) * psi
         return tf.where(truncate[tf.newaxis, :, tf.newaxis], truncated, ws)
 
     def mapping(self, z, truncation_psi=1.0, truncation_cutoff=None):

@@ -24,12 +24,17 @@ _ACTIVATIONS = {
 ACTIVATION_NAMES = tuple(_ACTIVATIONS)
 
 
+def activation(name):
+    """``fused_bias_act``'s activation ``name`` -> (function of x, its default gain)."""
+    return _ACTIVATIONS[name]
+
+
 def bias_act(x, bias, act="linear"):
     """``fused_bias_act``: (x + bias) -> activation -> times the activation's gain (sqrt 2 for lrelu).
 
     x: (..., C) float32; bias: (C,) runtime bias; act: a name in :data:`ACTIVATION_NAMES`.
     """
-    func, gain = _ACTIVATIONS[act]
+    func, gain = activation(act)
     x = func(x + bias)
     return x if gain == 1.0 else x * gain
 
@@ -215,26 +220,10 @@ def upsample_conv_2d_polyphase(x, w, k, factor=2):
     return fir_interleave(upsample_conv_phases(x, w, k, factor), k, factor)
 
 
-class PhaseWeights:
-    """The sub-kernels of a fixed weight for :func:`upsample_conv_phases`, made once (eagerly) so that graphs
-    capture them as inputs instead of embedding a constant per phase in every traced or compiled function.
-
-    w: (kh, kw, I, O) numpy runtime weight; k: the FIR taps; dtype: the tensors' dtype.
-    """
-
-    def __init__(self, w, k, factor=2, dtype=tf.float32):
-        factors = _separable_factors(k, factor)
-        self.shape = w.shape
-        taps = [[ph[1] for ph in _axis_plan(8, w.shape[axis], factor, len(factors[axis]))[2] if ph]
-                for axis in (0, 1)]
-        self.kernels = {(tuple(th), tuple(tw)): tf.constant(w[th][:, tw], dtype=dtype)
-                        for th in taps[0] for tw in taps[1]}
-
-
 def upsample_conv_phases(x, w, k, factor=2):
     """The transposed convolution of :func:`upsample_conv_2d_polyphase` as ``factor``^2 stride-1 convolutions.
 
-    w may also be a :class:`PhaseWeights`. -> {"phases": [[(N, M, M', O) tensor or None (zero)] * factor] * factor, "out": (2H, 2W)}, the phases of
+    -> {"phases": [[(N, M, M', O) tensor or None (zero)] * factor] * factor, "out": (2H, 2W)}, the phases of
     the zero-padded transposed-convolution output, ready for :func:`fir_interleave`.
     """
     factors = _separable_factors(k, factor)
@@ -258,9 +247,7 @@ def upsample_conv_phases(x, w, k, factor=2):
             if w is None:
                 row.append(tf.pad(window, padding))
                 continue
-            if isinstance(w, PhaseWeights):
-                weight = w.kernels[tuple(taps_h), tuple(taps_w)]
-            elif isinstance(w, np.ndarray):
+            if isinstance(w, np.ndarray):
                 weight = tf.constant(w[taps_h][:, taps_w])
             else:
                 weight = tf.gather(tf.gather(w, taps_h, axis=0), taps_w, axis=1)
