@@ -1,5 +1,7 @@
-"""``python -m stylegan2``: render images from a network pickle as NVIDIA's ``run_generator.py`` does."""
+"""``python -m stylegan2``: render images from a network pickle as NVIDIA's ``run_generator.py`` does
+(``generate``), or train a network (``train``)."""
 import argparse
+import dataclasses
 import contextlib
 import os
 import re
@@ -99,13 +101,71 @@ def build_parser():
                      help="seed: noise drawn from the seed after z, as run_generator.py (default); const: the stored buffers")
     gen.add_argument("--batch-size", type=int, default=8, help="images rendered at once (default 8)")
     gen.add_argument("--outdir", required=True, help="output folder (created if missing)")
+    _add_train_parser(commands)
     return parser
+
+
+def _add_train_parser(commands):
+    """``train``: every number of :class:`stylegan2.training.TrainingOptions` as a flag over a preset."""
+    from .training import PRESETS, TrainingOptions
+
+    train = commands.add_parser(
+        "train", help="train a StyleGAN2 on a folder of images",
+        description="Train a StyleGAN2 (NVIDIA's config-e/f recipe: resnet D, logistic loss, lazy R1, Gs as a "
+                    "moving average) on DATA. Writes OUTDIR/network-snapshot-<kimg>.pkl (official (G, D, Gs) "
+                    "pickles), fakes<kimg>.png, log.jsonl and checkpoint.npz every --snapshot-kimg; --resume "
+                    "continues a stopped run exactly where its last snapshot was.")
+    train.add_argument("--data", help="a folder of PNG files or a .npy/.npz uint8 array (N, R, R, C); R a power of two")
+    train.add_argument("--outdir", required=True, help="run folder (new, or an earlier run's folder with --resume)")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="32",
+                       help="sizes and hyper-parameters for small images (default 32; the flags below override it)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --outdir from its last snapshot")
+    train.add_argument("--init", help="start from the weights of a (G, D, Gs) pickle of the same shapes")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    defaults = TrainingOptions()
+    helps = dict(total_kimg="length of the run in thousands of real images", snapshot_kimg="kimg between snapshots",
+                 mirror="x-flip half the real images", r1_gamma="R1 weight gamma", r1_interval="minibatches between R1 steps",
+                 pl_weight="path-length weight (0: off)", ema_kimg="Gs half-life in kimg",
+                 ema_rampup="cap the half-life at this x the images seen (0: NVIDIA's fixed half-life)",
+                 precision="float32 or bfloat16 convolutions", kid_samples="samples for KID at each snapshot (0: none)",
+                 kid_model="Keras model (.keras) whose features KID compares; images fed as float32 in [0, 255]")
+    for field in dataclasses.fields(TrainingOptions):
+        if field.name == "data":
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        value = getattr(defaults, field.name)
+        if isinstance(value, bool):
+            train.add_argument(flag, action="store_true", default=None, help=helps.get(field.name, field.name))
+        else:
+            train.add_argument(flag, type=type(value), default=None,
+                               help=f"{helps.get(field.name, field.name.replace('_', ' '))} (preset or {value})")
+
+
+def train_main(args):
+    """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
+    from .training import PRESETS, TrainingOptions, train
+
+    options = TrainingOptions(**PRESETS[args.preset])
+    for field in dataclasses.fields(TrainingOptions):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            setattr(options, field.name, value)
+    if options.ema_rampup == 0:
+        options.ema_rampup = None
+    if not args.resume and not args.data:
+        raise InputError("--data is required for a new run (a folder of PNG files or a .npy/.npz uint8 array)")
+    trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress)
+    print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
 
 
 def main(argv=None):
     """Command-line entry point; returns 0, or exits with code 2 and one line on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        with exit_on_input_error(parser.prog):
+            train_main(args)
+        return 0
     with exit_on_input_error(parser.prog):
         seeds = parse_seeds(args.seeds)
         if args.batch_size < 1:

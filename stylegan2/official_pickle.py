@@ -118,6 +118,31 @@ def read_networks(path):
     Refuses (InputError, one line) a missing or unreadable file, a truncated or non-pickle file, any global
     outside numpy's array/scalar rebuilders and the Network class, and a pickle of anything else.
     """
+    obj, what = _load(path)
+    if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(item, NetworkState) for item in obj):
+        gs = obj[2]
+    elif isinstance(obj, NetworkState):
+        gs = obj
+    else:
+        raise InputError(f"{what} holds {_describe(obj)}, not NVIDIA's networks (a tuple (G, D, Gs) of "
+                         "dnnlib.tflib.network.Network, or a bare Gs): give an official StyleGAN2 network pickle")
+    _validate(gs, what, "Gs")
+    return gs
+
+
+def read_network_tuple(path):
+    """Read an official training pickle ``(G, D, Gs)`` safely (as :func:`read_networks`). -> (G, D, Gs) NetworkStates."""
+    obj, what = _load(path)
+    if not (isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(item, NetworkState) for item in obj)):
+        raise InputError(f"{what} holds {_describe(obj)}, not a (G, D, Gs) tuple of networks: give a training "
+                         "snapshot (network-snapshot-*.pkl) or an official StyleGAN2 pickle")
+    for item, where in zip(obj, ("G", "D", "Gs")):
+        _validate(item, what, where)
+    return obj
+
+
+def _load(path):
+    """Unpickle ``path`` through the allow-list. -> (object, description of the file for messages)."""
     path = Path(path)
     what = f"network pickle '{path}'"
     try:
@@ -131,16 +156,7 @@ def read_networks(path):
     allowed = dict(safe_pickle.NUMPY_GLOBALS)
     allowed[NETWORK_GLOBAL] = NetworkState
     with file:
-        obj = safe_pickle.load(file, allowed, what)
-    if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(item, NetworkState) for item in obj):
-        gs, where = obj[2], "Gs"
-    elif isinstance(obj, NetworkState):
-        gs, where = obj, "Gs"
-    else:
-        raise InputError(f"{what} holds {_describe(obj)}, not NVIDIA's networks (a tuple (G, D, Gs) of "
-                         "dnnlib.tflib.network.Network, or a bare Gs): give an official StyleGAN2 network pickle")
-    _validate(gs, what, where)
-    return gs
+        return safe_pickle.load(file, allowed, what), what
 
 
 class _OfficialPickler(pickle._Pickler):

@@ -1,0 +1,78 @@
+"""Training images for :mod:`stylegan2.training`: a folder of PNGs or a uint8 array file, checked and held in memory."""
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+MIN_IMAGES = 16
+
+
+def load_images(path):
+    """Read a training set -> uint8 ndarray (N, R, R, C), NHWC, C in {1, 3, 4}.
+
+    path: a folder of ``.png`` files (sorted by name; all the same size and mode), a ``.npy`` file holding
+    a uint8 (N, R, R, C) array, or a ``.npz`` file with one such array (named ``images`` when it has
+    several). R must be a power of two >= 8, N >= 16. InputError (one line) for anything else.
+    """
+    path = Path(path)
+    what = f"--data '{path}'"
+    if not path.exists():
+        raise InputError(f"{what} does not exist: give a folder of PNG files or a .npy/.npz uint8 array (N, H, W, C)")
+    if path.is_dir():
+        images = _read_png_folder(path, what)
+    elif path.suffix in (".npy", ".npz"):
+        images = _read_array(path, what)
+    else:
+        raise InputError(f"{what} is neither a folder nor a .npy/.npz file: give a folder of PNG files or an array file")
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[1] != images.shape[2]:
+        raise InputError(f"{what} holds an array of shape {images.shape}: expected square images (N, R, R, C)")
+    n, r, _, c = images.shape
+    if r < 8 or 2 ** int(np.round(np.log2(r))) != r:
+        raise InputError(f"{what}: image size {r}x{r} is not a power of two >= 8: resize the images (e.g. to 32 or 64)")
+    if c not in (1, 3, 4):
+        raise InputError(f"{what}: images have {c} channels; expected 1, 3 or 4")
+    if n < MIN_IMAGES:
+        raise InputError(f"{what} holds {n} images; training needs at least {MIN_IMAGES}")
+    return images
+
+
+def _read_array(path, what):
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError(f"{what} cannot be read as a numpy array file ({' '.join(str(e).split())[:120]}): "
+                         "save it with numpy.save / numpy.savez") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            names = data.files
+            if len(names) != 1 and "images" not in names:
+                raise InputError(f"{what} holds arrays {names}: name the images array 'images'")
+            array = data["images" if "images" in names else names[0]]
+    else:
+        array = data
+    if array.dtype != np.uint8:
+        raise InputError(f"{what} holds {array.dtype} values; expected uint8 pixels (0-255)")
+    return array
+
+
+def _read_png_folder(path, what):
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise InputError(f"{what} holds no .png files: give a folder of PNG images or an array file")
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                array = np.asarray(image)
+        except (OSError, UnidentifiedImageError):
+            raise InputError(f"{what}: '{file.name}' is not a readable PNG image: remove or replace it") from None
+        if images and array.shape != images[0].shape:
+            raise InputError(f"{what}: '{file.name}' has shape {array.shape} but '{files[0].name}' has "
+                             f"{images[0].shape}: all images must have the same size and channels")
+        images.append(array)
+    return np.stack(images).astype(np.uint8)

@@ -1,0 +1,582 @@
+"""StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2 ``training/loss.py``,
+``training/training_loop.py``) on our own networks, with official-format snapshots and exact resume.
+
+The recipe, per minibatch of ``batch_size`` images (one iteration):
+
+- D main step: non-saturating logistic loss, softplus(D(G(z))) + softplus(-D(x)), averaged;
+- every ``r1_interval`` iterations, a D regularisation step: lazy R1 on the reals, mean(gamma / 2 *
+  |grad_x D(x)|^2) times the interval;
+- G main step: softplus(-D(G(z))), averaged; with style mixing (probability ``style_mixing``: a second z
+  takes the W+ layers from a random cutoff on, one cutoff per minibatch) and fresh per-sample noise;
+- if ``pl_weight`` > 0, every ``pl_interval`` iterations a path-length step on half the batch
+  (pl_decay 0.01), times the interval;
+- Adam (lr 0.002, betas 0 / 0.99, eps 1e-8), one per network, its state shared by the main and
+  regularisation steps; for a network with lazy regularisation lr and betas are corrected by
+  c = interval / (interval + 1): lr * c, beta ** c (NVIDIA's rule);
+- the running mean of w (``dlatent_avg``, beta 0.995) from each G step's w, and Gs, the moving average of G
+  with half-life ``ema_kimg`` thousand images: beta = 0.5 ** (batch / (ema_kimg * 1000)), where the
+  half-life is capped at ``ema_rampup`` x the images seen so far when ``ema_rampup`` is set
+  (stylegan2-ada's ramp-up; None: NVIDIA's fixed half-life); Gs's non-trainable values are copied.
+
+Every random draw is a stateless function of (seed, iteration), so a run resumed from a checkpoint repeats
+the uninterrupted run (exactly under TensorFlow's op determinism). The run folder holds
+``training_options.json``, ``network-snapshot-<kimg>.pkl`` (official (G, D, Gs) pickles), ``fakes<kimg>.png``
+(a fixed-z grid of Gs), ``log.jsonl`` and ``checkpoint.npz`` (every variable and optimiser slot).
+"""
+import dataclasses
+import fcntl
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from . import official_pickle
+from .atomic import atomic_write
+from .discriminator import Discriminator, random_discriminator_variables
+from .errors import InputError
+from .fast_synthesis import FastSynthesis
+from .generator import Generator
+from .images import to_uint8
+from .official_pickle import NetworkState
+from .random_init import random_generator
+
+# Small configurations a CPU can train (every value can also be set alone). Channels: nf(stage) =
+# min(fmap_base / 2^stage, fmap_max), stage 1 at 4x4: the "32" preset has 128 channels down to 64 at 32 px.
+PRESETS = {
+    "32": dict(fmap_base=1024, fmap_max=128, z_dim=128, w_dim=128, mapping_layers=2, batch_size=32,
+               r1_gamma=0.05, ema_kimg=10.0),
+    "64": dict(fmap_base=2048, fmap_max=128, z_dim=128, w_dim=128, mapping_layers=2, batch_size=32,
+               r1_gamma=0.1, ema_kimg=10.0),
+}
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    """Every number of a training run (defaults: NVIDIA's config-f values where they apply)."""
+    data: str = ""
+    total_kimg: float = 100.0
+    snapshot_kimg: float = 10.0
+    seed: int = 0
+    mirror: bool = False
+    fmap_base: int = 1024
+    fmap_max: int = 128
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 2
+    batch_size: int = 32
+    lr: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    eps: float = 1e-8
+    r1_gamma: float = 0.05
+    r1_interval: int = 16
+    pl_weight: float = 0.0
+    pl_interval: int = 4
+    style_mixing: float = 0.9
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05
+    mbstd_group_size: int = 4
+    precision: str = "float32"
+    grid_size: int = 8
+    kid_samples: int = 0
+    kid_model: str = ""
+
+    def check(self):
+        """InputError (one line) for a value out of range."""
+        positive = ("total_kimg", "snapshot_kimg", "fmap_base", "fmap_max", "z_dim", "w_dim", "mapping_layers",
+                    "batch_size", "lr", "eps", "r1_interval", "pl_interval", "ema_kimg", "mbstd_group_size",
+                    "grid_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        for name in ("beta1", "beta2", "style_mixing"):
+            if not 0 <= getattr(self, name) < 1 + (name == "style_mixing"):
+                raise InputError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("r1_gamma", "pl_weight", "kid_samples", "seed"):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.ema_rampup is not None and not self.ema_rampup > 0:
+            raise InputError(f"--ema-rampup must be > 0 (or none), got {self.ema_rampup}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise InputError(f"--precision must be float32 or bfloat16, got {self.precision!r}")
+        if self.batch_size % min(self.mbstd_group_size, self.batch_size):
+            raise InputError(f"--batch-size {self.batch_size} must be a multiple of --mbstd-group-size "
+                             f"{self.mbstd_group_size}")
+        if self.kid_samples and not self.kid_model:
+            raise InputError("--kid-samples needs --kid-model (a Keras model whose features KID compares)")
+
+
+class Adam(tf.Module):
+    """Adam over a fixed list of variables (TensorFlow 1's update, as NVIDIA's training used):
+    m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, var -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)."""
+
+    def __init__(self, variables, lr, beta1, beta2, eps, name):
+        super().__init__(name=name)
+        self.lr, self.beta1, self.beta2, self.eps = (np.float32(x) for x in (lr, beta1, beta2, eps))
+        self.targets = list(variables)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
+        self.t = tf.Variable(0.0, trainable=False)
+
+    def apply(self, grads):
+        """One update of every target from ``grads`` (same order; graph code)."""
+        t = self.t.assign_add(1.0)
+        lr_t = self.lr * tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        for var, m, v, g in zip(self.targets, self.m, self.v, grads):
+            m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+            var.assign_sub(lr_t * m / (tf.sqrt(v) + self.eps))
+
+
+def lazy_regularization(lr, beta1, beta2, interval):
+    """NVIDIA's correction for regularisation every ``interval`` minibatches: c = interval / (interval + 1);
+    -> (lr * c, beta1 ** c, beta2 ** c)."""
+    c = interval / (interval + 1)
+    return lr * c, beta1 ** c, beta2 ** c
+
+
+def ema_beta(batch_size, ema_kimg, ema_rampup, images_seen):
+    """Gs's moving-average coefficient for one minibatch: 0.5 ** (batch / ema_images), ema_images =
+    ema_kimg * 1000, capped at ema_rampup * images_seen when ema_rampup is set (then at least 1e-8)."""
+    ema_images = ema_kimg * 1000.0
+    if ema_rampup is not None:
+        ema_images = min(ema_images, max(images_seen * ema_rampup, 1e-8))
+    return 0.5 ** (batch_size / ema_images)
+
+
+def r1_penalty(discriminator, reals):
+    """|grad_x D(x)|^2 summed over pixels and channels, per image: reals (N, R, R, C) -> (N,)."""
+    with tf.GradientTape() as tape:
+        tape.watch(reals)
+        total = tf.reduce_sum(discriminator(reals))
+    grads = tape.gradient(total, reals)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
+
+def _seed(seed, iteration, purpose):
+    """A stateless-RNG seed (2,) int64 for one draw: a function of the run seed, the iteration and the draw."""
+    return tf.stack([tf.cast(seed, tf.int64) * 1000 + purpose, tf.cast(iteration, tf.int64)])
+
+
+class Trainer:
+    """A StyleGAN2 training run: networks G, D and Gs, their optimisers and the compiled steps.
+
+    images: uint8 (N, R, R, C) training set; options: :class:`TrainingOptions`.
+    """
+
+    def __init__(self, images, options):
+        self.options = options
+        self.images = images
+        resolution, channels = images.shape[1], images.shape[3]
+        o = options
+        g = random_generator(resolution=resolution, architecture="skip", fmap_base=o.fmap_base, fmap_max=o.fmap_max,
+                             z_dim=o.z_dim, w_dim=o.w_dim, mapping_layers=o.mapping_layers, seed=o.seed,
+                             num_channels=channels)
+        state = g.state
+        state.variables["dlatent_avg"] = np.zeros(o.w_dim, np.float32)  # NVIDIA starts the running mean at 0
+        self.G = Generator(state, what="G")
+        self.Gs = Generator(state, what="Gs")
+        d_kwargs = dict(num_channels=channels, resolution=resolution, label_size=0, fmap_base=o.fmap_base,
+                        fmap_max=o.fmap_max, mbstd_group_size=o.mbstd_group_size)
+        self.d_state = NetworkState("D", d_kwargs, "D_stylegan2", random_discriminator_variables(
+            resolution, channels, o.fmap_base, o.fmap_max, mbstd_group_size=o.mbstd_group_size, seed=o.seed + 1))
+        self.D = Discriminator(self.d_state.variables, d_kwargs, what="D")
+        self._setup()
+
+    def _setup(self):
+        o = self.options
+        G = self.G
+        self.num_ws = G.num_ws
+        self.g_vars = [v for net in (G.mapping_network, G.synthesis_network)
+                       for v in net.variables_by_name.values() if v.trainable]
+        self.d_vars = list(self.D.variables_by_name.values())
+        g_lr, g_b1, g_b2 = (lazy_regularization(o.lr, o.beta1, o.beta2, o.pl_interval) if o.pl_weight > 0
+                            else (o.lr, o.beta1, o.beta2))
+        d_lr, d_b1, d_b2 = (lazy_regularization(o.lr, o.beta1, o.beta2, o.r1_interval) if o.r1_gamma > 0
+                            else (o.lr, o.beta1, o.beta2))
+        self.g_opt = Adam(self.g_vars, g_lr, g_b1, g_b2, o.eps, "G_opt")
+        self.d_opt = Adam(self.d_vars, d_lr, d_b1, d_b2, o.eps, "D_opt")
+        self.pl_mean = tf.Variable(0.0, trainable=False)
+        self.iteration = 0
+        self._synthesis = FastSynthesis(G.synthesis_network, modconv="input", precision=o.precision, xla=False)
+        self._ema_pairs = [(self.Gs_vars()[name], var) for name, var in self.G_vars().items()]
+        b = o.batch_size
+        image_spec = tf.TensorSpec([b] + list(self.images.shape[1:]), tf.float32)
+        it = tf.TensorSpec([], tf.int64)
+        self.d_step = tf.function(self._d_step, input_signature=[image_spec, it])
+        self.d_reg_step = tf.function(self._d_reg_step, input_signature=[image_spec])
+        self.g_step = tf.function(self._g_step, input_signature=[it])
+        self.g_reg_step = tf.function(self._g_reg_step, input_signature=[it])
+        self.ema_step = tf.function(self._ema_step, input_signature=[tf.TensorSpec([], tf.float32)])
+
+    def G_vars(self):
+        """Every variable of G by name ('mapping/...', 'synthesis/...', 'dlatent_avg')."""
+        return _generator_variables(self.G)
+
+    def Gs_vars(self):
+        """Every variable of Gs by name, as :meth:`G_vars`."""
+        return _generator_variables(self.Gs)
+
+    # ----- graph code -----
+
+    def _generate(self, iteration, batch, purpose):
+        """Fakes of the training G for one draw: -> (images (B, R, R, C), w (B, w_dim)) with style mixing and
+        per-sample noise, every draw a function of (seed, iteration, purpose)."""
+        o, G = self.options, self.G
+        seed = o.seed
+        z = tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose))
+        w = G.mapping_network(z)
+        ws = tf.tile(w[:, tf.newaxis], [1, self.num_ws, 1])
+        if o.style_mixing > 0:
+            z2 = tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose + 1))
+            ws2 = tf.tile(G.mapping_network(z2)[:, tf.newaxis], [1, self.num_ws, 1])
+            u = tf.random.stateless_uniform([], _seed(seed, iteration, purpose + 2))
+            cut = tf.random.stateless_uniform([], _seed(seed, iteration, purpose + 3), 1, self.num_ws, tf.int32)
+            cutoff = tf.where(u < o.style_mixing, cut, self.num_ws)
+            ws = tf.where((tf.range(self.num_ws) < cutoff)[tf.newaxis, :, tf.newaxis], ws, ws2)
+        noise = [tf.random.stateless_normal([batch, h, w_, 1], _seed(seed, iteration, purpose + 4 + i))
+                 for i, (h, w_) in enumerate(G.noise_shapes)]
+        return self._synthesis(ws, noise), w, ws
+
+    def _d_step(self, reals, iteration):
+        with tf.GradientTape() as tape:
+            fakes, _, _ = self._generate(iteration, self.options.batch_size, 0)
+            fake_scores = self.D(fakes)
+            real_scores = self.D(reals)
+            loss = tf.reduce_mean(tf.nn.softplus(fake_scores)) + tf.reduce_mean(tf.nn.softplus(-real_scores))
+        self.d_opt.apply(tape.gradient(loss, self.d_vars, unconnected_gradients="zero"))
+        return loss
+
+    def _d_reg_step(self, reals):
+        o = self.options
+        with tf.GradientTape() as tape:
+            penalty = r1_penalty(self.D, reals)
+            loss = tf.reduce_mean(penalty * (o.r1_gamma * 0.5)) * o.r1_interval
+        self.d_opt.apply(tape.gradient(loss, self.d_vars, unconnected_gradients="zero"))
+        return tf.reduce_mean(penalty)
+
+    def _g_step(self, iteration):
+        with tf.GradientTape() as tape:
+            fakes, w, _ = self._generate(iteration, self.options.batch_size, 100)
+            loss = tf.reduce_mean(tf.nn.softplus(-self.D(fakes)))
+        self.g_opt.apply(tape.gradient(loss, self.g_vars, unconnected_gradients="zero"))
+        w_avg = self.G.w_avg_variable
+        w_avg.assign(tf.reduce_mean(w, axis=0) + (w_avg - tf.reduce_mean(w, axis=0)) * 0.995)
+        return loss
+
+    def _g_reg_step(self, iteration):
+        o = self.options
+        batch = max(o.batch_size // 2, 1)
+        with tf.GradientTape() as tape:
+            with tf.GradientTape() as inner:
+                fakes, _, ws = self._generate(iteration, batch, 200)
+                inner.watch(ws)
+                h, w = fakes.shape[1], fakes.shape[2]
+                pl_noise = tf.random.stateless_normal(tf.shape(fakes), _seed(o.seed, iteration, 300)) / np.sqrt(h * w)
+                total = tf.reduce_sum(fakes * pl_noise)
+            grads = inner.gradient(total, ws)
+            lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))
+            pl_mean = self.pl_mean + 0.01 * (tf.reduce_mean(lengths) - self.pl_mean)
+            loss = tf.reduce_mean(tf.square(lengths - pl_mean)) * o.pl_weight * o.pl_interval
+        self.pl_mean.assign(pl_mean)
+        self.g_opt.apply(tape.gradient(loss, self.g_vars, unconnected_gradients="zero"))
+        return loss
+
+    def _ema_step(self, beta):
+        for gs_var, g_var in self._ema_pairs:
+            gs_var.assign(g_var + (gs_var - g_var) * beta if g_var.trainable else g_var)
+
+    # ----- host code -----
+
+    def reals(self, iteration):
+        """The minibatch of iteration ``iteration``: indices drawn with replacement from (seed, iteration), x-flipped
+        with probability 1/2 when ``mirror`` -> float32 (B, R, R, C) in [-1, 1]."""
+        o = self.options
+        rng = np.random.default_rng([o.seed, iteration])
+        batch = self.images[rng.integers(0, len(self.images), o.batch_size)]
+        if o.mirror:
+            flip = rng.random(o.batch_size) < 0.5
+            batch = np.where(flip[:, None, None, None], batch[:, :, ::-1], batch)
+        return batch.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+    def train_iteration(self):
+        """One minibatch: D step, lazy R1, G step, lazy path length, EMA. -> dict of the losses computed."""
+        o = self.options
+        i = self.iteration
+        reals = tf.constant(self.reals(i))
+        it = tf.constant(i, tf.int64)
+        out = {"loss_D": float(self.d_step(reals, it))}
+        if o.r1_gamma > 0 and i % o.r1_interval == 0:
+            out["r1"] = float(self.d_reg_step(reals))
+        out["loss_G"] = float(self.g_step(it))
+        if o.pl_weight > 0 and i % o.pl_interval == 0:
+            out["pl"] = float(self.g_reg_step(it))
+        images_seen = (i + 1) * o.batch_size
+        self.ema_step(tf.constant(ema_beta(o.batch_size, o.ema_kimg, o.ema_rampup, images_seen), tf.float32))
+        self.iteration += 1
+        return out
+
+    @property
+    def kimg(self):
+        """Thousands of real images shown so far."""
+        return self.iteration * self.options.batch_size / 1000.0
+
+    # ----- state -----
+
+    def networks(self):
+        """(G, D, Gs) NetworkStates of the current weights (what a snapshot pickle holds)."""
+        g = self.G.state
+        g.name = "G"
+        d = NetworkState("D", self.d_state.static_kwargs, "D_stylegan2", self.D.stored_values())
+        return g, d, self.Gs.state
+
+    def checkpoint_arrays(self):
+        """Everything that determines the rest of the run: {key: ndarray} (variables, Adam slots, counters)."""
+        arrays = {"iteration": np.int64(self.iteration), "pl_mean": self.pl_mean.numpy()}
+        for prefix, variables in (("G", self.G_vars()), ("Gs", self.Gs_vars()),
+                                  ("D", self.D.variables_by_name)):
+            arrays.update({f"{prefix}/{name}": var.numpy() for name, var in variables.items()})
+        for prefix, opt in (("G_opt", self.g_opt), ("D_opt", self.d_opt)):
+            arrays[f"{prefix}/t"] = opt.t.numpy()
+            for index, (m, v) in enumerate(zip(opt.m, opt.v)):
+                arrays[f"{prefix}/m{index}"], arrays[f"{prefix}/v{index}"] = m.numpy(), v.numpy()
+        return arrays
+
+    def restore(self, arrays, what):
+        """Set every variable, slot and counter from :meth:`checkpoint_arrays`' output; InputError on a mismatch."""
+        expected = self.checkpoint_arrays()
+        if set(arrays) != set(expected) or any(np.shape(arrays[k]) != np.shape(v) for k, v in expected.items()):
+            raise InputError(f"{what} does not match this run's networks: it belongs to another configuration")
+        self.iteration = int(arrays["iteration"])
+        self.pl_mean.assign(arrays["pl_mean"])
+        for prefix, variables in (("G", self.G_vars()), ("Gs", self.Gs_vars()), ("D", self.D.variables_by_name)):
+            for name, var in variables.items():
+                var.assign(arrays[f"{prefix}/{name}"])
+        for prefix, opt in (("G_opt", self.g_opt), ("D_opt", self.d_opt)):
+            opt.t.assign(arrays[f"{prefix}/t"])
+            for index, (m, v) in enumerate(zip(opt.m, opt.v)):
+                m.assign(arrays[f"{prefix}/m{index}"])
+                v.assign(arrays[f"{prefix}/v{index}"])
+
+    def load_networks(self, path):
+        """Start from the weights of an official (G, D, Gs) pickle of the same shapes (fine-tuning; optimiser fresh)."""
+        g, d, gs = official_pickle.read_network_tuple(path)
+        what = f"--init '{path}'"
+        for target, state in ((self.G, g), (self.Gs, gs)):
+            source = _state_variables(state)
+            variables = _generator_variables(target)
+            if set(source) != set(variables) or any(source[k].shape != tuple(v.shape) for k, v in variables.items()):
+                raise InputError(f"{what}: its generator does not have this run's shapes (check the preset, "
+                                 "--fmap-base, --w-dim, ... and the data's resolution)")
+            for name, var in variables.items():
+                var.assign(source[name])
+        if set(d.variables) != set(self.D.variables_by_name) or any(
+                d.variables[k].shape != tuple(v.shape) for k, v in self.D.variables_by_name.items()):
+            raise InputError(f"{what}: its discriminator does not have this run's shapes")
+        for name, var in self.D.variables_by_name.items():
+            var.assign(d.variables[name])
+
+
+def _generator_variables(generator):
+    """{'mapping/<name>' | 'synthesis/<name>' | 'dlatent_avg': tf.Variable} of a Generator."""
+    variables = {f"mapping/{k}": v for k, v in generator.mapping_network.variables_by_name.items()}
+    variables.update({f"synthesis/{k}": v for k, v in generator.synthesis_network.variables_by_name.items()})
+    variables["dlatent_avg"] = generator.w_avg_variable
+    return variables
+
+
+def _state_variables(state):
+    """The same keys as :func:`_generator_variables` from a Gs-like NetworkState (noise buffers NHWC)."""
+    values = {"dlatent_avg": state.variables.get("dlatent_avg")}
+    for cname in ("mapping", "synthesis"):
+        for name, value in state.components[cname].variables.items():
+            if cname == "synthesis" and name.startswith("noise"):
+                value = np.reshape(value, (1, value.shape[2], value.shape[3], 1))
+            values[f"{cname}/{name}"] = value
+    return values
+
+
+# ----- the run folder -----
+
+OPTIONS_FILE = "training_options.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+LOG_FILE = "log.jsonl"
+
+
+class RunFolder:
+    """The output folder of one training run, held exclusively (an OS lock released when the process ends)."""
+
+    def __init__(self, path, resume):
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"--outdir '{self.path}' exists and is not a folder: choose another path")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.path / ".lock", "w")
+        except OSError as e:
+            raise InputError(f"cannot create --outdir '{self.path}' ({e.strerror}): choose a writable path") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"--outdir '{self.path}' is in use by another training process: wait for it or "
+                             "choose another folder") from None
+        has_run = (self.path / OPTIONS_FILE).exists()
+        others = [p.name for p in self.path.iterdir() if p.name != ".lock" and not p.name.startswith(".")]
+        if resume and not has_run:
+            raise InputError(f"--resume: '{self.path}' holds no training run ({OPTIONS_FILE} is missing): start "
+                             "a new run without --resume")
+        if not resume and others:
+            raise InputError(f"--outdir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
+                             " add --resume to continue that run, or choose an empty folder")
+
+    def write_json(self, name, obj):
+        with atomic_write(self.path / name) as file:
+            file.write((json.dumps(obj, indent=1) + "\n").encode())
+
+    def read_options(self):
+        return json.loads((self.path / OPTIONS_FILE).read_text())
+
+    def write_checkpoint(self, arrays):
+        with atomic_write(self.path / CHECKPOINT_FILE) as file:
+            np.savez(file, **arrays)
+
+    def read_checkpoint(self):
+        path = self.path / CHECKPOINT_FILE
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+        except (OSError, ValueError, EOFError):
+            raise InputError(f"'{path}' is damaged: delete it to restart the run from scratch") from None
+
+    def append_log(self, record):
+        with open(self.path / LOG_FILE, "a") as file:
+            file.write(json.dumps(record) + "\n")
+
+    def trim_log(self, kimg):
+        """Drop log lines past ``kimg`` (written after the checkpoint a resumed run restarts from)."""
+        path = self.path / LOG_FILE
+        if path.exists():
+            lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["kimg"] <= kimg + 1e-9]
+            with atomic_write(path) as file:
+                file.write("".join(line + "\n" for line in lines).encode())
+
+    def write_grid(self, name, images, grid):
+        """images uint8 (grid^2, R, R, C) -> one PNG of grid x grid tiles."""
+        from PIL import Image
+
+        n, r, _, c = images.shape
+        tiles = images.reshape(grid, grid, r, r, c).transpose(0, 2, 1, 3, 4).reshape(grid * r, grid * r, c)
+        with atomic_write(self.path / name) as file:
+            Image.fromarray(tiles[:, :, 0] if c == 1 else tiles).save(file, format="PNG")
+
+
+def grid_latents(options, z_dim):
+    """The fixed z of the snapshot grids: (grid^2, z_dim) from RandomState(seed)."""
+    return np.random.RandomState(options.seed).randn(options.grid_size ** 2, z_dim).astype(np.float32)
+
+
+def render(generator, z, batch_size=64):
+    """Gs images for z, psi 1, stored noise -> uint8 (N, R, R, C)."""
+    out = [to_uint8(generator.synthesis(generator.mapping(z[i:i + batch_size]))) for i in range(0, len(z), batch_size)]
+    return np.concatenate(out)
+
+
+def train(options, outdir, resume=False, init=None, progress=True, stop_after_kimg=None):
+    """Run (or continue) a training run in ``outdir``. -> the :class:`Trainer` at the end.
+
+    options: :class:`TrainingOptions` (for ``resume``, the stored options are used; only ``total_kimg`` and
+    ``kid_samples`` may change); init: an official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop
+    (after a snapshot) once this many kimg have run in this call, for tests and budgets.
+    """
+    from .dataset import load_images
+
+    folder = RunFolder(outdir, resume)
+    if resume:
+        stored = TrainingOptions(**folder.read_options())
+        stored.total_kimg = options.total_kimg
+        options = stored
+    options.check()
+    images = load_images(options.data)
+    trainer = Trainer(images, options)
+    if resume:
+        arrays = folder.read_checkpoint()
+        if arrays is not None:
+            trainer.restore(arrays, f"'{folder.path / CHECKPOINT_FILE}'")
+        folder.trim_log(trainer.kimg)
+    else:
+        if init is not None:
+            trainer.load_networks(init)
+        folder.write_json(OPTIONS_FILE, dataclasses.asdict(options))
+    metric = _kid_metric(options, images) if options.kid_samples else None
+    z_grid = grid_latents(options, trainer.G.z_dim)
+    if not resume or trainer.iteration == 0:
+        _snapshot(folder, trainer, z_grid, metric, {}, 0.0)
+    total_iterations = int(np.ceil(options.total_kimg * 1000 / options.batch_size))
+    snapshot_every = max(int(round(options.snapshot_kimg * 1000 / options.batch_size)), 1)
+    start_kimg = trainer.kimg
+    bar = _progress(progress, trainer.kimg, options.total_kimg)
+    sums, tick_start = {}, time.time()
+    while trainer.iteration < total_iterations:
+        for key, value in trainer.train_iteration().items():
+            sums.setdefault(key, []).append(value)
+        if bar is not None:
+            bar.update(options.batch_size / 1000.0)
+        done = trainer.iteration == total_iterations
+        stopping = stop_after_kimg is not None and trainer.kimg - start_kimg >= stop_after_kimg - 1e-9
+        if trainer.iteration % snapshot_every == 0 or done or stopping:
+            seconds = time.time() - tick_start
+            stats = {k: float(np.mean(v)) for k, v in sums.items()}
+            stats["sec_per_kimg"] = seconds / (len(sums.get("loss_G", [1])) * options.batch_size / 1000.0)
+            _snapshot(folder, trainer, z_grid, metric, stats, seconds)
+            if bar is not None:
+                bar.set_postfix(kimg=f"{trainer.kimg:.1f}", s_per_kimg=f"{stats['sec_per_kimg']:.1f}")
+            sums, tick_start = {}, time.time()
+            if stopping:
+                break
+    if bar is not None:
+        bar.close()
+    return trainer
+
+
+def _progress(enabled, start, total):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="kimg", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg "
+                "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+
+
+def _kid_metric(options, images):
+    """-> function(Gs) -> (KID of Gs's samples vs the reals, the real-vs-real baseline), in the named model's features."""
+    from .metrics import keras_features, kid
+
+    features = keras_features(options.kid_model)
+    rng = np.random.RandomState(options.seed + 7)
+    n = min(options.kid_samples, len(images) // 2)
+    picks = rng.permutation(len(images))[:2 * n]
+    real_a, real_b = features(images[picks[:n]]), features(images[picks[n:]])
+    baseline = kid(real_a, real_b)
+    z = rng.randn(n, options.z_dim).astype(np.float32)
+
+    def measure(generator):
+        return kid(real_a, features(render(generator, z))), baseline
+    return measure
+
+
+def _snapshot(folder, trainer, z_grid, metric, stats, seconds):
+    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically)."""
+    kimg = trainer.kimg
+    tag = f"{int(round(kimg)):06d}"
+    official_pickle.write_networks(folder.path / f"network-snapshot-{tag}.pkl", trainer.networks())
+    folder.write_grid(f"fakes{tag}.png", render(trainer.Gs, z_grid), trainer.options.grid_size)
+    record = {"kimg": kimg, "iteration": trainer.iteration, "seconds": seconds, **stats}
+    if metric is not None:
+        record["kid"], record["kid_real_baseline"] = metric(trainer.Gs)
+    folder.append_log(record)  # before the checkpoint: a resumed run trims lines past its checkpoint
+    folder.write_checkpoint(trainer.checkpoint_arrays())
