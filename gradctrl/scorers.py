@@ -6,8 +6,9 @@ Specs (one per attribute):
   Keras 3 can read, or a TensorFlow SavedModel folder (called through its ``serving_default``
   signature). Images are resized (bilinear, antialiased) to ``size`` (default: the model's own input
   size when it declares one, else unchanged) and mapped linearly from [0, 255] to [LO, HI] (default
-  ``range=0:255``, i.e. the pixel values as float32). ``output`` picks one output of a signature that
-  returns several.
+  ``range=0:255``, i.e. the pixel values as float32). ``output`` picks one output of a Keras model or
+  SavedModel signature that returns several (by output name), e.g. the shipped world scorer
+  ``keras:gradctrl/assets/world_scorer.keras,output=smile`` (see :mod:`gradctrl.world`).
 - ``python:module:function``: ``function(images)`` with images a uint8 (N, H, W, C) array, returning
   scores (N,) or (N, K). The module is imported by name (put its folder on PYTHONPATH).
 - ``builtin:brightness`` (N,): mean luma in [0, 1]; ``builtin:warmth`` (N,): mean red minus mean blue,
@@ -173,9 +174,7 @@ def _keras_function(spec, rest):
 
             model = keras.saving.load_model(model_path, compile=False)
             input_shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
-
-            def call(x):
-                return model(x, training=False)
+            call = _keras_model_call(spec, model, options["output"])
         else:
             raise UserError(f"scorer '{spec}': '{path}' is neither a .keras/.h5 file nor a SavedModel folder")
     except UserError:
@@ -196,6 +195,23 @@ def _keras_function(spec, rest):
         return np.asarray(call(x))
 
     return score
+
+
+def _keras_model_call(spec, model, output):
+    """call(x) -> the one output of a Keras model; ``output`` names it when the model has several."""
+    names = list(getattr(model, "output_names", None) or [])
+    if output is None and len(names) > 1:
+        raise UserError(f"scorer '{spec}': the model has outputs {', '.join(names)}: pick one with output=NAME")
+    if output is not None and output not in names:
+        raise UserError(f"scorer '{spec}': the model has no output '{output}' (it has {', '.join(names)})")
+    if len(names) <= 1:
+        return lambda x: model(x, training=False)
+
+    def call(x):
+        outputs = model(x, training=False)
+        return outputs[output] if isinstance(outputs, dict) else outputs[names.index(output)]
+
+    return call
 
 
 def _saved_model_call(spec, tf, folder, output):

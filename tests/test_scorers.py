@@ -160,3 +160,26 @@ def test_saved_model_folder_through_its_serving_signature(tmp_path):
     np.testing.assert_allclose(scores, [1, -1], atol=1e-5)
     with pytest.raises(UserError, match=r"the serving signature has outputs .*: pick one with output=NAME"):
         make_scorer(f"keras:{folder}")
+
+
+def test_keras_multi_output_model_picks_an_output_by_name(tmp_path):
+    import keras
+
+    inputs = keras.Input((4, 4, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(inputs)
+    red = keras.layers.Dense(1, name="red")(mean)
+    channels = keras.layers.Dense(3, name="channels")(mean)
+    model = keras.Model(inputs, {"red": red, "channels": channels})
+    model.get_layer("red").set_weights([np.array([[1], [0], [0]], np.float32), np.zeros(1, np.float32)])
+    model.get_layer("channels").set_weights([np.eye(3, dtype=np.float32), np.zeros(3, np.float32)])
+    path = tmp_path / "multi.keras"
+    model.save(path)
+    images = _solid([[255, 0, 0], [0, 0, 255]])
+    np.testing.assert_allclose(make_scorer(f"keras:{path},range=0:1,output=red")(images), [1, 0], atol=1e-5)
+    np.testing.assert_allclose(make_scorer(f"keras:{path},range=0:1,output=channels")(images),
+                               [[1, 0, 0], [0, 0, 1]], atol=1e-5)
+    names = r"(channels, red|red, channels)"  # Keras may sort a dict's outputs
+    with pytest.raises(UserError, match=rf"the model has outputs {names}: pick one with output=NAME"):
+        make_scorer(f"keras:{path}")
+    with pytest.raises(UserError, match=rf"the model has no output 'blue' \(it has {names}\)"):
+        make_scorer(f"keras:{path},output=blue")

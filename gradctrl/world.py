@@ -1,0 +1,544 @@
+"""A ground-truth world: aligned cartoon faces drawn from known factors, with planted correlations.
+
+GradCtrl edits one attribute without dragging along the attributes correlated with it in the data. To
+measure that without a pretrained GAN, this module draws a small world where every attribute of every
+image is known exactly; a StyleGAN2 trained on it (32 px) can then be edited and each edit scored by an
+exact scorer (a small CNN trained on the drawn images, see :func:`train_scorer`).
+
+Each face is drawn with Pillow on a canvas ``SUPERSAMPLE`` times the output resolution (128 px for 32 px
+output) and box-downscaled (antialiased) to the output. Coordinates below are fractions of the image side.
+
+Factors (one value per image; see ``FACTORS``):
+
+- ``eyeglasses`` (binary): thick near-black round rims around both eyes, a bridge and arms to the face edge.
+- ``smile`` (continuous, |smile| in [0.25, 1], sign +/-): the mouth line's curvature; the corners sit
+  ``smile * 0.04`` above the mouth's centre line and its middle as far below. Label: smile > 0.
+- ``age`` (continuous in [0, 1]): hair greyness; the hair colour is mixed ``0.6 * age`` of the way toward
+  light grey, so the hair colour class stays recognisable at every age. Label: old = age > 0.5.
+- ``hair_length`` (binary, 1 = long): long hair falls beside the face and neck to the shoulders.
+- ``pose`` (continuous yaw in [-1, 1]): the head outline moves 0.03 * pose and the eyes, nose and mouth
+  0.10 * pose to the side (so the outline is asymmetric about them); the ear on the side they move away
+  from grows, the other shrinks.
+- ``hair_colour`` (class): black, brown, blond or red.
+- nuisance: ``skin_tone`` (light to dark), ``background`` (pale blue to pale teal), ``face_width``.
+
+Planted correlations (as eyeglasses go with age in FFHQ): P(eyeglasses | old) = 0.70, P(eyeglasses | young)
+= 0.15; P(smile > 0 | long hair) = 0.75, P(smile > 0 | short hair) = 0.25. Every other pair is independent;
+pose vs eyeglasses and hair colour vs everything are the stated controls. Each factor is drawn from its
+own random stream of uniforms, so the first k faces of a seed are the same for every n >= k.
+
+Commands::
+
+    python -m gradctrl.world draw --n 60000 --seed 0 --out DIR [--resolution 32]
+    python -m gradctrl.world grid --n 64 --seed 0 --out grid.png [--sweep]
+    python -m gradctrl.world train-scorer --out gradctrl/assets/world_scorer.keras [--data DIR]
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+SUPERSAMPLE = 4
+MIN_RESOLUTION = 16  # drawn at >= 64 px
+
+P_GLASSES_OLD = 0.70
+P_GLASSES_YOUNG = 0.15
+OLD_AGE = 0.5
+P_SMILE_LONG = 0.75
+P_SMILE_SHORT = 0.25
+P_LONG_HAIR = 0.5
+MIN_SMILE = 0.25
+MAX_GREY = 0.6
+
+HAIR_COLOURS = ("black", "brown", "blond", "red")
+HAIR_RGB = np.array([[35, 30, 30], [115, 70, 40], [230, 195, 110], [190, 70, 30]], np.float64)
+GREY_RGB = np.array([215, 215, 215], np.float64)
+SKIN_LIGHT, SKIN_DARK = np.array([250, 220, 195], np.float64), np.array([180, 125, 90], np.float64)
+BACKGROUND_A, BACKGROUND_B = np.array([150, 175, 220], np.float64), np.array([150, 200, 190], np.float64)
+SHIRT_RGB = (85, 110, 85)
+FEATURE_RGB = (25, 20, 20)  # eyes and glasses rims
+MOUTH_RGB = (120, 25, 35)
+
+# name -> (kind, range or class names, description)
+FACTORS = {
+    "eyeglasses": ("binary", [0, 1], "thick dark rims, a bridge and arms across the eye band"),
+    "smile": ("continuous", [-1.0, 1.0], f"mouth curvature, |smile| in [{MIN_SMILE}, 1]; label smile > 0"),
+    "age": ("continuous", [0.0, 1.0], f"hair greyness: hair mixed {MAX_GREY} * age toward grey; label age > {OLD_AGE}"),
+    "hair_length": ("binary", [0, 1], "1: long hair beside the face down to the shoulders"),
+    "pose": ("continuous", [-1.0, 1.0], "yaw: features and outline shift sideways, ears unequal"),
+    "hair_colour": ("class", list(HAIR_COLOURS), "base hair colour before greying"),
+    "skin_tone": ("continuous", [0.0, 1.0], "nuisance: light to dark skin"),
+    "background": ("continuous", [0.0, 1.0], "nuisance: pale blue to pale teal"),
+    "face_width": ("continuous", [0.0, 1.0], "nuisance: face half-width 0.19 to 0.25 of the image"),
+}
+ATTRIBUTES = ("eyeglasses", "smile", "age", "hair_length", "pose", "hair_colour")
+
+PLANTED = [
+    {"name": "P(eyeglasses | old)", "given": f"age > {OLD_AGE}", "value": P_GLASSES_OLD},
+    {"name": "P(eyeglasses | young)", "given": f"age <= {OLD_AGE}", "value": P_GLASSES_YOUNG},
+    {"name": "P(smile > 0 | long hair)", "given": "hair_length = 1", "value": P_SMILE_LONG},
+    {"name": "P(smile > 0 | short hair)", "given": "hair_length = 0", "value": P_SMILE_SHORT},
+    {"name": "P(eyeglasses | pose > 0) - P(eyeglasses | pose <= 0)", "given": "control", "value": 0.0},
+    {"name": "P(hair_colour = blond | eyeglasses) - P(hair_colour = blond | no eyeglasses)", "given": "control",
+     "value": 0.0},
+]
+
+_STREAMS = ("age", "eyeglasses", "hair_length", "smile_sign", "smile_size", "pose", "hair_colour",
+            "skin_tone", "background", "face_width")
+
+
+def sample_factors(n, seed):
+    """Draw the factors of ``n`` faces -> dict name -> array (n,) (see ``FACTORS``).
+
+    eyeglasses, hair_length: uint8 0/1; hair_colour: uint8 class index into ``HAIR_COLOURS``; the others
+    float32. A seed fixes every value, and the first k values are the same for every n >= k.
+    """
+    n = int(n)
+    streams = np.random.SeedSequence(int(seed)).spawn(len(_STREAMS))
+    u = {name: np.random.default_rng(s).random(n) for name, s in zip(_STREAMS, streams)}
+    age = u["age"]
+    eyeglasses = u["eyeglasses"] < np.where(age > OLD_AGE, P_GLASSES_OLD, P_GLASSES_YOUNG)
+    long_hair = u["hair_length"] < P_LONG_HAIR
+    smiling = u["smile_sign"] < np.where(long_hair, P_SMILE_LONG, P_SMILE_SHORT)
+    size = MIN_SMILE + (1 - MIN_SMILE) * u["smile_size"]
+    return {
+        "eyeglasses": eyeglasses.astype(np.uint8),
+        "smile": np.where(smiling, size, -size).astype(np.float32),
+        "age": age.astype(np.float32),
+        "hair_length": long_hair.astype(np.uint8),
+        "pose": (2 * u["pose"] - 1).astype(np.float32),
+        "hair_colour": np.minimum(u["hair_colour"] * len(HAIR_COLOURS), len(HAIR_COLOURS) - 1).astype(np.uint8),
+        "skin_tone": u["skin_tone"].astype(np.float32),
+        "background": u["background"].astype(np.float32),
+        "face_width": u["face_width"].astype(np.float32),
+    }
+
+
+def label_table(factors):
+    """The class labels of the attributes -> dict name -> int64 (n,): eyeglasses and hair_length 0/1,
+    smile 1 if smile > 0, age 1 if old (age > 0.5), hair_colour its class index."""
+    return {
+        "eyeglasses": factors["eyeglasses"].astype(np.int64),
+        "smile": (factors["smile"] > 0).astype(np.int64),
+        "age": (factors["age"] > OLD_AGE).astype(np.int64),
+        "hair_length": factors["hair_length"].astype(np.int64),
+        "hair_colour": factors["hair_colour"].astype(np.int64),
+    }
+
+
+def hair_rgb(hair_colour, age):
+    """Hair colour of class index ``hair_colour`` at ``age`` in [0, 1] -> float (3,) RGB in [0, 255]."""
+    grey = MAX_GREY * float(age)
+    return (1 - grey) * HAIR_RGB[int(hair_colour)] + grey * GREY_RGB
+
+
+def _rgb(value):
+    return tuple(int(round(v)) for v in value)
+
+
+def draw_face(factor_values, resolution=32):
+    """Draw one face -> uint8 (resolution, resolution, 3). ``factor_values``: dict name -> scalar, every
+    name in ``FACTORS``. Drawn at ``SUPERSAMPLE * resolution`` px and box-downscaled."""
+    from PIL import Image, ImageDraw
+
+    side = SUPERSAMPLE * resolution
+    f = {name: float(factor_values[name]) for name in FACTORS}
+    pose = f["pose"]
+    skin = _rgb((1 - f["skin_tone"]) * SKIN_LIGHT + f["skin_tone"] * SKIN_DARK)
+    shade = _rgb(((1 - f["skin_tone"]) * SKIN_LIGHT + f["skin_tone"] * SKIN_DARK) * 0.82)
+    hair = _rgb(hair_rgb(f["hair_colour"], f["age"]))
+    background = _rgb((1 - f["background"]) * BACKGROUND_A + f["background"] * BACKGROUND_B)
+
+    def px(*xy):
+        return [v * side for v in xy]
+
+    def width(w):
+        return max(1, round(w * side))
+
+    image = Image.new("RGB", (side, side), background)
+    draw = ImageDraw.Draw(image)
+    cx = 0.5 + 0.03 * pose  # head outline centre
+    fx = 0.5 + 0.10 * pose  # centre of eyes, nose and mouth
+    half_width = 0.19 + 0.06 * f["face_width"]
+    top, chin = 0.20, 0.74
+
+    draw.ellipse(px(0.10, 0.82, 0.90, 1.30), fill=SHIRT_RGB)
+    if f["hair_length"] >= 0.5:
+        draw.rounded_rectangle(px(cx - half_width - 0.07, top - 0.05, cx + half_width + 0.07, 0.90),
+                               radius=0.12 * side, fill=hair)
+    draw.rectangle(px(cx - 0.075, 0.62, cx + 0.075, 0.86), fill=skin)  # neck
+    draw.ellipse(px(cx - half_width - 0.03, top - 0.05, cx + half_width + 0.03, 0.58), fill=hair)  # back of head
+    for side_sign in (-1, 1):  # the ear on the side the features move away from shows more
+        ear = 0.035 * (1 - 0.8 * side_sign * pose)
+        edge = cx + side_sign * half_width
+        draw.ellipse(px(edge - ear, 0.42, edge + ear, 0.55), fill=skin)
+    draw.ellipse(px(cx - half_width, top, cx + half_width, chin), fill=skin)
+    draw.chord(px(cx - half_width - 0.02, top - 0.06, cx + half_width + 0.02, top + 0.22), 180, 360, fill=hair)
+
+    eye_y, eye_dx, eye_r = 0.45, 0.085, 0.028
+    for side_sign in (-1, 1):
+        ex = fx + side_sign * eye_dx
+        draw.ellipse(px(ex - eye_r, eye_y - eye_r, ex + eye_r, eye_y + eye_r), fill=FEATURE_RGB)
+    if f["eyeglasses"] >= 0.5:
+        rim_r, rim_w = 0.072, width(0.038)
+        for side_sign in (-1, 1):
+            ex = fx + side_sign * eye_dx
+            draw.ellipse(px(ex - rim_r, eye_y - rim_r, ex + rim_r, eye_y + rim_r), outline=FEATURE_RGB, width=rim_w)
+            outer = ex + side_sign * rim_r
+            draw.line(px(outer, eye_y, cx + side_sign * half_width, eye_y), fill=FEATURE_RGB, width=rim_w)
+        draw.line(px(fx - eye_dx + rim_r, eye_y, fx + eye_dx - rim_r, eye_y), fill=FEATURE_RGB, width=rim_w)
+    draw.ellipse(px(fx - 0.025, 0.52, fx + 0.025, 0.575), fill=shade)  # nose
+
+    mouth_y, mouth_dx, bend = 0.635, 0.10, 0.04 * f["smile"]
+    t = np.linspace(-1, 1, 17)
+    points = [(x * side, y * side) for x, y in zip(fx + mouth_dx * t, mouth_y + bend * (1 - 2 * t ** 2))]
+    mouth_w = width(0.04)
+    draw.line(points, fill=MOUTH_RGB, width=mouth_w, joint="curve")
+    for x, y in (points[0], points[-1]):
+        draw.ellipse([x - mouth_w / 2, y - mouth_w / 2, x + mouth_w / 2, y + mouth_w / 2], fill=MOUTH_RGB)
+    return np.asarray(image.reduce(SUPERSAMPLE))
+
+
+def draw_faces(factors, resolution=32, progress=False):
+    """Draw the faces of ``factors`` (dict name -> array (N,), as from :func:`sample_factors`) ->
+    uint8 (N, resolution, resolution, 3), RGB, NHWC. Each face depends on its own factors only."""
+    check_resolution(resolution)
+    n = len(factors["age"])
+    images = np.empty((n, resolution, resolution, 3), np.uint8)
+    _draw_into(images, factors, resolution, progress)
+    return images
+
+
+def _draw_into(images, factors, resolution, progress):
+    from tqdm import tqdm
+
+    names = list(FACTORS)
+    for i in tqdm(range(len(images)), desc="drawing", unit="face", disable=not progress, mininterval=1.0):
+        images[i] = draw_face({name: factors[name][i] for name in names}, resolution)
+
+
+def check_resolution(resolution):
+    """UserError unless ``resolution`` is an int >= MIN_RESOLUTION."""
+    if not isinstance(resolution, (int, np.integer)) or resolution < MIN_RESOLUTION:
+        raise UserError(f"resolution {resolution!r} is too small: use --resolution {MIN_RESOLUTION} or more "
+                        f"(faces are drawn at {SUPERSAMPLE}x and downscaled)")
+
+
+def measured_correlations(factors):
+    """The planted correlations measured on ``factors`` -> list of dicts like ``PLANTED`` with ``measured``
+    (a fraction or a difference of fractions), ``n_given`` (samples in the conditioning set) and
+    ``standard_error`` (binomial, of the measured value)."""
+    old = factors["age"] > OLD_AGE
+    glasses = factors["eyeglasses"] == 1
+    long_hair = factors["hair_length"] == 1
+    smiling = factors["smile"] > 0
+    facing_right = factors["pose"] > 0
+    blond = factors["hair_colour"] == HAIR_COLOURS.index("blond")
+
+    def fraction(event, given):
+        k = int(given.sum())
+        p = float(event[given].mean()) if k else float("nan")
+        return p, k, float(np.sqrt(p * (1 - p) / k)) if k else float("nan")
+
+    def difference(event, given):
+        (p1, k1, s1), (p0, k0, s0) = fraction(event, given), fraction(event, ~given)
+        return p1 - p0, min(k1, k0), float(np.hypot(s1, s0))
+
+    values = [fraction(glasses, old), fraction(glasses, ~old), fraction(smiling, long_hair),
+              fraction(smiling, ~long_hair), difference(glasses, facing_right), difference(blond, glasses)]
+    return [dict(planted, measured=m, n_given=k, standard_error=se) for planted, (m, k, se) in zip(PLANTED, values)]
+
+
+def describe(factors, seed, resolution):
+    """The JSON-able description of a drawn set: factors (kind, range/classes, drawing), planted and
+    measured correlations, seed, resolution, n."""
+    return {
+        "n": int(len(factors["age"])),
+        "seed": int(seed),
+        "resolution": int(resolution),
+        "drawn_at": int(SUPERSAMPLE * resolution),
+        "images": "images.npy: uint8 (N, R, R, 3) RGB, NHWC",
+        "factors": {name: {"kind": kind, ("classes" if kind == "class" else "range"): values, "drawing": text}
+                    for name, (kind, values, text) in FACTORS.items()},
+        "labels": {"eyeglasses": "label_eyeglasses = eyeglasses", "smile": "label_smile = smile > 0",
+                   "age": f"label_age = age > {OLD_AGE}", "hair_length": "label_hair_length = hair_length",
+                   "hair_colour": "label_hair_colour = hair_colour"},
+        "correlations": measured_correlations(factors),
+    }
+
+
+def write_world(out, n, seed, resolution=32, progress=True):
+    """Draw ``n`` faces of ``seed`` into the new folder ``out``: images.npy, factors.npz (each factor and
+    ``label_<attribute>``) and factors.json (see :func:`describe`). Written under a temporary sibling name,
+    then renamed; an existing non-empty ``out`` is refused."""
+    from .files import atomic_dir
+
+    out = Path(out)
+    check_resolution(resolution)
+    if n < 1:
+        raise UserError(f"--n must be positive, got {n}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out '{out}' exists and is not an empty folder: choose another path or remove it")
+    factors = sample_factors(n, seed)
+    with atomic_dir(out) as tmp:
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(n, resolution, resolution, 3))
+        _draw_into(images, factors, resolution, progress)
+        images.flush()
+        del images
+        labels = {f"label_{name}": value for name, value in label_table(factors).items()}
+        np.savez(tmp / "factors.npz", **factors, **labels)
+        (tmp / "factors.json").write_text(json.dumps(describe(factors, seed, resolution), indent=2) + "\n")
+    return out
+
+
+def sweep_factors(seed, columns=8):
+    """Factors of a sweep grid -> dict name -> array (rows * columns,): row r varies one attribute across
+    the columns from a base face of ``seed`` (rows: eyeglasses, smile, age, hair_length, pose, hair_colour)."""
+    base = {name: value[0] for name, value in sample_factors(1, seed).items()}
+    base.update(eyeglasses=0, smile=0.6, age=0.0, hair_length=0, pose=0.0)
+    sweeps = {
+        "eyeglasses": np.arange(columns) % 2,
+        "smile": np.linspace(-1, 1, columns),
+        "age": np.linspace(0, 1, columns),
+        "hair_length": np.arange(columns) % 2,
+        "pose": np.linspace(-1, 1, columns),
+        "hair_colour": np.arange(columns) % len(HAIR_COLOURS),
+    }
+    rows = []
+    for name, values in sweeps.items():
+        for value in values:
+            rows.append(dict(base, **{name: value}))
+    return {name: np.array([row[name] for row in rows], np.float32) for name in FACTORS}
+
+
+def tile(images, columns, scale=1):
+    """uint8 (N, H, W, 3) -> one uint8 (rows * H * scale, columns * W * scale, 3) grid (nearest upscaling)."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    padded = np.full((rows * columns, h, w, c), 255, np.uint8)
+    padded[:n] = images
+    grid = padded.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, c)
+    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
+    """Write a preview PNG: ``n`` faces of ``seed`` in a square-ish grid, or (``sweep``) one row per
+    attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
+    from PIL import Image
+
+    from .files import atomic_path
+
+    check_resolution(resolution)
+    if n < 1 or scale < 1:
+        raise UserError(f"--n and --scale must be positive, got {n} and {scale}")
+    if sweep:
+        images, columns = draw_faces(sweep_factors(seed), resolution), 8
+    else:
+        images, columns = draw_faces(sample_factors(n, seed), resolution), int(np.ceil(np.sqrt(n)))
+    with atomic_path(out) as tmp:
+        Image.fromarray(tile(images, columns, scale)).save(tmp, format="PNG")
+    return out
+
+
+# The exact scorer: one output per attribute (logits for the binary and class attributes, the factor
+# itself for the continuous ones), MSE losses weighted by about 1 / variance of their factor.
+SCORER_OUTPUTS = {
+    "eyeglasses": ("logit", 1.0),
+    "smile": ("regression", 2.5),
+    "age": ("regression", 12.0),
+    "hair_length": ("logit", 1.0),
+    "pose": ("regression", 3.0),
+    "hair_colour": ("class logits", 1.0),
+}
+
+
+def build_scorer(resolution=32):
+    """The exact scorer's network (uncompiled): float32 images (N, R, R, 3) in [0, 255] -> dict of outputs
+    eyeglasses (N, 1) logit, smile (N, 1) regressed smile, age (N, 1) regressed age, hair_length (N, 1)
+    logit, pose (N, 1) regressed yaw, hair_colour (N, 4) logits. The penultimate dense layer (64 units)
+    is named ``features``."""
+    import keras
+    from keras import layers
+
+    images = keras.Input((resolution, resolution, 3), name="images")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(images)
+    x = layers.GaussianNoise(0.03)(x)  # training only: a little robustness to a generator's artefacts
+    for filters, strides in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 2)):
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    features = layers.Dense(64, activation="relu", name="features")(x)
+    outputs = {name: layers.Dense(len(HAIR_COLOURS) if kind == "class logits" else 1, name=name)(features)
+               for name, (kind, _) in SCORER_OUTPUTS.items()}
+    return keras.Model(images, outputs, name="world_scorer")
+
+
+def scorer_targets(factors):
+    """Training targets of the exact scorer -> dict output name -> float32 (N, 1), hair_colour int32 (N,)."""
+    targets = {name: np.asarray(factors[name], np.float32)[:, None] for name in SCORER_OUTPUTS}
+    targets["hair_colour"] = np.asarray(factors["hair_colour"], np.int32)
+    return targets
+
+
+def train_scorer(images, factors, seed=0, epochs=8, batch_size=128, verbose=2):
+    """Train the exact scorer on drawn ``images`` uint8 (N, R, R, 3) and their ``factors`` -> the trained
+    model, uncompiled (so a saved file holds no optimizer state). Adam, learning rate 2e-3 decayed by
+    cosine to 0; ``seed`` fixes the initialisation and the shuffling."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    n, resolution = len(images), images.shape[1]
+    model = build_scorer(resolution)
+    losses = {name: {"logit": keras.losses.BinaryCrossentropy(from_logits=True),
+                     "regression": keras.losses.MeanSquaredError(),
+                     "class logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}[kind]
+              for name, (kind, _) in SCORER_OUTPUTS.items()}
+    steps = epochs * -(-n // batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
+                  loss=losses, loss_weights={name: weight for name, (_, weight) in SCORER_OUTPUTS.items()})
+    data = (tf.data.Dataset.from_tensor_slices((images, scorer_targets(factors)))
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(lambda x, y: (tf.cast(x, tf.float32), y))
+            .prefetch(2))
+    model.fit(data, epochs=epochs, verbose=verbose, shuffle=False)  # shuffled by the seeded dataset
+    trained = build_scorer(resolution)
+    trained.set_weights(model.get_weights())
+    return trained
+
+
+def predict_scores(model, images, batch_size=512):
+    """Run the exact scorer on uint8 or float images (N, R, R, 3) in [0, 255] -> dict output name ->
+    float32 (N,) (hair_colour: (N, 4) logits)."""
+    parts = []
+    for start in range(0, len(images), batch_size):
+        outputs = model(np.asarray(images[start:start + batch_size], np.float32), training=False)
+        parts.append({name: np.asarray(value) for name, value in outputs.items()})
+    scores = {name: np.concatenate([p[name] for p in parts]) for name in SCORER_OUTPUTS}
+    return {name: value[:, 0] if value.shape[1] == 1 else value for name, value in scores.items()}
+
+
+def scorer_metrics(scores, factors):
+    """How exactly the scorer reads the factors -> dict: accuracy of eyeglasses, hair_length, the sign of
+    smile, hair_colour and the old/young label of age (fractions in [0, 1]); Pearson correlation of the
+    regressed smile, age and pose with the true factors."""
+    labels = label_table(factors)
+
+    def pearson(name):
+        return float(np.corrcoef(scores[name], factors[name])[0, 1])
+
+    return {
+        "eyeglasses_accuracy": float(np.mean((scores["eyeglasses"] > 0) == labels["eyeglasses"])),
+        "hair_length_accuracy": float(np.mean((scores["hair_length"] > 0) == labels["hair_length"])),
+        "smile_sign_accuracy": float(np.mean((scores["smile"] > 0) == labels["smile"])),
+        "hair_colour_accuracy": float(np.mean(scores["hair_colour"].argmax(1) == labels["hair_colour"])),
+        "age_label_accuracy": float(np.mean((scores["age"] > OLD_AGE) == labels["age"])),
+        "smile_pearson": pearson("smile"),
+        "age_pearson": pearson("age"),
+        "pose_pearson": pearson("pose"),
+    }
+
+
+def read_world(folder, n=None):
+    """The first ``n`` (default all) images and factors of a folder written by ``draw`` -> (uint8 images
+    (n, R, R, 3), dict name -> (n,) factors)."""
+    folder = Path(folder)
+    if not (folder / "images.npy").is_file() or not (folder / "factors.npz").is_file():
+        raise UserError(f"--data '{folder}' holds no images.npy and factors.npz: draw one with "
+                        "'python -m gradctrl.world draw'")
+    images = np.load(folder / "images.npy", mmap_mode="r")
+    n = len(images) if n is None else n
+    if n > len(images):
+        raise UserError(f"--n {n} is more than the {len(images)} faces in '{folder}': use --n {len(images)} or fewer")
+    with np.load(folder / "factors.npz") as stored:
+        factors = {name: stored[name][:n] for name in FACTORS}
+    return np.ascontiguousarray(images[:n]), factors
+
+
+def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolution=32):
+    """Train the exact scorer on ``n`` faces (of folder ``data``, else drawn from ``seed``), measure it on
+    ``test_n`` fresh faces of ``test_seed``, and write ``out`` (.keras) and ``out`` with suffix .json
+    (the metrics and settings) -> the metrics dict."""
+    from .files import atomic_path
+
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise UserError(f"--out '{out}' must end in .keras")
+    if min(n, test_n, epochs) < 1:
+        raise UserError(f"--n, --test_n and --epochs must be positive, got {n}, {test_n} and {epochs}")
+    if data is not None:
+        images, factors = read_world(data, n)
+        resolution = images.shape[1]
+    else:
+        factors = sample_factors(n, seed)
+        images = draw_faces(factors, resolution, progress=True)
+    model = train_scorer(images, factors, seed=seed, epochs=epochs)
+    test_factors = sample_factors(test_n, test_seed)
+    metrics = scorer_metrics(predict_scores(model, draw_faces(test_factors, resolution)), test_factors)
+    record = {"train": {"n": n, "seed": seed, "data": str(data) if data else None, "epochs": epochs,
+                        "resolution": resolution},
+              "test": {"n": test_n, "seed": test_seed}, "metrics": metrics,
+              "outputs": {name: kind for name, (kind, _) in SCORER_OUTPUTS.items()}}
+    with atomic_path(out) as tmp:
+        model.save(tmp)
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return metrics
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m gradctrl.world",
+                                     description="Draw the ground-truth world of cartoon faces, preview it, "
+                                                 "and train its exact scorer.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    draw = commands.add_parser("draw", help="draw a training set: DIR/images.npy, factors.npz, factors.json")
+    draw.add_argument("--n", type=int, required=True, help="number of faces")
+    draw.add_argument("--seed", type=int, default=0, help="seed of every factor (default 0)")
+    draw.add_argument("--out", required=True, help="new folder to write (must not exist or be empty)")
+    draw.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
+    grid = commands.add_parser("grid", help="write a preview grid PNG")
+    grid.add_argument("--n", type=int, default=64, help="number of faces (default 64)")
+    grid.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    grid.add_argument("--out", required=True, help="PNG to write")
+    grid.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
+    grid.add_argument("--scale", type=int, default=4, help="upscaling of each pixel in the PNG (default 4)")
+    grid.add_argument("--sweep", action="store_true", help="one row per attribute, varied from a base face")
+    train = commands.add_parser("train-scorer", help="train the exact scorer (a small Keras CNN) and measure it")
+    train.add_argument("--out", required=True, help="the .keras file to write (its metrics go to the .json beside)")
+    train.add_argument("--data", help="folder written by 'draw' to train on (default: draw --n faces of --seed)")
+    train.add_argument("--n", type=int, default=30000, help="training faces (default 30000)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the drawn faces and of training (default 0)")
+    train.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
+    train.add_argument("--resolution", type=int, default=32, help="image side in px, without --data (default 32)")
+    train.add_argument("--test_n", type=int, default=10000, help="fresh test faces (default 10000)")
+    train.add_argument("--test_seed", type=int, default=1, help="seed of the test faces (default 1)")
+    return parser
+
+
+def main(argv=None):
+    """``python -m gradctrl.world draw|grid|train-scorer ...``; bad input: one line on stderr, exit 2."""
+    from .cli import exit_on_input_error
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with exit_on_input_error(parser.prog):
+        if args.command == "draw":
+            out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)
+            print(f"wrote {out}/images.npy, factors.npz, factors.json ({args.n} faces, {args.resolution} px)")
+        elif args.command == "grid":
+            write_grid(args.out, args.n, args.seed, args.resolution, args.scale, args.sweep)
+            print(f"wrote {args.out}")
+        elif args.command == "train-scorer":
+            metrics = run_train_scorer(args.out, args.n, args.seed, args.epochs, args.test_n, args.test_seed,
+                                       args.data, args.resolution)
+            print(json.dumps(metrics, indent=2))
+            print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
