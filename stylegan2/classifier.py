@@ -79,7 +79,7 @@ class Classifier:
             raise InputError(f"{what}: the network has components ({', '.join(state.components)}), which "
                              f"{BUILD_FUNC} never has: the file is damaged")
         kwargs = state.static_kwargs
-        label_size = _number_kwarg(kwargs, "label_size", 0, what, integer=True)
+        label_size = _number_kwarg(kwargs, "label_size", _DEFAULTS["label_size"], what, integer=True)
         if label_size:
             raise InputError(f"{what}: conditional networks (label_size = {label_size}) are not supported")
         if kwargs.get("dtype", _DEFAULTS["dtype"]) != "float32":
