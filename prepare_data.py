@@ -30,8 +30,9 @@ def _run_parser():
     parser.add_argument("--seed", type=int, help="seed of z and of the split (default: config data.seed)")
     parser.add_argument("--attributes", help="comma-separated attribute names (default: those with scorers)")
     parser.add_argument("--scorers", nargs="+", metavar="ATTR=SPEC",
-                        help="one scorer per attribute: keras:PATH[,size=H,range=LO:HI], python:module:function "
-                             "or builtin:brightness|warmth|color3 (or bare specs in --attributes order)")
+                        help="one scorer per attribute: keras:PATH[,size=H,range=LO:HI], nvidia:PATH[,prob][,neg] "
+                             "(NVIDIA's CelebA-HQ attribute classifiers), python:module:function or "
+                             "builtin:brightness|warmth|color3 (or bare specs in --attributes order)")
     parser.add_argument("--out_dir", required=True, help="the data directory to write")
     parser.add_argument("--p_perclass", type=float, help="fraction of N selected per class (default 0.05)")
     parser.add_argument("--p_val", type=float, help="fraction of each selection kept for validation (default 0.3)")

@@ -9,6 +9,16 @@ Specs (one per attribute):
   ``range=0:255``, i.e. the pixel values as float32). ``output`` picks one output of a Keras model or
   SavedModel signature that returns several (by output name), e.g. the shipped world scorer
   ``keras:gradctrl/assets/world_scorer.keras,output=smile`` (see :mod:`gradctrl.world`).
+- ``nvidia:PATH[,prob][,neg]``: one of NVIDIA's CelebA-HQ attribute classifiers
+  (``celebahq-classifier-NN-NAME.pkl``, :func:`stylegan2.load_classifier`), read without running stored
+  code. Images are mapped to NVIDIA's range (x / 127.5 - 1); a render whose size is a whole multiple of the
+  classifier's (1024 px for the 256 px classifiers) is box-averaged down (each k x k block's mean, as
+  NVIDIA's linear-separability metric feeds them), any other size is resized (bilinear, antialiased).
+  Scores (N,): the logit (> 0: the attribute is present); ``prob``: NVIDIA's probability
+  softmax([logit, -logit])[0] instead; ``neg``: the logit negated (the opposite attribute, e.g. age from
+  ``04-young``; with ``prob``, 1 - p). A classifier with a minibatch-stddev layer (none of NVIDIA's) mixes
+  the images of a group, and a batch that is not a multiple of its group is scored as its largest multiple
+  and the rest.
 - ``python:module:function``: ``function(images)`` with images a uint8 (N, H, W, C) array, returning
   scores (N,) or (N, K). The module is imported by name (put its folder on PYTHONPATH).
 - ``builtin:brightness`` (N,): mean luma in [0, 1]; ``builtin:warmth`` (N,): mean red minus mean blue,
@@ -23,10 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan2.errors import InputError
+
 from .errors import UserError
 
 BUILTIN_NAMES = ("brightness", "warmth", "color3")
-SPEC_HELP = "keras:PATH, python:module:function or builtin:brightness|warmth|color3"
+NVIDIA_OPTIONS = ("prob", "neg")
+SPEC_HELP = "keras:PATH, nvidia:PATH[,prob][,neg], python:module:function or builtin:brightness|warmth|color3"
 
 
 class Scorer:
@@ -81,6 +94,8 @@ def make_scorer(spec, attribute=None):
         return Scorer(spec, _python_function(spec, rest), attribute)
     if kind == "keras":
         return Scorer(spec, _keras_function(spec, rest), attribute)
+    if kind == "nvidia":
+        return Scorer(spec, _nvidia_function(spec, rest), attribute)
     raise UserError(f"unknown scorer '{spec}'" + (f" for attribute '{attribute}'" if attribute else "")
                     + f": use {SPEC_HELP}")
 
@@ -239,3 +254,46 @@ def _saved_model_call(spec, tf, folder, output):
 
     shape = input_spec.shape
     return call, (tuple(shape.as_list()) if shape.rank is not None else None)
+
+
+def _nvidia_function(spec, rest):
+    """Load the NVIDIA attribute classifier an ``nvidia:`` spec names -> images uint8 (N,H,W,C) -> scores (N,)."""
+    parts = rest.split(",")
+    options = set()
+    while len(parts) > 1 and parts[-1] in NVIDIA_OPTIONS:
+        options.add(parts.pop())
+    path = ",".join(parts)
+    if not path:
+        raise UserError(f"scorer '{spec}' names no classifier file: use nvidia:PATH[,prob][,neg]")
+    import stylegan2
+    import tensorflow as tf
+    from stylegan2.classifier import probabilities
+
+    try:
+        classifier = stylegan2.load_classifier(path)
+    except InputError as e:
+        raise UserError(f"scorer '{spec}': {e}") from None
+    size, channels = classifier.resolution, classifier.num_channels
+    sign = np.float32(-1 if "neg" in options else 1)
+
+    def score(images):
+        if images.ndim != 4 or images.shape[3] != channels:
+            raise UserError(f"scorer '{spec}' reads images with {channels} channels, got a batch of shape "
+                            f"{images.shape}")
+        x = images.astype(np.float32) / np.float32(127.5) - np.float32(1)
+        if images.shape[1] != images.shape[2] or images.shape[1] % size:
+            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
+        logits = sign * _grouped_logits(classifier, x)
+        return probabilities(logits) if "prob" in options else logits
+
+    return score
+
+
+def _grouped_logits(classifier, x):
+    """classifier(x) as numpy; with a minibatch-stddev layer of group G, a batch N > G that is not a multiple
+    of G (which NVIDIA's code refuses) is scored as its first N - N % G images, then the rest."""
+    n, group = x.shape[0], classifier.mbstd_group_size
+    if group > 1 and n > group and n % group:
+        cut = n - n % group
+        return np.concatenate([np.asarray(classifier(x[:cut])), np.asarray(classifier(x[cut:]))])
+    return np.asarray(classifier(x))

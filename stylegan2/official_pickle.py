@@ -1,6 +1,7 @@
 """NVIDIA's official StyleGAN2 network pickle format, read and written without running any stored code.
 
-An official file is a pickled tuple ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network`` objects. Each pickles
+An official generator file is a pickled tuple ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network`` objects
+(:func:`read_networks`); NVIDIA's attribute classifiers are one bare Network (:func:`read_network`). Each pickles
 as its class plus a state dict: ``version``, ``name``, ``static_kwargs``, ``components`` (sub-Networks),
 ``build_module_src`` (Python source that NVIDIA's loader executes), ``build_func_name`` and ``variables``
 (a list of (name, value) pairs holding that Network's own variables). Here the Network class is mapped
@@ -112,6 +113,26 @@ def _describe(obj):
     return f"a {type(obj).__name__}"
 
 
+def _unpickle(path, what, download_url):
+    """Open ``path`` and unpickle it through the allow-list (numpy's rebuilders and the Network class) -> the object.
+
+    Refuses (InputError, one line) a missing or unreadable file, a truncated or non-pickle file and any
+    global outside the allow-list; a missing file's message says where ``download_url`` has NVIDIA's files.
+    """
+    try:
+        file = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{what} does not exist: check the path (NVIDIA's networks are at {download_url})") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a directory: give the path of a .pkl file") from None
+    except OSError as e:
+        raise InputError(f"{what} cannot be opened ({e.strerror}): check the path and its permissions") from None
+    allowed = dict(safe_pickle.NUMPY_GLOBALS)
+    allowed[NETWORK_GLOBAL] = NetworkState
+    with file:
+        return safe_pickle.load(file, allowed, what)
+
+
 def read_networks(path):
     """Read an official network pickle safely. -> the Gs NetworkState (of ``(G, D, Gs)``, or a bare Gs).
 
@@ -145,18 +166,22 @@ def _load(path):
     """Unpickle ``path`` through the allow-list. -> (object, description of the file for messages)."""
     path = Path(path)
     what = f"network pickle '{path}'"
-    try:
-        file = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{what} does not exist: check the path (NVIDIA's networks are at {DOWNLOAD_URL})") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} is a directory: give the path of a .pkl file") from None
-    except OSError as e:
-        raise InputError(f"{what} cannot be opened ({e.strerror}): check the path and its permissions") from None
-    allowed = dict(safe_pickle.NUMPY_GLOBALS)
-    allowed[NETWORK_GLOBAL] = NetworkState
-    with file:
-        return safe_pickle.load(file, allowed, what), what
+    return _unpickle(path, what, DOWNLOAD_URL), what
+
+
+def read_network(path, what, download_url, where):
+    """Read a pickle holding one bare ``dnnlib.tflib.network.Network`` safely -> its NetworkState, any build function.
+
+    ``what`` names the file in messages (e.g. ``"classifier pickle 'x.pkl'"``), ``download_url`` is where a
+    missing file can be downloaded, ``where`` names the Network in messages about its state. The same
+    refusals as :func:`read_networks`, and a pickle of anything but one Network (a (G, D, Gs) tuple too).
+    """
+    obj = _unpickle(Path(path), what, download_url)
+    if not isinstance(obj, NetworkState):
+        raise InputError(f"{what} holds {_describe(obj)}, not one NVIDIA network (a bare "
+                         "dnnlib.tflib.network.Network)")
+    _validate(obj, what, where)
+    return obj
 
 
 class _OfficialPickler(pickle._Pickler):

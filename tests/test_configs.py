@@ -60,6 +60,21 @@ def test_ffhq_defaults_are_the_authors_exclude_dict():
     assert "pose" not in [branches[int(i)] for i in table] and pose.layers == (0, 4)
 
 
+def test_ffhq_scorers_are_nvidias_public_classifiers():
+    """gender, smile, eyeglasses, age: NVIDIA's CelebA-HQ classifiers 00-male, 01-smiling, 19-eyeglasses and
+    04-young negated (age is young's opposite); pose has none. Every file's download address is in the config."""
+    path = ROOT / "configs" / "ffhq.toml"
+    cfg = load_config(path)
+    assert {name: a.scorer for name, a in cfg.attributes.items()} == {
+        "gender": "nvidia:celebahq-classifier-00-male.pkl", "smile": "nvidia:celebahq-classifier-01-smiling.pkl",
+        "eyeglasses": "nvidia:celebahq-classifier-19-eyeglasses.pkl",
+        "age": "nvidia:celebahq-classifier-04-young.pkl,neg", "pose": None}
+    text = path.read_text()
+    for attribute in ("gender", "smile", "eyeglasses", "age"):
+        file = cfg.attribute(attribute).scorer.split(":", 1)[1].split(",")[0]
+        assert f"https://nvlabs-fi-cdn.nvidia.com/stylegan/networks/metrics/{file}\n" in text
+
+
 @pytest.mark.parametrize("name", ["car", "cat"])
 def test_car_and_cat_edit_layers_6_to_14_without_exclusion(name):
     cfg = load_config(ROOT / "configs" / f"{name}.toml")

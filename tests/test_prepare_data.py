@@ -15,6 +15,10 @@ import pytest
 import prepare_data
 from gradctrl.datadir import read_data_dir
 from gradctrl.selection import select
+from stylegan2.official_pickle import read_network
+
+from conftest import shared_file
+from d_paper_helpers import random_d_paper, reference_logits, write_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORERS = ["light=builtin:brightness", "hue=builtin:color3"]
@@ -192,7 +196,7 @@ BAD_SCORERS = textwrap.dedent("""
 
 @pytest.mark.parametrize("scorer, message", [
     ("torch:model.pt", "error: unknown scorer 'torch:model.pt' for attribute 'light': use keras:PATH, "
-                       "python:module:function or builtin:brightness|warmth|color3"),
+                       "nvidia:PATH[,prob][,neg], python:module:function or builtin:brightness|warmth|color3"),
     ("python:bad_scorers:matrix", "scorer 'python:bad_scorers:matrix' of attribute 'light' returned shape (8, 2, 2) "
                                   "for 8 images: it must return (8,) or (8, K)"),
     ("python:bad_scorers:nan_last", "scorer 'python:bad_scorers:nan_last' of attribute 'light' returned NaN or "
@@ -203,6 +207,46 @@ def test_bad_scorers_exit_2_and_write_nothing(tmp_path, tiny_generator_path, cap
     monkeypatch.syspath_prepend(str(tmp_path))
     _expect_error(capsys, base_args(tiny_generator_path, tmp_path / "d", scorers=[f"light={scorer}"]), message)
     assert not (tmp_path / "d").exists() and not (tmp_path / "d.parts").exists()
+
+
+def test_nvidia_classifier_scorers_end_to_end(tmp_path, tiny_generator_path):
+    """smile: the d64 fixture classifier on the 16 px renders (resized up to 64 px, bilinear, antialiased);
+    age: a random 8 px classifier, negated (each 2 x 2 block averaged). The data directory's scores are those of
+    an independent float64 D_paper on the saved images mapped to [-1, 1]."""
+    import tensorflow as tf
+    from PIL import Image
+
+    d64 = shared_file("fixtures/nvidia_classifiers/d64.pkl")
+    variables, kwargs = random_d_paper(seed=7, resolution=8)
+    young8 = write_classifier(tmp_path / "young8.pkl", variables, kwargs)
+    scorers = [f"smile=nvidia:{d64}", f"age=nvidia:{young8},neg"]
+    run(base_args(tiny_generator_path, tmp_path / "d", n_samples=12, batch_size=5, part_size=12, scorers=scorers)
+        + ["--p_perclass", "0.2", "--save_images"])
+    data = read_data_dir(tmp_path / "d")
+    assert data.manifest["scorers"] == {"smile": f"nvidia:{d64}", "age": f"nvidia:{young8},neg"}
+    saved = np.stack([np.asarray(Image.open(tmp_path / "d.parts" / "images" / f"{i:08d}.png")) for i in range(12)])
+    x = saved.astype(np.float32) / 127.5 - 1
+    age = -reference_logits(variables, kwargs, np.transpose(x, (0, 3, 1, 2)))
+    state = read_network(d64, "d64", "", "classifier")
+    resized = np.asarray(tf.image.resize(x, (64, 64), antialias=True))
+    smile = reference_logits(state.variables, state.static_kwargs, np.transpose(resized, (0, 3, 1, 2)))
+    for name, expected in (("smile", smile), ("age", age)):
+        assert np.max(np.abs(data.scores[name] - expected) / np.maximum(1, np.abs(expected))) < 1e-4
+        assert len(data.splits[name]["train"]) + len(data.splits[name]["val"]) == 4  # 20 % of 12 per class
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("nvidia:{tmp}/celebahq-classifier-01-smiling.pkl", "scorer 'nvidia:{tmp}/celebahq-classifier-01-smiling.pkl': "
+     "classifier pickle '{tmp}/celebahq-classifier-01-smiling.pkl' does not exist"),
+    ("nvidia:{generator}", "classifier pickle '{generator}' holds a tuple of 3 items, not one NVIDIA network"),
+    ("nvidia:{tmp}/d.pkl", "classifier pickle '{tmp}/d.pkl': its lod is 2, not 0"),
+])
+def test_bad_nvidia_scorers_exit_2_and_write_nothing(tmp_path, tiny_generator_path, capsys, spec, message):
+    write_classifier(tmp_path / "d.pkl", *random_d_paper(seed=0, resolution=8, lod=2.0))
+    names = dict(tmp=tmp_path, generator=tiny_generator_path)
+    args = base_args(tiny_generator_path, tmp_path / "out", scorers=[f"smile={spec.format(**names)}"])
+    _expect_error(capsys, args, message.format(**names))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.parts").exists()
 
 
 @pytest.mark.parametrize("extra, message", [

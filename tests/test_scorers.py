@@ -1,4 +1,5 @@
-"""Scorer specs: built-ins against hand-computed values, python and Keras scorers, and one-line errors."""
+"""Scorer specs: built-ins against hand-computed values, python, Keras and NVIDIA-classifier scorers (the
+latter against an independent float64 implementation), and one-line errors."""
 import textwrap
 
 import numpy as np
@@ -6,6 +7,9 @@ import pytest
 
 from gradctrl.errors import UserError
 from gradctrl.scorers import make_scorer
+
+from conftest import shared_file
+from d_paper_helpers import random_d_paper, reference_logits, write_classifier
 
 
 def _solid(colors, size=4):
@@ -90,7 +94,7 @@ def test_bad_scorer_output_is_a_one_line_error(user_module, function, message):
 
 @pytest.mark.parametrize("spec, message", [
     ("torch:model.pt", r"unknown scorer 'torch:model.pt' for attribute 'smile': use keras:PATH, "
-                       r"python:module:function or builtin:brightness\|warmth\|color3"),
+                       r"nvidia:PATH\[,prob\]\[,neg\], python:module:function or builtin:brightness\|warmth\|color3"),
     ("brightness", r"unknown scorer 'brightness'"),
     ("builtin:hue", r"unknown built-in scorer 'builtin:hue': use builtin:brightness\|warmth\|color3"),
     ("python:no_such_module_xyz:f", r"cannot import module 'no_such_module_xyz'"),
@@ -183,3 +187,76 @@ def test_keras_multi_output_model_picks_an_output_by_name(tmp_path):
         make_scorer(f"keras:{path}")
     with pytest.raises(UserError, match=rf"the model has no output 'blue' \(it has {names}\)"):
         make_scorer(f"keras:{path},output=blue")
+
+
+# ---- nvidia: NVIDIA's CelebA-HQ attribute classifiers -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def d64():
+    """The fixture classifier's path and stored state (for the independent float64 reference)."""
+    from stylegan2.official_pickle import read_network
+
+    path = shared_file("fixtures/nvidia_classifiers/d64.pkl")
+    return path, read_network(path, "d64", "", "classifier")
+
+
+def _reference(state, images_uint8):
+    """Independent float64 logits of uint8 NHWC images mapped to [-1, 1] as x / 127.5 - 1."""
+    x = np.transpose(images_uint8.astype(np.float64) / 127.5 - 1, (0, 3, 1, 2))
+    return reference_logits(state.variables, state.static_kwargs, x)
+
+
+def test_nvidia_scorer_logits_probabilities_and_negation(d64):
+    path, state = d64
+    images = np.random.RandomState(0).randint(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    logits = _reference(state, images)
+    scale = np.maximum(1, np.abs(logits))
+    scores = make_scorer(f"nvidia:{path}")(images)
+    assert scores.shape == (4,) and scores.dtype == np.float32
+    assert np.max(np.abs(scores - logits) / scale) < 1e-4
+    assert np.max(np.abs(make_scorer(f"nvidia:{path},neg")(images) + logits) / scale) < 1e-4
+    p = 1 / (1 + np.exp(-2 * logits))  # NVIDIA's softmax([logit, -logit])[0]
+    np.testing.assert_allclose(make_scorer(f"nvidia:{path},prob")(images), p, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(make_scorer(f"nvidia:{path},prob,neg")(images), 1 - p, rtol=1e-3, atol=1e-6)
+
+
+def test_nvidia_scorer_box_averages_multiples_and_resizes_other_sizes(d64):
+    import tensorflow as tf
+
+    path, state = d64
+    scorer = make_scorer(f"nvidia:{path}")
+    rng = np.random.RandomState(1)
+    big = rng.randint(0, 256, (2, 128, 128, 3)).astype(np.uint8)  # 2 x 64: each 2 x 2 block averaged
+    logits = _reference(state, big)
+    assert np.max(np.abs(scorer(big) - logits) / np.maximum(1, np.abs(logits))) < 1e-4
+    # other sizes are resized: a solid colour stays that colour, so its score is the 64 px image's
+    solid = _solid([[200, 30, 90], [10, 250, 128]], size=48)
+    np.testing.assert_allclose(scorer(solid), scorer(_solid([[200, 30, 90], [10, 250, 128]], size=64)),
+                               rtol=1e-4, atol=1e-4)
+    # ... with bilinear, antialiased resizing of the mapped values
+    odd = rng.randint(0, 256, (2, 80, 80, 3)).astype(np.uint8)
+    resized = np.asarray(tf.image.resize(odd.astype(np.float32) / 127.5 - 1, (64, 64), antialias=True))
+    expected = reference_logits(state.variables, state.static_kwargs, np.transpose(resized, (0, 3, 1, 2)))
+    assert np.max(np.abs(scorer(odd) - expected) / np.maximum(1, np.abs(expected))) < 1e-4
+
+
+def test_nvidia_scorer_splits_batches_that_minibatch_stddev_cannot_group(tmp_path):
+    variables, kwargs = random_d_paper(seed=4, resolution=8, mbstd_group_size=4)
+    path = write_classifier(tmp_path / "mbstd.pkl", variables, kwargs)
+    images = np.random.RandomState(2).randint(0, 256, (6, 8, 8, 3)).astype(np.uint8)
+    x = np.transpose(images / 127.5 - 1, (0, 3, 1, 2))
+    expected = np.concatenate([reference_logits(variables, kwargs, x[:4]), reference_logits(variables, kwargs, x[4:])])
+    np.testing.assert_allclose(make_scorer(f"nvidia:{path}")(images), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_nvidia_scorer_errors(d64, tiny_generator_path):
+    path, _ = d64
+    with pytest.raises(UserError, match=r"^scorer 'nvidia:/no/such.pkl': classifier pickle '/no/such.pkl' does not "
+                                        r"exist: check the path \(NVIDIA's networks are at https://nvlabs-fi-cdn"):
+        make_scorer("nvidia:/no/such.pkl")
+    with pytest.raises(UserError, match=r"scorer 'nvidia:,prob' names no classifier file"):
+        make_scorer("nvidia:,prob")
+    with pytest.raises(UserError, match=r"holds a tuple of 3 items, not one NVIDIA network"):
+        make_scorer(f"nvidia:{tiny_generator_path}")
+    with pytest.raises(UserError, match=r"reads images with 3 channels, got a batch of shape \(2, 64, 64, 1\)"):
+        make_scorer(f"nvidia:{path}", attribute="smile")(np.zeros((2, 64, 64, 1), np.uint8))
