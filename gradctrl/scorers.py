@@ -19,6 +19,9 @@ Specs (one per attribute):
   ``04-young``; with ``prob``, 1 - p). A classifier with a minibatch-stddev layer (none of NVIDIA's) mixes
   the images of a group, and a batch that is not a multiple of its group is scored as its largest multiple
   and the rest.
+- ``world:ATTRIBUTE``: the drawn world's exact scorer shipped with the package (:mod:`gradctrl.world`;
+  ``keras:`` of its asset with ``output=ATTRIBUTE``): eyeglasses, hair_length (logits), smile, age, pose
+  (regressed factor values) or hair_colour (4 logits).
 - ``python:module:function``: ``function(images)`` with images a uint8 (N, H, W, C) array, returning
   scores (N,) or (N, K). The module is imported by name (put its folder on PYTHONPATH).
 - ``builtin:brightness`` (N,): mean luma in [0, 1]; ``builtin:warmth`` (N,): mean red minus mean blue,
@@ -39,7 +42,8 @@ from .errors import UserError
 
 BUILTIN_NAMES = ("brightness", "warmth", "color3")
 NVIDIA_OPTIONS = ("prob", "neg")
-SPEC_HELP = "keras:PATH, nvidia:PATH[,prob][,neg], python:module:function or builtin:brightness|warmth|color3"
+SPEC_HELP = ("keras:PATH, nvidia:PATH[,prob][,neg], world:ATTRIBUTE, python:module:function or "
+             "builtin:brightness|warmth|color3")
 
 
 class Scorer:
@@ -96,6 +100,12 @@ def make_scorer(spec, attribute=None):
         return Scorer(spec, _keras_function(spec, rest), attribute)
     if kind == "nvidia":
         return Scorer(spec, _nvidia_function(spec, rest), attribute)
+    if kind == "world":
+        from .world import SCORER_OUTPUTS, SCORER_PATH
+
+        if rest not in SCORER_OUTPUTS:
+            raise UserError(f"unknown world scorer '{spec}': use world:{'|'.join(SCORER_OUTPUTS)}")
+        return Scorer(spec, _keras_function(spec, f"{SCORER_PATH},output={rest}"), attribute)
     raise UserError(f"unknown scorer '{spec}'" + (f" for attribute '{attribute}'" if attribute else "")
                     + f": use {SPEC_HELP}")
 

@@ -347,6 +347,8 @@ def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
 
 # The exact scorer: one output per attribute (logits for the binary and class attributes, the factor
 # itself for the continuous ones), MSE losses weighted by about 1 / variance of their factor.
+# The shipped exact scorer (trained by ``train-scorer``), named by the scorer spec ``world:ATTRIBUTE``.
+SCORER_PATH = Path(__file__).resolve().parent / "assets" / "world_scorer.keras"
 SCORER_OUTPUTS = {
     "eyeglasses": ("logit", 1.0),
     "smile": ("regression", 2.5),

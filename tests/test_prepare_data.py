@@ -196,7 +196,8 @@ BAD_SCORERS = textwrap.dedent("""
 
 @pytest.mark.parametrize("scorer, message", [
     ("torch:model.pt", "error: unknown scorer 'torch:model.pt' for attribute 'light': use keras:PATH, "
-                       "nvidia:PATH[,prob][,neg], python:module:function or builtin:brightness|warmth|color3"),
+                       "nvidia:PATH[,prob][,neg], world:ATTRIBUTE, python:module:function or "
+                       "builtin:brightness|warmth|color3"),
     ("python:bad_scorers:matrix", "scorer 'python:bad_scorers:matrix' of attribute 'light' returned shape (8, 2, 2) "
                                   "for 8 images: it must return (8,) or (8, K)"),
     ("python:bad_scorers:nan_last", "scorer 'python:bad_scorers:nan_last' of attribute 'light' returned NaN or "

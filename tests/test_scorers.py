@@ -94,7 +94,10 @@ def test_bad_scorer_output_is_a_one_line_error(user_module, function, message):
 
 @pytest.mark.parametrize("spec, message", [
     ("torch:model.pt", r"unknown scorer 'torch:model.pt' for attribute 'smile': use keras:PATH, "
-                       r"nvidia:PATH\[,prob\]\[,neg\], python:module:function or builtin:brightness\|warmth\|color3"),
+                       r"nvidia:PATH\[,prob\]\[,neg\], world:ATTRIBUTE, python:module:function or "
+                       r"builtin:brightness\|warmth\|color3"),
+    ("world:beard", r"unknown world scorer 'world:beard': use world:eyeglasses\|smile\|age\|hair_length\|pose\|"
+                    r"hair_colour"),
     ("brightness", r"unknown scorer 'brightness'"),
     ("builtin:hue", r"unknown built-in scorer 'builtin:hue': use builtin:brightness\|warmth\|color3"),
     ("python:no_such_module_xyz:f", r"cannot import module 'no_such_module_xyz'"),

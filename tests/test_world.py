@@ -241,6 +241,9 @@ def test_shipped_scorer_reads_every_attribute():
     np.testing.assert_allclose(smile, scores["smile"][:16], atol=1e-4)
     colour = make_scorer(f"keras:{SHIPPED_SCORER},output=hair_colour")(images[:16])
     assert colour.shape == (16, 4)
+    # ... and world:ATTRIBUTE names the shipped file wherever the package is installed
+    np.testing.assert_array_equal(make_scorer("world:smile")(images[:16]), smile)
+    np.testing.assert_array_equal(make_scorer("world:hair_colour")(images[:16]), colour)
 
 
 def test_train_scorer_command_writes_model_and_metrics(tmp_path, capsys):
