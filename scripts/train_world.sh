@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Rebuild the world's generator (gradctrl/assets/world32.pkl) from scratch: draw the 60,000 training faces,
+# then train a StyleGAN2 on them with the "32" preset, KID measured in the shipped scorer's features at
+# every snapshot. On 2 CPU cores this takes hours (about 16-25 s per kimg: see docs/world.md); it can be
+# stopped at any time and continued with the same command plus --resume (python -m stylegan2 train
+# --outdir RUN --resume).
+#
+#   bash scripts/train_world.sh [RUN_DIR] [KIMG]        (defaults: build/world_run, 500)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN="${1:-build/world_run}"
+KIMG="${2:-500}"
+PYTHON="${PYTHON:-python3}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+mkdir -p build
+[[ -d build/world_data ]] || "$PYTHON" -m gradctrl.world draw --n 60000 --seed 0 --out build/world_data
+"$PYTHON" -m stylegan2 train --data build/world_data/images.npy --outdir "$RUN" --preset 32 --seed 0 \
+    --total-kimg "$KIMG" --snapshot-kimg 10 --kid-samples 2000 --kid-model gradctrl/assets/world_scorer.keras
