@@ -72,7 +72,7 @@ def _check_numbers(args, steps, step_size, truncation):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from gradctrl.cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
 
     with exit_on_input_error(parser.prog):
         _run(args)
@@ -84,6 +84,7 @@ def _run(args):
     from gradctrl import latents, manipulation
     from gradctrl.classifier import load_classifier
     from gradctrl.errors import UserError
+    from gradctrl.files import write_json
     from gradctrl.generators import file_sha256, open_generator
 
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
@@ -147,7 +148,7 @@ def _run(args):
                        "probs_<case>_<attribute>": "(N, steps + 1) or (N, steps + 1, K) probabilities of every "
                                                    "classifier attribute, index 0 at w0"},
     }
-    manipulation.write_json(out_dir / f"{args.attribute}_settings.json", settings)
+    write_json(out_dir / f"{args.attribute}_settings.json", settings)
     total = sum(summary["zero_gradient_steps"].values())
     print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to {out_dir}; "
           f"{total} zero-gradient step(s) left a latent unchanged")

@@ -67,7 +67,7 @@ def main(argv=None):
     command = argv.pop(0) if argv and argv[0] in ("run", "merge") else "run"
     parser = _merge_parser() if command == "merge" else _run_parser()
     args = parser.parse_args(argv)
-    from gradctrl.cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
 
     with exit_on_input_error(parser.prog):
         if command == "merge":

@@ -11,7 +11,7 @@ import argparse
 import math
 import sys
 
-from gradctrl.cli import exit_on_input_error
+from stylegan2.errors import exit_on_input_error
 from gradctrl.errors import UserError
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan2.atomic import atomic_dir
+
 from . import files
 from .errors import UserError
-from .files import atomic_dir
 
 SPEC_FILE = "classifier.json"
 WEIGHTS_FILE = "classifier.weights.h5"
@@ -72,10 +73,6 @@ class LatentClassifier:
             outputs[name] = layers[-1](h)
             self.branch_layers[name] = layers
         self.model = keras.Model(inputs=w, outputs=outputs, name="latent_classifier")
-
-    def shared_variables(self):
-        """The shared layers' variables (empty when ``n_shared_layers`` is 0)."""
-        return [v for layer in self.shared_layers for v in layer.trainable_variables]
 
     def branch_variables(self, name):
         """The variables of attribute ``name``'s branch (its own layers, not the shared ones)."""
@@ -140,7 +137,7 @@ def save_classifier(clf, path, extra_json=None):
         clf.model.save_weights(str(tmp / WEIGHTS_FILE))
         documents = {SPEC_FILE: clf.spec(), **(extra_json or {})}
         for name, obj in documents.items():
-            (tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+            (tmp / name).write_bytes(files.json_bytes(obj))
 
 
 def check_output_dir(path):

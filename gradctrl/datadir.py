@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from stylegan2.atomic import atomic_dir
+
 from .errors import UserError
-from .files import atomic_dir
+from .files import check_output_dir, json_bytes
 
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -152,11 +153,6 @@ def _write_npy(path, array):
         os.fsync(f.fileno())
 
 
-def json_bytes(obj):
-    """Deterministic JSON text (UTF-8, one trailing newline) used for every JSON file we write."""
-    return (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def _fsync_dir(path):
     """Flush a directory entry to disk where the platform allows it."""
     try:
@@ -173,7 +169,7 @@ def _fsync_dir(path):
 
 def check_output_path(path):
     """Refuse an output path holding something other than a data directory (it would be replaced)."""
-    files.check_output_dir(path, "manifest.json", "a data directory")
+    check_output_dir(path, "manifest.json", "a data directory")
 
 
 def write_data_dir(path, data):

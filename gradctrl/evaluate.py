@@ -29,9 +29,9 @@ import json
 import numpy as np
 
 from . import curves
-from .cli import exit_on_input_error
+from stylegan2.errors import exit_on_input_error
 from .errors import UserError
-from .files import atomic_dir, check_output_dir
+from .files import check_output_dir
 from .manipulation import edit_cases as manipulation_cases
 
 METHODS = {
@@ -255,6 +255,8 @@ def write_outputs(out_dir, files):
 
     An existing evaluation directory (holding evaluation.json) is replaced; any other non-empty path is refused.
     """
+    from stylegan2.atomic import atomic_dir
+
     with atomic_dir(check_out_dir(out_dir)) as tmp:
         for name, content in files.items():
             (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())

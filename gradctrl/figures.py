@@ -12,7 +12,9 @@ import argparse
 
 import numpy as np
 
-from .cli import exit_on_input_error
+from stylegan2.errors import exit_on_input_error
+from stylegan2.images import write_png
+
 from .errors import UserError
 
 LABEL_MIN_WIDTH = 100
@@ -96,14 +98,6 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     return figure
 
 
-def save_png(image, path):
-    """Write a PIL image as PNG at ``path`` atomically (temporary name in the same folder, then rename)."""
-    from .files import atomic_path
-
-    with atomic_path(path) as temporary:
-        image.save(temporary, format="PNG")
-
-
 def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
     """GradCtrl edit strips, yielded one at a time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
@@ -183,7 +177,7 @@ def main(argv=None):
         w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
         figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
                                  args.width, crop, args.title)
-        save_png(figure, args.out)
+        write_png(args.out, np.asarray(figure))
         print(f"wrote {args.out} ({figure.width} x {figure.height} px)")
 
 

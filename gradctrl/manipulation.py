@@ -20,17 +20,20 @@ Outputs in the output directory, per attribute ``A`` (each file written atomical
 - ``<A>_settings.json``: every setting used, the files written and the zero-gradient step counts.
 """
 import dataclasses
-import json
+import functools
 import types
 from pathlib import Path
 
 import numpy as np
 
+from stylegan2.atomic import atomic_path
+from stylegan2.images import write_png
+
 from .baselines import ganspace_method, interfacegan_method
 from .editing import edit_trajectory
 from .errors import UserError
-from .files import atomic_path
-from .render import BackgroundWriter, render_originals, render_strips, save_png
+from .files import BackgroundWriter
+from .render import render_originals, render_strips
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +175,7 @@ def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, 
                 images = render_strips(context.generator, w_batch, traj, layers, batch_size, originals)
                 for offset, image in enumerate(images):
                     path = out_dir / f"{start + offset}_{attribute}_{case}.png"
-                    writer.submit(save_png, path, image)
+                    writer.submit(write_strip, path, image)
                     strips[case].append(path.name)
                 trajectories[case].append(traj)
     for case, _, _ in cases:
@@ -190,7 +193,6 @@ def run_edits(context, method, w, attribute, exclude, steps, step_size, layers, 
             "zero_gradient_steps": zero, "npz": npz.name}
 
 
-def write_json(path, obj):
-    """Write ``obj`` as indented JSON at ``path`` atomically."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+# Strips are encoded beside rendering: zlib level 1 encodes about 5x faster than PIL's 6 for files about 20 %
+# larger (measured on generator strips), which keeps encoding small next to rendering.
+write_strip = functools.partial(write_png, compress_level=1)

@@ -19,17 +19,19 @@ import io
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from stylegan2.atomic import stale_temporaries, temporary_sibling, write_bytes
+from stylegan2.images import write_png
+
 from . import latents as latents_module
-from .datadir import DataDir, json_bytes
+from .datadir import DataDir
 from .errors import UserError
-from .files import atomic_path
-from .render import BackgroundWriter, render_originals
+from .files import BackgroundWriter, json_bytes
 from .generators import file_sha256
+from .render import render_originals
 from .selection import label_array, per_class_count, select, split
 
 MAPPING_CHUNK = 256
@@ -141,14 +143,6 @@ def check_parts_dir(parts_dir, plan):
                             f"{mine!r}: repeat the original settings, or delete it / choose another --parts_dir")
 
 
-def _atomic_write(path, data):
-    """Write bytes to ``path`` via a temporary sibling, flushed to disk, then renamed into place."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _part_bytes(start, w, scores):
     """The .npz bytes of one part: start index, w (n, w_dim) and each attribute's scores."""
     buffer = io.BytesIO()
@@ -172,21 +166,10 @@ def mapped_latents(G, plan, start, stop):
     return w
 
 
-def _save_pngs(folder, start, images):
-    """Write images uint8 (n, H, W, C) as ``folder/<index:08d>.png`` (each via a temporary name)."""
-    from PIL import Image
-
-    for offset, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
-        _atomic_write(Path(folder) / f"{start + offset:08d}.png", buffer.getvalue())
-
-
 @dataclasses.dataclass
 class RunReport:
-    """What a run did: parts of this shard, parts found finished (skipped) and parts computed."""
+    """What a run did: parts of this shard found finished (skipped) and parts computed."""
 
-    shard_parts: list
     skipped: list
     computed: list
 
@@ -216,7 +199,7 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
             tqdm(total=total, initial=done, unit="sample", desc="prepare_data", dynamic_ncols=True,
                  disable=not progress, file=sys.stderr, smoothing=0.1) as bar:
         for k in todo:
-            for stale in parts_dir.glob(f".{part_name(k)}.tmp-*"):  # left by a killed run of this shard
+            for stale in stale_temporaries(parts_dir / part_name(k)):  # left by a killed run of this shard
                 stale.unlink(missing_ok=True)
             start, stop = plan.part_range(k)
             w = mapped_latents(G, plan, start, stop)
@@ -233,7 +216,7 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
                 bar.update(hi - lo)
             part = {attr: np.concatenate(s) for attr, s in scores.items()}
             writer.submit(_write_part, parts_dir, plan, k, start, w, part)
-    return RunReport(shard_parts=mine, skipped=skipped, computed=todo)
+    return RunReport(skipped=skipped, computed=todo)
 
 
 def _check_columns(plan, attr, spec, scores, columns, lo, hi):
@@ -258,7 +241,7 @@ def _start_parts_dir(parts_dir, plan):
     path = parts_dir / RUN_FILE
     if path.is_file():
         return
-    tmp = path.with_name(f".{RUN_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = temporary_sibling(path)
     try:
         tmp.write_bytes(json_bytes(plan.run_record()))
         os.link(tmp, path)
@@ -272,13 +255,14 @@ def _ensure_dir_and_save(parts_dir, plan, start, images):
     """Background job: write one batch of PNGs into ``parts_dir/images``."""
     _start_parts_dir(parts_dir, plan)
     (parts_dir / "images").mkdir(exist_ok=True)
-    _save_pngs(parts_dir / "images", start, images)
+    for offset, image in enumerate(images):
+        write_png(parts_dir / "images" / f"{start + offset:08d}.png", image)
 
 
 def _write_part(parts_dir, plan, k, start, w, scores):
     """Background job: write part k atomically."""
     _start_parts_dir(parts_dir, plan)
-    _atomic_write(parts_dir / part_name(k), _part_bytes(start, w, scores))
+    write_bytes(parts_dir / part_name(k), _part_bytes(start, w, scores), fsync=True)
 
 
 def merge_parts(parts_dir, p_perclass=None, p_val=None):

@@ -67,7 +67,7 @@ def main(argv=None):
     parser.add_argument("--edits", required=True, help="folder with with_exclusion/ and without_exclusion/")
     parser.add_argument("--data_dir", help="data directory, for the scores' spread over the data set")
     args = parser.parse_args(argv)
-    from gradctrl.cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
 
     with exit_on_input_error(parser.prog):
         _run(args)
