@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def build_parser():
-    from gradctrl.manipulation import METHODS
+    from gradctrl.methods import REGISTRY
 
     parser = argparse.ArgumentParser(prog="manipulate.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", required=True, help="model directory: ours (train.py) or the authors' released")
@@ -36,7 +36,9 @@ def build_parser():
     parser.add_argument("--truncation", type=float, help="truncation psi of sampled latents (default: config, 0.4)")
     parser.add_argument("--steps", type=int, help="edit steps (default: config, 9)")
     parser.add_argument("--step_size", type=float, help="L2 length of each step (default: config, 4/9)")
-    parser.add_argument("--method", default="gradctrl", choices=sorted(METHODS), help="edit method (default gradctrl)")
+    parser.add_argument("--method", default="gradctrl", choices=list(REGISTRY),
+                        help="edit method (default gradctrl); with an exclusion (--exclude or the config's), gradctrl "
+                             "and interfacegan run as gradctrl_exclude and interfacegan_cond")
     parser.add_argument("--data_dir", help="data directory, for methods fitted on one (gradctrl does not use it)")
     parser.add_argument("--batch_size", type=int, default=8, help="latents edited and rendered at once (default 8)")
     return parser
@@ -81,7 +83,7 @@ def main(argv=None):
 
 def _run(args):
     from gradctrl import config as config_module
-    from gradctrl import latents, manipulation
+    from gradctrl import latents, manipulation, methods
     from gradctrl.classifier import load_classifier
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
@@ -105,6 +107,9 @@ def _run(args):
     step_size = attribute.step_size if args.step_size is None else args.step_size
     truncation = cfg.generator.truncation if args.truncation is None else args.truncation
     _check_numbers(args, steps, step_size, truncation)
+    if methods.REGISTRY[args.method].needs_data and not args.data_dir:
+        raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
+                        "selected samples and scores the method is fitted on")
 
     G = open_generator(args.generator, cfg)
     generator_path = args.generator or cfg.generator.file
@@ -131,11 +136,13 @@ def _run(args):
         w = latents.sample_w(G, args.seed, range(n), truncation, latents.STREAM_EDIT)
         source = {"seed": args.seed, "truncation": truncation, "n_samples": n, "stream": "edit"}
 
-    context = manipulation.MethodContext(clf, G, cfg, args.seed, args.data_dir)
+    context = methods.EditContext(clf, G, args.data_dir)
+    cases = methods.edit_cases(args.attribute, clf.num_classes[args.attribute], attribute.class_names,
+                               exclude=exclude, steps=steps, step_size=step_size, layers=tuple(layers))
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = manipulation.run_edits(context, args.method, w, args.attribute, exclude, steps, step_size, layers,
-                                     out_dir, args.batch_size)
+    summary = manipulation.run_edits(context, methods.exclusion_variant(args.method, exclude), w, cases, out_dir,
+                                     args.batch_size)
     settings = {
         "method": args.method, "attribute": args.attribute, "num_classes": clf.num_classes[args.attribute],
         "class_names": list(attribute.class_names) if attribute.class_names else None,

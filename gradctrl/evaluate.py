@@ -32,73 +32,9 @@ from . import curves
 from stylegan2.errors import exit_on_input_error
 from .errors import UserError
 from .files import check_output_dir
-from .manipulation import edit_cases as manipulation_cases
+from .methods import REGISTRY, EditContext, config_cases, edit_latents, get_method
 
-METHODS = {
-    "gradctrl_exclude": "GradCtrl (exclusion)",
-    "gradctrl": "GradCtrl (no exclusion)",
-    "interfacegan_cond": "InterFaceGAN (conditional)",
-    "interfacegan": "InterFaceGAN",
-    "ganspace": "GANSpace",
-}
-EXCLUSION_METHODS = ("gradctrl_exclude", "interfacegan_cond")
 MARKER_FILE = "evaluation.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One edit of one target attribute: ``direction`` +1/-1, or ``target_class`` c (direction +1).
-
-    ``layers``: W+ range [lo, hi) receiving the edit; ``exclude``: {attribute: top-k} of the exclusion methods.
-    """
-
-    attribute: str
-    direction: int
-    target_class: int | None
-    label: str
-    layers: tuple
-    steps: int
-    step_size: float
-    exclude: dict
-
-
-def edit_cases(config, num_classes, attributes, num_ws, steps=None, step_size=None):
-    """The edits to evaluate: for each attribute its +1 and -1 edits, or one edit towards each class.
-
-    num_classes: {attribute: 1 or K}; the edits are manipulate.py's. Layers, steps, step size and exclusion come from the config's
-    attribute table (``steps``/``step_size``, when given, override it for every attribute).
-    """
-    cases = []
-    for name in attributes:
-        attribute = config.attribute(name)
-        layers = tuple(attribute.layers) if attribute.layers is not None else (0, num_ws)
-        common = dict(attribute=name, layers=layers, steps=steps or attribute.steps,
-                      step_size=step_size or attribute.step_size, exclude=dict(attribute.exclude))
-        names = attribute.class_names or [f"class {c}" for c in range(num_classes[name])]
-        cases += [Case(direction=direction, target_class=target_class,
-                       label=f"{direction:+d}" if target_class is None else f"to {names[target_class]}", **common)
-                  for _, direction, target_class in manipulation_cases(num_classes[name])]
-    return cases
-
-
-def method_trajectory(method, case, w, clf, data, ganspace_components=20):
-    """The edited latents of ``method`` for one case: w (N, w_dim) -> ((N, steps, w_dim), zero-gradient steps).
-
-    clf: the GradCtrl classifier (gradctrl methods); data: the data directory (baselines). The second value
-    counts GradCtrl steps whose masked gradient was zero (the latent stayed put); 0 for the baselines.
-    """
-    from .baselines import baseline_directions, baseline_trajectory
-    from .editing import trace_edit
-
-    if method in ("gradctrl", "gradctrl_exclude"):
-        exclude = case.exclude if method == "gradctrl_exclude" else {}
-        edit = trace_edit(clf, w, case.attribute, case.direction, case.target_class, exclude,
-                          case.steps, case.step_size)
-        return edit.traj, int(edit.zero_gradient.sum())
-    base = "interfacegan" if method.startswith("interfacegan") else method
-    exclude = list(case.exclude) if method == "interfacegan_cond" else []
-    directions = baseline_directions(base, data, case.attribute, exclude, ganspace_components)
-    return baseline_trajectory(directions, w, case.direction, case.target_class, case.steps, case.step_size), 0
 
 
 def case_curves(case, scores, stds, drift=None):
@@ -173,7 +109,7 @@ def markdown_tables(rows, matched, methods, latent_only, levels=curves.LEVELS):
         header += [f"drift @{level:g}" for level in levels]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in methods:
-        cells = [METHODS[m]] + [_fmt(matched[level][m]["nontarget"]) for level in levels]
+        cells = [REGISTRY[m].title] + [_fmt(matched[level][m]["nontarget"]) for level in levels]
         if not latent_only:
             cells += [_fmt(matched[level][m]["drift"], 1) for level in levels]
         lines.append("| " + " | ".join(cells) + " |")
@@ -187,7 +123,7 @@ def markdown_tables(rows, matched, methods, latent_only, levels=curves.LEVELS):
         header += [f"drift @{level:g}" for level in levels]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["attribute"], row["edit"], METHODS[row["method"]], _fmt(row["target_end"]),
+        cells = [row["attribute"], row["edit"], REGISTRY[row["method"]].title, _fmt(row["target_end"]),
                  _fmt(row["nontarget_end"])] + [_fmt(row[f"nontarget@{level:g}"]) for level in levels]
         if not latent_only:
             cells += [_fmt(row[f"drift@{level:g}"], 1) for level in levels]
@@ -203,11 +139,11 @@ def plot_curves(results, methods, latent_only):
     rows = 1 if latent_only else 2
     figure = Figure(figsize=(3.2 * len(edits), 3.0 * rows), layout="constrained")
     axes = figure.subplots(rows, len(edits), squeeze=False)
-    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}
+    colours = {m: f"C{i}" for i, m in enumerate(REGISTRY)}
     for case, method, c in results:
         column = edits.index((case.attribute, case.label))
         for row, key in enumerate(["nontarget"] + ([] if latent_only else ["drift"])):
-            axes[row][column].plot(c["target"], c[key], marker=".", color=colours[method], label=METHODS[method])
+            axes[row][column].plot(c["target"], c[key], marker=".", color=colours[method], label=REGISTRY[method].title)
     for column, (attribute, label) in enumerate(edits):
         axes[0][column].set_title(f"{attribute} {label}")
         for row in range(rows):
@@ -276,8 +212,7 @@ def build_parser():
     parser.add_argument("--out_dir", required=True, help="output directory (replaced if it is an earlier evaluation)")
     parser.add_argument("--attributes", help="comma-separated target attributes (default: every classifier "
                                              "attribute that can be scored)")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated, from {', '.join(METHODS)} (default: all)")
+    parser.add_argument("--methods", help=f"comma-separated, from {', '.join(REGISTRY)} (default: all)")
     parser.add_argument("--n_samples", type=int, default=64, help="held-out latents (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
     parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
@@ -304,11 +239,9 @@ def _run(args):
     from .generators import open_generator
     from .latents import STREAM_EVAL, sample_w
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise UserError(f"--methods {args.methods!r}: unknown method '{unknown[0] if unknown else ''}' "
-                        f"(known: {', '.join(METHODS)})")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
+    for name in methods or [""]:
+        get_method(name, f"--methods {args.methods!r}")
     for flag, value in (("--n_samples", args.n_samples), ("--steps", args.steps), ("--step_size", args.step_size),
                         ("--batch_size", args.batch_size), ("--ganspace_components", args.ganspace_components)):
         _positive(value, flag)
@@ -316,19 +249,14 @@ def _run(args):
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
     check_out_dir(args.out_dir)
-    baselines = [m for m in methods if not m.startswith("gradctrl")]
+    baselines = [m for m in methods if REGISTRY[m].needs_data]
     if baselines and not args.data_dir:
         raise UserError(f"--methods includes {baselines[0]}, which needs --data_dir (prepare_data's selected samples)")
 
     config = load_config(args.config) if args.config else default_config()
     clf = load_classifier(args.model_dir)
-    data = None
-    if args.data_dir:
-        from .datadir import read_data_dir
-
-        data = read_data_dir(args.data_dir)
-        if data.w_dim != clf.w_dim:
-            raise UserError(f"--data_dir latents have width {data.w_dim} but the classifier takes {clf.w_dim}")
+    context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
+    data = context.data() if args.data_dir else None
     G = open_generator(args.generator, config)
     check_against_generator(config, G.num_ws, G.w_dim)
     if G.w_dim != clf.w_dim:
@@ -364,21 +292,22 @@ def _run(args):
 
     truncation = args.truncation if args.truncation is not None else config.generator.truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EVAL)
-    cases = edit_cases(config, clf.num_classes, targets, G.num_ws, args.steps, args.step_size)
+    cases = [case for name in targets
+             for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
     notes, jobs = [], []
     for case in cases:
         for method in methods:
-            if method in EXCLUSION_METHODS and not case.exclude:
-                note = f"{METHODS[method]} skipped for '{case.attribute}': the config sets no exclusion"
+            if REGISTRY[method].exclusion and not case.exclude:
+                note = f"{REGISTRY[method].title} skipped for '{case.attribute}': the config sets no exclusion"
                 if note not in notes:
                     notes.append(note)
                 continue
-            traj, zero_steps = method_trajectory(method, case, w, clf, data, args.ganspace_components)
-            if zero_steps:
-                notes.append(f"{METHODS[method]} on '{case.attribute}' {case.label}: {zero_steps} steps had a zero "
-                             "masked gradient (the latent stayed put)")
-            jobs.append((case, method, traj))
+            edit = edit_latents(method, context, w, case)
+            if edit.zero_gradient_steps:
+                notes.append(f"{REGISTRY[method].title} on '{case.attribute}' {case.label}: {edit.zero_gradient_steps} "
+                             "steps had a zero masked gradient (the latent stayed put)")
+            jobs.append((case, method, edit.traj))
 
     if args.latent_only:
         originals, measured = _latent_measurements(clf, w, jobs)

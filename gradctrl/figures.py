@@ -98,30 +98,27 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     return figure
 
 
-def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
-    """GradCtrl edit strips, yielded one at a time: (label, frames (steps + 1, H, W, C) uint8), original first.
+def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude"):
+    """Edit strips of a registered edit method (default GradCtrl with the config's exclusion), yielded one at a
+    time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
-    w: (N, w_dim); the rows of latent 0 come first. Binary attributes give a "+1" and a "-1" row, K-class ones
-    a row per class (named by the config's class_names, else by index). Exclusion, layers, steps and step
-    size: the config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
+    w: (N, w_dim); the rows of latent 0 come first. Each attribute gives one row per edit case ("+1" and
+    "-1", or "to <class>" for each class of a K-class one). Exclusion, layers, steps and step size: the
+    config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
     """
-    from .editing import edit_trajectory
-    from .manipulation import edit_cases
+    from .methods import EditContext, config_cases, edit_latents
     from .render import render_originals, render_uint8, wplus
 
+    context = EditContext(clf, G)
+    cases = [case for name in attributes
+             for case in config_cases(config, name, clf.num_classes[name], G.num_ws, layers=layerwise)]
     for i in range(len(w)):
         w_i = w[i:i + 1]
         original = render_originals(G, w_i, batch_size)
-        for name in attributes:
-            attribute = config.attribute(name)
-            layers = layerwise or attribute.layers or (0, G.num_ws)
-            names = attribute.class_names or [f"class {c}" for c in range(clf.num_classes[name])]
-            for _, direction, target_class in edit_cases(clf.num_classes[name]):
-                label = f"{name} {direction:+d}" if target_class is None else f"{name}: {names[target_class]}"
-                traj = edit_trajectory(clf, w_i, name, direction, target_class, attribute.exclude,
-                                       attribute.steps, attribute.step_size)
-                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, layers)[0], batch_size)
-                yield f"#{i} {label}", np.concatenate([original, frames])
+        for case in cases:
+            traj = edit_latents(method, context, w_i, case).traj
+            frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers)[0], batch_size)
+            yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])
 
 
 def build_parser():

@@ -31,7 +31,7 @@ def _run(setup, tiny_generator_path, out, *extra):
 
 
 def test_interfacegan_edits_walk_the_conditioned_svm_normal(setup, tiny_generator_path):
-    from gradctrl.baselines import baseline_directions
+    from gradctrl.methods import baseline_directions
     from gradctrl.datadir import read_data_dir
 
     out = setup / "ifg"

@@ -97,7 +97,7 @@ def test_image_evaluation_writes_consistent_curves_and_tables(setup, tiny_genera
 
     # Independent recomputation of one value: InterFaceGAN on warmth, -1, last step, rendered here directly.
     import stylegan2
-    from gradctrl.baselines import baseline_directions
+    from gradctrl.methods import baseline_directions
     from gradctrl.datadir import read_data_dir
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.scorers import make_scorer

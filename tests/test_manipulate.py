@@ -11,7 +11,6 @@ import manipulate
 from gradctrl import latents
 from gradctrl.classifier import LatentClassifier, load_classifier, save_classifier
 from gradctrl.editing import edit_trajectory
-from gradctrl.manipulation import METHODS, edit_cases, gradctrl_method, unchanged_steps
 from gradctrl.render import render_strips
 
 
@@ -93,15 +92,8 @@ def test_zero_gradient_steps_reported(tmp_path, model_dir, tiny_generator_path, 
     assert settings["zero_gradient_steps"] == {"positive": 4, "negative": 4}
     assert "8 zero-gradient step(s) left a latent unchanged" in capsys.readouterr().out
     data = np.load(out / "b_edits.npz")
-    assert unchanged_steps(data["w0"], data["traj_positive"]) == 4
-
-
-def test_method_seam():
-    assert list(METHODS)[0] == "gradctrl" and METHODS["gradctrl"] is gradctrl_method    # baselines follow it
-    with pytest.raises(TypeError):
-        METHODS["other"] = gradctrl_method                                               # read-only registry
-    assert edit_cases(1) == [("positive", 1, None), ("negative", -1, None)]
-    assert edit_cases(2) == [("class0", 1, 0), ("class1", 1, 1)]
+    previous = np.concatenate([data["w0"][:, None], data["traj_positive"][:, :-1]], axis=1)
+    assert np.all(data["traj_positive"] == previous, axis=2).sum() == 4
 
 
 @pytest.mark.parametrize("flags, message", [
