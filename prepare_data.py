@@ -192,11 +192,12 @@ def _run(args, prog):
 
 
 def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
-    from gradctrl import sampling
+    from gradctrl.authors import read_authors_dir
+    from gradctrl.datadir import build_data_dir
 
     attributes = None if args.attributes is None else [a.strip() for a in args.attributes.split(",") if a.strip()]
-    latents, scores, manifest = sampling.read_authors_dir(args.data_dir, attributes)
-    data = sampling.build_data_dir(latents, scores, dict(manifest, seed=seed), seed, p_perclass, p_val)
+    latents, scores, manifest = read_authors_dir(args.data_dir, attributes)
+    data = build_data_dir(latents, scores, dict(manifest, seed=seed), seed, p_perclass, p_val)
     _write(data, out_dir, prog)
 
 

@@ -7,7 +7,7 @@ for a K-class one; ``hidden_size=None`` makes every branch a single linear layer
 
 A model directory in our format holds ``classifier.json`` (the spec: attributes, classes, sizes) and
 ``classifier.weights.h5`` (Keras weights); no pickle. :func:`load_classifier` also reads the authors'
-released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.released`).
+released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.authors`).
 """
 import json
 import warnings
@@ -150,7 +150,7 @@ def load_classifier(path):
     """Load a classifier from a model directory: ours (``classifier.json`` + weights) or the authors' released
     one (``model.pth`` + ``model_params.pkl``) -> :class:`LatentClassifier`. Anything else is a UserError.
     """
-    from . import released
+    from . import authors
 
     path = Path(path)
     if not path.is_dir():
@@ -158,8 +158,8 @@ def load_classifier(path):
                         "released model_ffhq / model_car / model_cat")
     if (path / SPEC_FILE).is_file():
         return _load_ours(path)
-    if released.is_released_dir(path):
-        params, weights = released.read_released(path)
+    if authors.is_released_dir(path):
+        params, weights = authors.read_released(path)
         return _from_released(path, params, weights)
     raise UserError(f"model directory '{path}' is neither a gradctrl model ({SPEC_FILE} + {WEIGHTS_FILE}, written by "
                     "train.py) nor an authors' released one (model.pth + model_params.pkl)")

@@ -4,7 +4,7 @@ Samples 0 .. N-1 are cut into parts of ``part_size`` consecutive samples. A run 
 shard (part k belongs to shard k mod shard_count) and writes each as ``part_NNNNNN.npz`` (w and scores)
 into a parts directory, under a temporary name renamed into place, so a part file is always whole and a
 rerun skips every part already there. :func:`merge_parts` joins all parts, selects, splits and returns the
-:class:`~gradctrl.datadir.DataDir`. Sample i's z depends only on (seed, i), its w is mapped in aligned
+the data directory (:func:`gradctrl.datadir.build_data_dir`). Sample i's z depends only on (seed, i), its w is mapped in aligned
 chunks of :data:`MAPPING_CHUNK` samples and its image is rendered in batches that start at its part's
 first sample, so the data never depend on the shard count, on interruptions, or (for w) on batch size.
 
@@ -27,17 +27,15 @@ from stylegan2.atomic import stale_temporaries, temporary_sibling, write_bytes
 from stylegan2.images import write_png
 
 from . import latents as latents_module
-from .datadir import DataDir
+from .datadir import DATA_FORMAT, build_data_dir
 from .errors import UserError
 from .files import BackgroundWriter, json_bytes
-from .generators import file_sha256
 from .render import render_originals
-from .selection import label_array, per_class_count, select, split
+from .selection import per_class_count, select
 
 MAPPING_CHUNK = 256
 RUN_FILE = "run.json"
 PARTS_FORMAT = "gradctrl-parts/1"
-DATA_FORMAT = "gradctrl-data/1"
 # The settings a parts directory is bound to: a rerun or shard must repeat them exactly.
 SAMPLING_KEYS = ("generator_sha256", "n_samples", "seed", "truncation", "scorers", "part_size")
 
@@ -326,80 +324,3 @@ def _read_part(path, start, stop, scorers):
     if problem:
         raise UserError(f"part file '{path}' does not belong to this run ({problem}): delete it and rerun its shard")
     return w, {attr: arrays[f"score_{attr}"] for attr in scorers}
-
-
-def build_data_dir(latents, scores, manifest, seed, p_perclass, p_val):
-    """Select and split every attribute -> :class:`DataDir`.
-
-    ``latents`` (N, w_dim) float32; ``scores`` {attr: (N,) or (N, K) float32}; ``manifest``: the keys that
-    identify the data source, completed here with p_perclass, p_val and n_samples.
-    """
-    labels, splits = {}, {}
-    for attr, attr_scores in scores.items():
-        indices, chosen = select(attr_scores, p_perclass, attr)
-        labels[attr] = label_array(attr_scores, indices, chosen)
-        train, val = split(indices, p_val, seed, labels=chosen)
-        splits[attr] = {"train": train.tolist(), "val": val.tolist()}
-    manifest = dict(manifest, p_perclass=p_perclass, p_val=p_val, n_samples=int(latents.shape[0]))
-    return DataDir(latents=latents, scores=dict(scores), labels=labels, splits=splits, manifest=manifest)
-
-
-def _one_file(data_dir, stem, what):
-    """The single existing ``data_dir/stem.pkl`` or ``.npy`` (stem may include a folder); none or both is a UserError."""
-    found = [data_dir / f"{stem}{suffix}" for suffix in (".pkl", ".npy") if (data_dir / f"{stem}{suffix}").is_file()]
-    if not found:
-        raise UserError(f"--data_dir '{data_dir}': missing {stem}.pkl (or {stem}.npy) for {what}")
-    if len(found) == 2:
-        raise UserError(f"--data_dir '{data_dir}': both {stem}.pkl and {stem}.npy exist: keep one")
-    return found[0]
-
-
-def read_authors_dir(data_dir, attributes=None):
-    """The authors' layout -> (latents (N, w_dim) float32, {attr: scores (N,) or (N, K) float32}, manifest).
-
-    ``data_dir`` holds ``latents.pkl`` (or ``.npy``) and ``logits/logits_<attr>.pkl`` (or ``.npy``), each a
-    numpy array (or list of arrays) read through an allow-list; logits (N, 1) are a binary attribute.
-    ``attributes`` defaults to every logits file, in name order. Missing files or lengths that differ
-    from the latents' are a UserError.
-    """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"--data_dir '{data_dir}' does not exist")
-    latents_path = _one_file(data_dir, "latents", "the latents")
-    latents = latents_module.load_latents(latents_path)
-    logits_dir = data_dir / "logits"
-    if attributes is None:
-        stems = sorted({p.stem for p in logits_dir.glob("logits_*") if p.suffix in (".pkl", ".npy")})
-        attributes = [stem[len("logits_"):] for stem in stems]
-        if not attributes:
-            raise UserError(f"--data_dir '{data_dir}': no logits/logits_<attr>.pkl files: add them or pass --attributes")
-    scores, sources = {}, {}
-    for attr in attributes:
-        path = _one_file(data_dir, f"logits/logits_{attr}", f"attribute '{attr}'")
-        array = _read_logits(path)
-        if array.ndim not in (1, 2) or array.shape[0] != latents.shape[0]:
-            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} has shape {array.shape} but "
-                            f"{latents_path.name} holds {latents.shape[0]} latents: expected ({latents.shape[0]}, K), "
-                            "both from the same samples")
-        if not np.all(np.isfinite(array)):
-            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} holds NaN or infinite values")
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        scores[attr] = array.astype(np.float32)
-        sources[attr] = f"logits/{path.name} sha256:{file_sha256(path)}"
-    manifest = {"format": DATA_FORMAT, "source": "data_dir", "latents_sha256": file_sha256(latents_path),
-                "scorers": sources}
-    return latents, scores, manifest
-
-
-def _read_logits(path):
-    """A numeric array from a .npy file or an allow-list-read pickle."""
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise UserError(f"logits file '{path}' is not a readable numeric .npy array ({e})") from None
-        if array.dtype.kind not in "fiub":
-            raise UserError(f"logits file '{path}' holds dtype {array.dtype}, not numbers")
-        return array
-    return latents_module.read_pickled_array(path, "logits file")

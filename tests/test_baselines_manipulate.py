@@ -12,7 +12,7 @@ def setup(tmp_path_factory, tiny_generator_path, tiny_generator):
     from gradctrl.classifier import LatentClassifier, save_classifier
     from gradctrl.datadir import write_data_dir
     from gradctrl.latents import STREAM_DATA, sample_w
-    from gradctrl.sampling import build_data_dir
+    from gradctrl.datadir import build_data_dir
     from gradctrl.scorers import make_scorer
 
     root = tmp_path_factory.mktemp("baseline_edits")

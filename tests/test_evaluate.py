@@ -1,11 +1,11 @@
-"""python -m gradctrl.evaluate end to end on the tiny generator with the built-in scorers (fast settings)."""
+"""evaluate.py end to end on the tiny generator with the built-in scorers (fast settings)."""
 import csv
 import json
 
 import numpy as np
 import pytest
 
-from gradctrl import evaluate
+import evaluate
 
 STEPS = 3
 STEP = 0.5
@@ -41,7 +41,7 @@ def setup(tmp_path_factory, tiny_generator_path, tiny_generator):
     from gradctrl.classifier import LatentClassifier, save_classifier
     from gradctrl.datadir import write_data_dir
     from gradctrl.latents import STREAM_DATA, sample_w
-    from gradctrl.sampling import build_data_dir
+    from gradctrl.datadir import build_data_dir
     from gradctrl.scorers import make_scorer
     import stylegan2
 
