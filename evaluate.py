@@ -64,27 +64,26 @@ def build_parser():
     return parser
 
 
-def _positive(value, flag):
-    if value is not None and value <= 0:
-        raise UserError(f"{flag} must be positive, got {value}")
-
-
 def _run(args):
     from gradctrl import curves
     from gradctrl.classifier import load_classifier
-    from gradctrl.config import check_against_generator, default_config, load_config
+    from gradctrl.config import check_compatible, default_config, load_config
     from gradctrl.evaluation import compare_methods
     from gradctrl.generators import open_generator
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.methods import REGISTRY, EditContext, config_cases, get_method
+    from gradctrl.options import check_int, check_number, flags_over_config
     from gradctrl.reports import check_out_dir, write_evaluation
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
     for name in methods or [""]:
         get_method(name, f"--methods {args.methods!r}")
-    for flag, value in (("--n_samples", args.n_samples), ("--steps", args.steps), ("--step_size", args.step_size),
-                        ("--batch_size", args.batch_size), ("--ganspace_components", args.ganspace_components)):
-        _positive(value, flag)
+    for flag, value in (("--n_samples", args.n_samples), ("--steps", args.steps), ("--batch_size", args.batch_size),
+                        ("--ganspace_components", args.ganspace_components)):
+        if value is not None:
+            check_int(value, flag)
+    if args.step_size is not None:
+        check_number(args.step_size, "--step_size", low=0, low_open=True)
     if args.n_samples < 2:
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
@@ -98,9 +97,7 @@ def _run(args):
     context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
     data = context.data() if args.data_dir else None
     G = open_generator(args.generator, config)
-    check_against_generator(config, G.num_ws, G.w_dim)
-    if G.w_dim != clf.w_dim:
-        raise UserError(f"the generator's w has width {G.w_dim} but the classifier takes {clf.w_dim}")
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
 
     if args.latent_only:
         scored = list(clf.attributes)
@@ -130,7 +127,7 @@ def _run(args):
     if len(scored) < 2:
         raise UserError(f"only '{scored[0]}' is scored: non-target change needs at least two scored attributes")
 
-    truncation = args.truncation if args.truncation is not None else config.generator.truncation
+    truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EVAL)
     cases = [case for name in targets
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]

@@ -45,32 +45,29 @@ def main(argv=None):
         from stylegan2.images import write_png
 
         from gradctrl.classifier import load_classifier
-        from gradctrl.config import check_against_generator, load_config
+        from gradctrl.config import check_compatible, load_config
         from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
         from gradctrl.generators import open_generator
         from gradctrl.latents import STREAM_EDIT, sample_w
         from gradctrl.manipulation import parse_layerwise
+        from gradctrl.options import check_int, flags_over_config
 
         for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
                             ("--batch_size", args.batch_size)):
-            if value < 1:
-                raise UserError(f"{flag} must be positive, got {value}")
+            check_int(value, flag)
         crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
         config = load_config(args.config)
         clf = load_classifier(args.model_dir)
         G = open_generator(args.generator, config)
         layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
-        if layerwise is None:
-            check_against_generator(config, G.num_ws, G.w_dim)
-        if G.w_dim != clf.w_dim:
-            raise UserError(f"the generator's w has width {G.w_dim} but the classifier in '{args.model_dir}' "
-                            f"takes {clf.w_dim}: use a generator of the classifier's kind")
+        check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
+                         check_layers=layerwise is None)
         attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
         for name in attributes:
             if name not in clf.num_classes:
                 raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
                                 f"({', '.join(clf.attributes)})")
-        truncation = args.truncation if args.truncation is not None else config.generator.truncation
+        truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
         w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
         figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
                                  args.width, crop, args.title)

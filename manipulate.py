@@ -11,7 +11,6 @@ towards each class. Without --exclude / --top_channels / --layerwise / --steps /
 gradctrl.manipulation.
 """
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -57,20 +56,6 @@ def _latents_path(text):
     return path
 
 
-def _check_numbers(args, steps, step_size, truncation):
-    from gradctrl.errors import UserError
-
-    for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size), ("--steps", steps)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value}: must be at least 1")
-    if not (math.isfinite(step_size) and step_size > 0):
-        raise UserError(f"--step_size {step_size}: must be a positive number")
-    if not (math.isfinite(truncation) and truncation > 0):
-        raise UserError(f"--truncation {truncation}: must be a positive number (1 = no truncation)")
-    if args.seed < 0:
-        raise UserError(f"--seed {args.seed}: must be non-negative")
-
-
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,6 +73,7 @@ def _run(args):
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
     from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.options import check_int, check_number, flags_over_config
 
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
@@ -103,20 +89,22 @@ def _run(args):
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
                         f"classifier in {where} has {clf.num_classes[args.attribute]} class(es) for it")
     exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, clf, attribute, where)
-    steps = attribute.steps if args.steps is None else args.steps
-    step_size = attribute.step_size if args.step_size is None else args.step_size
-    truncation = cfg.generator.truncation if args.truncation is None else args.truncation
-    _check_numbers(args, steps, step_size, truncation)
+    settings = flags_over_config(args, steps=attribute.steps, step_size=attribute.step_size,
+                                 truncation=cfg.generator.truncation)
+    steps, step_size, truncation = settings.steps, settings.step_size, settings.truncation
+    for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size), ("--steps", steps)):
+        if value is not None:
+            check_int(value, flag)
+    check_number(step_size, "--step_size", low=0, low_open=True)
+    check_number(truncation, "--truncation", low=0, low_open=True)
+    check_int(args.seed, "--seed", low=0)
     if methods.REGISTRY[args.method].needs_data and not args.data_dir:
         raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
                         "selected samples and scores the method is fitted on")
 
     G = open_generator(args.generator, cfg)
     generator_path = args.generator or cfg.generator.file
-    if G.w_dim != clf.w_dim:
-        raise UserError(f"--generator '{generator_path}': its w has {G.w_dim} channels but the classifier in {where} "
-                        f"takes {clf.w_dim}")
-    config_module.check_against_generator(cfg, G.num_ws, G.w_dim)
+    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir)
     if args.layerwise is not None:
         layers = manipulation.parse_layerwise(args.layerwise, G.num_ws)
     else:

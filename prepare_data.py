@@ -127,38 +127,23 @@ def _attributes_and_specs(args, cfg):
     return specs
 
 
-def _pick(flag, default):
-    """A flag's value when given, else the config's."""
-    return default if flag is None else flag
-
-
-def _check_numbers(n_samples, batch_size, part_size, truncation, seed):
-    from gradctrl.errors import UserError
-
-    for flag, value in (("--n_samples", n_samples), ("--batch_size", batch_size), ("--part_size", part_size)):
-        if value < 1:
-            raise UserError(f"{flag} {value} must be at least 1")
-    if not 0 < truncation <= 1:
-        raise UserError(f"--truncation {truncation} is outside (0, 1]: psi = 1 is no truncation")
-    if seed < 0:
-        raise UserError(f"--seed {seed} must be non-negative")
-
-
 def _run(args, prog):
     from gradctrl import config as config_module
     from gradctrl.datadir import check_output_path
     from gradctrl.errors import UserError
+    from gradctrl.options import check_int, check_number, flags_over_config
     from gradctrl.sampling import check_selection_possible, parse_shard
 
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
-    n_samples = _pick(args.n_samples, cfg.data.n_samples)
-    seed = _pick(args.seed, cfg.data.seed)
-    p_perclass = _pick(args.p_perclass, cfg.data.p_perclass)
-    p_val = _pick(args.p_val, cfg.data.p_val)
-    batch_size = _pick(args.batch_size, cfg.data.batch_size)
-    truncation = _pick(args.truncation, cfg.generator.truncation)
+    data = flags_over_config(args, n_samples=cfg.data.n_samples, seed=cfg.data.seed, p_perclass=cfg.data.p_perclass,
+                             p_val=cfg.data.p_val, batch_size=cfg.data.batch_size, truncation=cfg.generator.truncation)
+    n_samples, seed, p_perclass, p_val, truncation = data.n_samples, data.seed, data.p_perclass, data.p_val, \
+        data.truncation
     shard = parse_shard(args.shard)
-    _check_numbers(n_samples, batch_size, args.part_size, truncation, seed)
+    for flag, value in (("--n_samples", n_samples), ("--batch_size", data.batch_size), ("--part_size", args.part_size)):
+        check_int(value, flag)
+    check_number(truncation, "--truncation", low=0, low_open=True, high=1)
+    check_int(seed, "--seed", low=0)
     out_dir = Path(args.out_dir)
     check_output_path(out_dir)
     if args.data_dir is not None:
@@ -181,7 +166,7 @@ def _run(args, prog):
         seed=seed, truncation=truncation, scorers=specs, part_size=args.part_size, p_perclass=p_perclass,
         p_val=p_val, classes={a: cfg.attributes[a].classes for a in specs if a in cfg.attributes})
     parts_dir = _parts_dir(args)
-    report = sampling.run_parts(G, plan, scorers, parts_dir, batch_size, shard=shard, save_images=args.save_images,
+    report = sampling.run_parts(G, plan, scorers, parts_dir, data.batch_size, shard=shard, save_images=args.save_images,
                                 progress=not args.no_progress, log=_log(prog))
     _log(prog)(f"computed {len(report.computed)} parts, skipped {len(report.skipped)} finished ones")
     if shard[1] > 1:

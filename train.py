@@ -8,11 +8,12 @@ Flags given on the command line win over the config's [train] table. Writes the 
 (classifier.json, classifier.weights.h5, metrics.json with per-attribute accuracies per epoch) atomically.
 """
 import argparse
-import math
 import sys
 
 from stylegan2.errors import exit_on_input_error
+
 from gradctrl.errors import UserError
+from gradctrl.options import check_int, check_number, flags_over_config
 
 
 def _hidden_size(text):
@@ -47,18 +48,14 @@ def build_parser():
 def _settings(args, cfg):
     """The training settings: flags over the config's [train] table; UserError naming a bad flag."""
     train = cfg.train
-    hidden = train.hidden_size if args.hidden_size is None else (None if args.hidden_size == "none" else args.hidden_size)
-    settings = {"lr": train.lr if args.lr is None else args.lr,
-                "batch_size": train.batch_size if args.batch_size is None else args.batch_size,
-                "n_epochs": train.n_epochs if args.n_epochs is None else args.n_epochs,
-                "hidden_size": hidden,
-                "n_shared_layers": train.n_shared_layers if args.n_shared_layers is None else args.n_shared_layers,
-                "seed": train.seed if args.seed is None else args.seed}
-    if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
-        raise UserError(f"--lr {settings['lr']}: the learning rate must be a positive number")
+    settings = vars(flags_over_config(args, lr=train.lr, batch_size=train.batch_size, n_epochs=train.n_epochs,
+                                      hidden_size=train.hidden_size, n_shared_layers=train.n_shared_layers,
+                                      seed=train.seed))
+    if settings["hidden_size"] == "none":
+        settings["hidden_size"] = None
+    check_number(settings["lr"], "--lr", low=0, low_open=True)
     for flag, low in (("batch_size", 1), ("n_epochs", 1), ("n_shared_layers", 0), ("seed", 0)):
-        if settings[flag] < low:
-            raise UserError(f"--{flag} {settings[flag]}: must be at least {low}")
+        check_int(settings[flag], f"--{flag}", low)
     return settings
 
 

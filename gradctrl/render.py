@@ -7,6 +7,7 @@ original image (the original w in every layer) followed by the image of each ste
 import numpy as np
 
 from .errors import UserError
+from .options import check_int
 
 
 def check_layers(layers, num_ws):
@@ -39,8 +40,7 @@ def render_uint8(G, ws, batch_size=8):
     import stylegan2
 
     ws = np.asarray(ws, np.float32)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch size")
     shape = (0, G.img_resolution, G.img_resolution, G.img_channels)
     parts = [stylegan2.to_uint8(G.synthesis(ws[i:i + batch_size], noise_mode="const"))
              for i in range(0, len(ws), batch_size)]

@@ -135,7 +135,7 @@ def test_latent_only_evaluation_has_no_drift(setup):
     (["--methods", "gradctrl,svm"], "--methods 'gradctrl,svm': unknown method 'svm'"),
     (["--attributes", "pose"], "--attributes: 'pose' is not an attribute of the classifier"),
     (["--n_samples", "1"], "--n_samples 1: at least 2 held-out latents"),
-    (["--steps", "0"], "--steps must be positive, got 0"),
+    (["--steps", "0"], "--steps 0: must be at least 1"),
 ])
 def test_bad_flags_are_one_line_errors(setup, capsys, extra, message):
     with pytest.raises(SystemExit) as e:
