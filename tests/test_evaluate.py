@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-import evaluate
+from gradctrl.commands import evaluate
 
 STEPS = 3
 STEP = 0.5

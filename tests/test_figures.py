@@ -44,7 +44,7 @@ def test_figure_has_a_label_column_title_and_one_band_per_row(tmp_path):
 
 
 def test_figure_command_on_the_tiny_generator(tmp_path, tiny_generator_path, capsys):
-    import figures
+    from gradctrl.commands import figures
     from gradctrl.classifier import LatentClassifier, save_classifier
 
     save_classifier(LatentClassifier(32, ["light", "hue"], {"light": 1, "hue": 3}, seed=1), tmp_path / "model")

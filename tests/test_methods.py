@@ -4,9 +4,8 @@ import csv
 import numpy as np
 import pytest
 
-import evaluate
-import manipulate
 from gradctrl import UserError, methods
+from gradctrl.commands import evaluate, manipulate
 from gradctrl.classifier import LatentClassifier, save_classifier
 from test_baselines import W_DIM, _planted_data_dir
 from test_evaluate import _args, setup  # noqa: F401  (the evaluation fixture: config, data and model)

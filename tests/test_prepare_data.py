@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import prepare_data
+from gradctrl.commands import prepare_data
 from gradctrl.datadir import read_data_dir
 from gradctrl.selection import select
 

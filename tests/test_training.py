@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-import train
+from gradctrl.commands import train
 from gradctrl import UserError
 from gradctrl.classifier import load_classifier
 from gradctrl.datadir import DataDir, write_data_dir
