@@ -25,8 +25,8 @@ import dataclasses
 
 import numpy as np
 
-from stylegan2.errors import exit_on_input_error
 
+from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 
 
@@ -144,8 +144,5 @@ def _run(args):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        _run(args)
-    return 0
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)

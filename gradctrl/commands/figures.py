@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from stylegan2.errors import exit_on_input_error
 
+from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 
 
@@ -38,38 +38,39 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        from stylegan2.images import write_png
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
 
-        from gradctrl.classifier import load_classifier
-        from gradctrl.config import check_compatible, load_config
-        from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
-        from gradctrl.generators import open_generator
-        from gradctrl.latents import STREAM_EDIT, sample_w
-        from gradctrl.manipulation import parse_layerwise
-        from gradctrl.options import check_int, flags_over_config
 
-        for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
-                            ("--batch_size", args.batch_size)):
-            check_int(value, flag)
-        crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
-        config = load_config(args.config)
-        clf = load_classifier(args.model_dir)
-        G = open_generator(args.generator, config)
-        layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
-        check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
-                         check_layers=layerwise is None)
-        attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
-        for name in attributes:
-            if name not in clf.num_classes:
-                raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
-                                f"({', '.join(clf.attributes)})")
-        truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
-        w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
-        figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
-                                 args.width, crop, args.title)
-        write_png(args.out, np.asarray(figure))
-        print(f"wrote {args.out} ({figure.width} x {figure.height} px)")
-    return 0
+def _run(args):
+    from stylegan2.images import write_png
+
+    from gradctrl.classifier import load_classifier
+    from gradctrl.config import check_compatible, load_config
+    from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
+    from gradctrl.generators import open_generator
+    from gradctrl.latents import STREAM_EDIT, sample_w
+    from gradctrl.manipulation import parse_layerwise
+    from gradctrl.options import check_int, flags_over_config
+
+    for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
+                        ("--batch_size", args.batch_size)):
+        check_int(value, flag)
+    crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
+    config = load_config(args.config)
+    clf = load_classifier(args.model_dir)
+    G = open_generator(args.generator, config)
+    layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
+                     check_layers=layerwise is None)
+    attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
+    for name in attributes:
+        if name not in clf.num_classes:
+            raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
+                            f"({', '.join(clf.attributes)})")
+    truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
+    w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
+    figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
+                             args.width, crop, args.title)
+    write_png(args.out, np.asarray(figure))
+    print(f"wrote {args.out} ({figure.width} x {figure.height} px)")

@@ -13,6 +13,8 @@ gradctrl.manipulation.
 import argparse
 from pathlib import Path
 
+from gradctrl.commands import run_command
+
 
 def build_parser():
     from gradctrl.methods import REGISTRY
@@ -56,13 +58,8 @@ def _latents_path(text):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from stylegan2.errors import exit_on_input_error
-
-    with exit_on_input_error(parser.prog):
-        _run(args)
-    return 0
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
 
 
 def _run(args):

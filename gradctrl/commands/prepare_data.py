@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from gradctrl.commands import run_command
+
 DEFAULT_PART_SIZE = 1024
 ATTRIBUTE_PREFIX = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.+)$")
 
@@ -66,14 +68,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in ("run", "merge") else "run"
     parser = _merge_parser() if command == "merge" else _run_parser()
-    args = parser.parse_args(argv)
-    from stylegan2.errors import exit_on_input_error
-
-    with exit_on_input_error(parser.prog):
-        if command == "merge":
-            _merge(args, parser.prog)
-        else:
-            _run(args, parser.prog)
+    merge = command == "merge"
+    return run_command(parser, lambda args: (_merge if merge else _run)(args, parser.prog), argv)
 
 
 def _log(prog):

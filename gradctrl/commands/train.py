@@ -9,8 +9,8 @@ Flags given on the command line win over the config's [train] table. Writes the 
 """
 import argparse
 
-from stylegan2.errors import exit_on_input_error
 
+from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 from gradctrl.options import check_int, check_number, flags_over_config
 
@@ -78,27 +78,28 @@ def _attributes(args, data, cfg):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        from gradctrl import config as config_module
-        from gradctrl.classifier import check_output_dir, save_classifier
-        from gradctrl.datadir import read_data_dir
-        from gradctrl.training import train_classifier
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
 
-        cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
-        settings = _settings(args, cfg)
-        check_output_dir(args.out_dir)
-        data = read_data_dir(args.data_dir)
-        names = _attributes(args, data, cfg)
-        clf, metrics = train_classifier(
-            data.latents, {a: data.labels[a] for a in names}, {a: data.splits[a] for a in names},
-            {a: data.num_classes(a) for a in names}, progress=not args.quiet, **settings)
-        metrics = {"settings": settings, "attributes": names, "data_dir": str(args.data_dir),
-                   "data_manifest": data.manifest, **metrics}
-        save_classifier(clf, args.out_dir, extra_json={"metrics.json": metrics})
-        for a in names:
-            print(f"{a}: best validation accuracy {metrics['best_val_accuracy'][a]:.4f} "
-                  f"(epoch {metrics['best_epoch'][a]})")
-        print(f"wrote {args.out_dir}")
-    return 0
+
+def _run(args):
+    from gradctrl import config as config_module
+    from gradctrl.classifier import check_output_dir, save_classifier
+    from gradctrl.datadir import read_data_dir
+    from gradctrl.training import train_classifier
+
+    cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
+    settings = _settings(args, cfg)
+    check_output_dir(args.out_dir)
+    data = read_data_dir(args.data_dir)
+    names = _attributes(args, data, cfg)
+    clf, metrics = train_classifier(
+        data.latents, {a: data.labels[a] for a in names}, {a: data.splits[a] for a in names},
+        {a: data.num_classes(a) for a in names}, progress=not args.quiet, **settings)
+    metrics = {"settings": settings, "attributes": names, "data_dir": str(args.data_dir),
+               "data_manifest": data.manifest, **metrics}
+    save_classifier(clf, args.out_dir, extra_json={"metrics.json": metrics})
+    for a in names:
+        print(f"{a}: best validation accuracy {metrics['best_val_accuracy'][a]:.4f} "
+              f"(epoch {metrics['best_epoch'][a]})")
+    print(f"wrote {args.out_dir}")
