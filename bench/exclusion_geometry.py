@@ -52,7 +52,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=256, help="latents of the data directory used (default 256)")
     args = parser.parse_args(argv)
 
-    from gradctrl.baselines import baseline_directions
+    from gradctrl.methods import baseline_directions
     from gradctrl.classifier import load_classifier
     from gradctrl.config import load_config
     from gradctrl.datadir import read_data_dir

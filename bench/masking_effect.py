@@ -35,7 +35,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=7, help="np.random.RandomState seed of the latents")
     args = parser.parse_args(argv)
     from gradctrl.classifier import load_classifier
-    from gradctrl.cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
     from gradctrl.editing import edit_trajectory
 
     with exit_on_input_error(parser.prog):

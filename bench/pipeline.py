@@ -50,17 +50,18 @@ def bench_edits(G, np, n_latents, steps, batch_size, out_dir, log):
     """run_edits on ``n_latents`` latents of a binary attribute (2 edit cases) -> (stage s, synthesis s, images)."""
     from gradctrl.classifier import LatentClassifier
     from gradctrl.editing import edit_trajectory
-    from gradctrl.manipulation import MethodContext, run_edits
+    from gradctrl.manipulation import run_edits
+    from gradctrl.methods import EditContext, edit_cases
 
     clf = LatentClassifier(G.w_dim, ["light", "hue"], {"light": 1, "hue": 3}, seed=1)
     w = np.asarray(G.mapping(np.random.RandomState(0).standard_normal((n_latents, G.z_dim)).astype(np.float32),
                              truncation_psi=0.7))[:, 0]
     timed = TimedGenerator(G)
-    context = MethodContext(classifier=clf, generator=timed, config=None, seed=0)
+    context = EditContext(clf, timed)
     edit_trajectory(clf, w, "light", 1, None, {"hue": 100}, steps, 4 / 9)  # trace the gradient function once
     start = time.perf_counter()
-    run_edits(context, "gradctrl", w, "light", {"hue": 100}, steps, 4 / 9, (0, G.num_ws), out_dir,
-              batch_size=batch_size, log=lambda message: None)
+    cases = edit_cases("light", 1, exclude={"hue": 100}, steps=steps, layers=(0, G.num_ws))
+    run_edits(context, "gradctrl_exclude", w, cases, out_dir, batch_size=batch_size, log=lambda message: None)
     total = time.perf_counter() - start
     log(f"manipulate: {n_latents} latents x 2 cases x ({steps} steps + original), batch {batch_size}: "
         f"{timed.images} images in {total:.2f} s, synthesis {timed.seconds:.2f} s -> edit overhead "

@@ -11,6 +11,8 @@ goes into the same W+ layers: the methods differ only in the direction they walk
   projects out the normals of the excluded attributes, so moving along it leaves their SVM scores unchanged.
 - GANSpace (Harkonen et al., NeurIPS 2020): principal components of sampled w; the edit uses the component
   whose coordinate correlates most with the attribute's score (sign chosen to raise it), or one by index.
+
+Their adapters to a data directory and the edit methods built on them are in :mod:`gradctrl.methods`.
 """
 import numpy as np
 
@@ -144,77 +146,10 @@ def ganspace_direction(latents, scores, mean, components, index=None):
         float(sign * correlations[index])
 
 
-def interfacegan_from_data(data, attribute, condition_on=(), C=1.0, seed=0):
-    """InterFaceGAN directions of ``attribute`` from a data directory (:class:`gradctrl.datadir.DataDir`).
-
-    Fits on the attribute's training split of selected samples and their labels, exactly the samples its
-    GradCtrl branch learns from. ``condition_on``: names of attributes whose normals (every class's, for a
-    K-class one) are projected out (conditional InterFaceGAN); empty for the plain method. Returns
-    (K', w_dim) float32 unit rows, K' = 1 for a binary attribute (toward the high score), else K (toward class c).
-    """
-    def normals(name):
-        indices = np.asarray(_split(data, name)["train"], np.int64)
-        return interfacegan_normals(data.latents[indices], data.labels[name][indices],
-                                    data.num_classes(name), C, seed)
-
-    rows = normals(attribute)
-    conditions = [normals(name) for name in condition_on if name != attribute]
-    if not conditions:
-        return rows
-    stacked = np.concatenate(conditions)
-    return np.stack([condition_direction(row, stacked) for row in rows])
-
-
-def ganspace_from_data(data, attribute, n_components=20, index=None):
-    """GANSpace directions of ``attribute`` from a data directory: PCA of all its sampled w.
-
-    The data directory's w are truncated (w_avg + psi (w - w_avg)), a uniform shrink that leaves the principal
-    components unchanged. Searches the ``n_components`` leading components (or takes ``index``) for each
-    score column. Returns (K', w_dim) float32 unit rows, as :func:`interfacegan_from_data`.
-    """
-    mean, components, _ = pca_components(data.latents, n_components)
-    scores = np.asarray(data.scores[_known(data, attribute)], np.float64).reshape(len(data.latents), -1)
-    return np.stack([ganspace_direction(data.latents, scores[:, c], mean, components, index)[0]
-                     for c in range(scores.shape[1])])
-
-
-def _known(data, attribute):
-    """``attribute`` if the data directory scored it, else UserError listing what it has."""
-    if attribute not in data.scores:
-        raise UserError(f"the data directory has no scores for attribute '{attribute}' "
-                        f"(it has {', '.join(sorted(data.scores))})")
-    return attribute
-
-
-def _split(data, attribute):
-    """The train/val split of ``attribute`` in a data directory, or UserError."""
-    if _known(data, attribute) not in data.splits:
-        raise UserError(f"the data directory has no selected samples for attribute '{attribute}'")
-    return data.splits[attribute]
-
-
-BASELINE_METHODS = ("interfacegan", "ganspace")
-
-
-def baseline_directions(method, data, attribute, exclude=(), ganspace_components=20, ganspace_index=None, seed=0):
-    """Unit edit directions of a baseline method for ``attribute``: (K', w_dim), K' = 1 binary, else K.
-
-    method: "interfacegan" (conditional on the attributes named in ``exclude`` when it is not empty) or
-    "ganspace" (``exclude`` unused: PCA directions know no attributes). data: the
-    :class:`gradctrl.datadir.DataDir` of selected samples and scores. Row 0 of a binary attribute raises
-    its score; row c of a K-class attribute leads towards class c.
-    """
-    if method == "interfacegan":
-        return interfacegan_from_data(data, attribute, tuple(exclude), seed=seed)
-    if method == "ganspace":
-        return ganspace_from_data(data, attribute, ganspace_components, ganspace_index)
-    raise UserError(f"unknown baseline method '{method}' (known: {', '.join(BASELINE_METHODS)})")
-
-
 def baseline_trajectory(directions, w, direction=+1, target_class=None, steps=9, step_size=4 / 9):
     """A baseline edit: the latents after each step along row 0 (binary) or row ``target_class`` of ``directions``.
 
-    directions: (K', w_dim) from :func:`baseline_directions`; w: (N, w_dim); direction: +1 or -1 (a K-class
+    directions: (K', w_dim) unit rows (:func:`gradctrl.methods.baseline_directions`); w: (N, w_dim); direction: +1 or -1 (a K-class
     edit goes +1 towards ``target_class``). Returns (N, steps, w_dim) float32, as edit_trajectory.
     """
     directions = np.asarray(directions)
@@ -225,40 +160,3 @@ def baseline_trajectory(directions, w, direction=+1, target_class=None, steps=9,
     else:
         row = int(target_class)
     return linear_trajectory(w, directions[row], direction, steps, step_size)
-
-
-def _method_data(context, method):
-    """The data directory a baseline edit method is fitted on (manipulate.py's ``--data_dir``), read and checked."""
-    from .datadir import read_data_dir
-
-    if not context.data_dir:
-        raise UserError(f"--method {method} needs --data_dir: the data directory of prepare_data.py, whose "
-                        "selected samples and scores the baseline is fitted on")
-    data = read_data_dir(context.data_dir)
-    if data.w_dim != context.classifier.w_dim:
-        raise UserError(f"--data_dir '{context.data_dir}' holds latents of width {data.w_dim}, but the edited "
-                        f"latents have width {context.classifier.w_dim}")
-    return data
-
-
-def interfacegan_method(context, w, request):
-    """manipulate.py ``--method interfacegan``: the edit method of :mod:`gradctrl.manipulation`'s METHODS.
-
-    Fits the SVM on ``context.data_dir`` for ``request.attribute``; with a non-empty ``request.exclude`` (the
-    --exclude flag or the config's default) it is the conditional variant, orthogonal to the normals of the
-    excluded attributes (their top-k counts do not apply: a linear direction has no channels to mask).
-    w: (N, w_dim) -> (N, steps, w_dim).
-    """
-    directions = baseline_directions("interfacegan", _method_data(context, "interfacegan"), request.attribute,
-                                     list(request.exclude))
-    return baseline_trajectory(directions, w, request.direction, request.target_class, request.steps,
-                               request.step_size)
-
-
-def ganspace_method(context, w, request):
-    """manipulate.py ``--method ganspace``: the PCA component of the data directory's w most correlated with
-    the attribute's score (per class for a K-class attribute), walked like every other method. w: (N, w_dim)
-    -> (N, steps, w_dim)."""
-    directions = baseline_directions("ganspace", _method_data(context, "ganspace"), request.attribute)
-    return baseline_trajectory(directions, w, request.direction, request.target_class, request.steps,
-                               request.step_size)

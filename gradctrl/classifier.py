@@ -7,7 +7,7 @@ for a K-class one; ``hidden_size=None`` makes every branch a single linear layer
 
 A model directory in our format holds ``classifier.json`` (the spec: attributes, classes, sizes) and
 ``classifier.weights.h5`` (Keras weights); no pickle. :func:`load_classifier` also reads the authors'
-released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.released`).
+released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.authors`).
 """
 import json
 import warnings
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan2.atomic import atomic_dir
+
 from . import files
 from .errors import UserError
-from .files import atomic_dir
 
 SPEC_FILE = "classifier.json"
 WEIGHTS_FILE = "classifier.weights.h5"
@@ -72,10 +73,6 @@ class LatentClassifier:
             outputs[name] = layers[-1](h)
             self.branch_layers[name] = layers
         self.model = keras.Model(inputs=w, outputs=outputs, name="latent_classifier")
-
-    def shared_variables(self):
-        """The shared layers' variables (empty when ``n_shared_layers`` is 0)."""
-        return [v for layer in self.shared_layers for v in layer.trainable_variables]
 
     def branch_variables(self, name):
         """The variables of attribute ``name``'s branch (its own layers, not the shared ones)."""
@@ -140,7 +137,7 @@ def save_classifier(clf, path, extra_json=None):
         clf.model.save_weights(str(tmp / WEIGHTS_FILE))
         documents = {SPEC_FILE: clf.spec(), **(extra_json or {})}
         for name, obj in documents.items():
-            (tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+            (tmp / name).write_bytes(files.json_bytes(obj))
 
 
 def check_output_dir(path):
@@ -153,7 +150,7 @@ def load_classifier(path):
     """Load a classifier from a model directory: ours (``classifier.json`` + weights) or the authors' released
     one (``model.pth`` + ``model_params.pkl``) -> :class:`LatentClassifier`. Anything else is a UserError.
     """
-    from . import released
+    from . import authors
 
     path = Path(path)
     if not path.is_dir():
@@ -161,8 +158,8 @@ def load_classifier(path):
                         "released model_ffhq / model_car / model_cat")
     if (path / SPEC_FILE).is_file():
         return _load_ours(path)
-    if released.is_released_dir(path):
-        params, weights = released.read_released(path)
+    if authors.is_released_dir(path):
+        params, weights = authors.read_released(path)
         return _from_released(path, params, weights)
     raise UserError(f"model directory '{path}' is neither a gradctrl model ({SPEC_FILE} + {WEIGHTS_FILE}, written by "
                     "train.py) nor an authors' released one (model.pth + model_params.pkl)")

@@ -25,10 +25,10 @@ Every problem is a one-line :class:`UserError` naming the file, the key and what
 the command line wins over the file; the commands do that merge, this module only reads and checks.
 """
 import dataclasses
-import math
 import tomllib
 
 from .errors import UserError
+from .options import number_problem
 
 RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", "z_dim", "w_dim",
                          "mapping_layers", "seed")
@@ -116,19 +116,11 @@ class _Reader:
         return value
 
     def int(self, key, value, low=None, high=None):
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected an integer, got {_kind(value)}")
-        self._range(key, value, low, high)
+        self._number(key, value, integer=True, low=low, high=high)
         return value
 
     def float(self, key, value, low=None, high=None, low_open=False, high_open=False):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(key, f"expected a finite number, got {_kind(value)}")
-        if low_open and value <= low:
-            self.fail(key, f"must be greater than {low}, got {value}")
-        if high_open and value >= high:
-            self.fail(key, f"must be below {high}, got {value}")
-        self._range(key, value, None if low_open else low, None if high_open else high)
+        self._number(key, value, low=low, high=high, low_open=low_open, high_open=high_open)
         return float(value)
 
     def str(self, key, value):
@@ -136,11 +128,10 @@ class _Reader:
             self.fail(key, f"expected a non-empty string, got {_kind(value)}")
         return value
 
-    def _range(self, key, value, low, high):
-        if low is not None and value < low:
-            self.fail(key, f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            self.fail(key, f"must be at most {high}, got {value}")
+    def _number(self, key, value, **bounds):
+        problem = number_problem(value, **bounds)
+        if problem is not None:
+            self.fail(key, f"{problem}, got {_kind(value) if problem.startswith('expected') else value}")
 
 
 def _kind(value):
@@ -272,12 +263,25 @@ def _check_layers(r, attributes, num_ws, source):
                    f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
-def check_against_generator(config, num_ws, w_dim):
+def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True):
+    """Check that a generator, a classifier and a config belong together; UserError naming the files otherwise.
+
+    The classifier must take the generator's w (same width); the config's ``num_ws``, layer ranges (unless
+    ``check_layers`` is False: a flag overrides them) and top-k counts must fit the generator.
+    """
+    if generator.w_dim != classifier.w_dim:
+        raise UserError(f"--generator '{generator_path}': its w has {generator.w_dim} channels but the classifier "
+                        f"in '{model_dir}' takes {classifier.w_dim}")
+    check_against_generator(config, generator.num_ws, generator.w_dim, check_layers)
+
+
+def check_against_generator(config, num_ws, w_dim, check_layers=True):
     """Check what depends on the generator: W+ size, layer ranges within [0, num_ws], top-k within [0, w_dim]."""
     r = _Reader(config.path)
     if config.generator.num_ws is not None and config.generator.num_ws != num_ws:
         r.fail("generator.num_ws", f"is {config.generator.num_ws} but the generator has {num_ws} W+ layers")
-    _check_layers(r, config.attributes, num_ws, "the generator")
+    if check_layers:
+        _check_layers(r, config.attributes, num_ws, "the generator")
     for name, attribute in config.attributes.items():
         for other, k in attribute.exclude.items():
             if k > w_dim:

@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
-from .errors import UserError
-from .files import atomic_dir
+from stylegan2.atomic import atomic_dir
 
+from .errors import UserError
+from .files import check_output_dir, json_bytes
+from .selection import label_array, select, split
+
+DATA_FORMAT = "gradctrl-data/1"
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -152,11 +155,6 @@ def _write_npy(path, array):
         os.fsync(f.fileno())
 
 
-def json_bytes(obj):
-    """Deterministic JSON text (UTF-8, one trailing newline) used for every JSON file we write."""
-    return (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def _fsync_dir(path):
     """Flush a directory entry to disk where the platform allows it."""
     try:
@@ -173,7 +171,7 @@ def _fsync_dir(path):
 
 def check_output_path(path):
     """Refuse an output path holding something other than a data directory (it would be replaced)."""
-    files.check_output_dir(path, "manifest.json", "a data directory")
+    check_output_dir(path, "manifest.json", "a data directory")
 
 
 def write_data_dir(path, data):
@@ -249,3 +247,19 @@ def read_data_dir(path):
     data = DataDir(latents=latents, scores=scores, labels=labels, splits=splits, manifest=manifest)
     data.validate(where)
     return data
+
+
+def build_data_dir(latents, scores, manifest, seed, p_perclass, p_val):
+    """Select and split every attribute -> :class:`DataDir`.
+
+    ``latents`` (N, w_dim) float32; ``scores`` {attr: (N,) or (N, K) float32}; ``manifest``: the keys that
+    identify the data source, completed here with p_perclass, p_val and n_samples.
+    """
+    labels, splits = {}, {}
+    for attr, attr_scores in scores.items():
+        indices, chosen = select(attr_scores, p_perclass, attr)
+        labels[attr] = label_array(attr_scores, indices, chosen)
+        train, val = split(indices, p_val, seed, labels=chosen)
+        splits[attr] = {"train": train.tolist(), "val": val.tolist()}
+    manifest = dict(manifest, p_perclass=p_perclass, p_val=p_val, n_samples=int(latents.shape[0]))
+    return DataDir(latents=latents, scores=dict(scores), labels=labels, splits=splits, manifest=manifest)

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from .errors import UserError
+from .options import check_int, check_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +59,8 @@ def check_edit(clf, attribute, direction=+1, target_class=None, exclude=None, st
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= clf.w_dim:
             raise UserError(f"top-k {k!r} for excluded attribute '{name}' must be an integer in [0, {clf.w_dim}] "
                             "(the latent width)")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise UserError(f"steps must be a positive integer, got {steps!r}")
-    if not (np.isfinite(step_size) and step_size > 0):
-        raise UserError(f"step_size must be a positive number, got {step_size!r}")
+    check_int(steps, "steps")
+    check_number(step_size, "step_size", low=0, low_open=True)
     return exclude
 
 

@@ -1,18 +1,14 @@
 """Paper-style figures: rows of labelled edit strips (original, then each step), downscaled into one PNG.
 
-``python -m gradctrl.figures --config C --model_dir M --out F.png`` samples latents (the edit seed stream,
-as manipulate.py), edits each with GradCtrl for every attribute (+1 and -1 rows for a binary attribute, one
-row per class for a K-class one) using the config's defaults (exclusion, W+ layers, 9 steps of 4/9),
-renders every step and assembles the strips into one figure: a label column on the left, every frame
-optionally cropped to an aspect ratio (``--crop_aspect 4:3`` shows LSUN cars as NVIDIA does: 512 x 384 of
-the 512 x 512 frame), every row downscaled so the strips are ``--width`` pixels wide (default 1024).
-scripts/fig_ffhq.sh, fig_car.sh and fig_cat.sh run it with the paper's settings.
+:func:`edit_rows` edits latents with a registered edit method (GradCtrl with the config's exclusion by
+default) for every edit case of every attribute and renders each strip; :func:`assemble_figure` lays the
+rows out: a label column on the left, every frame optionally cropped to an aspect ratio
+(:func:`crop_to_aspect`: ``4:3`` shows LSUN cars as NVIDIA does, 512 x 384 of the 512 x 512 frame), every
+row downscaled to one width. The command line is ``figures.py``; scripts/fig_ffhq.sh, fig_car.sh and
+fig_cat.sh run it with the paper's settings.
 """
-import argparse
-
 import numpy as np
 
-from .cli import exit_on_input_error
 from .errors import UserError
 
 LABEL_MIN_WIDTH = 100
@@ -96,96 +92,24 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     return figure
 
 
-def save_png(image, path):
-    """Write a PIL image as PNG at ``path`` atomically (temporary name in the same folder, then rename)."""
-    from .files import atomic_path
+def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude"):
+    """Edit strips of a registered edit method (default GradCtrl with the config's exclusion), yielded one at a
+    time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
-    with atomic_path(path) as temporary:
-        image.save(temporary, format="PNG")
-
-
-def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8):
-    """GradCtrl edit strips, yielded one at a time: (label, frames (steps + 1, H, W, C) uint8), original first.
-
-    w: (N, w_dim); the rows of latent 0 come first. Binary attributes give a "+1" and a "-1" row, K-class ones
-    a row per class (named by the config's class_names, else by index). Exclusion, layers, steps and step
-    size: the config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
+    w: (N, w_dim); the rows of latent 0 come first. Each attribute gives one row per edit case ("+1" and
+    "-1", or "to <class>" for each class of a K-class one). Exclusion, layers, steps and step size: the
+    config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
     """
-    from .editing import edit_trajectory
-    from .manipulation import edit_cases
+    from .methods import EditContext, config_cases, edit_latents
     from .render import render_originals, render_uint8, wplus
 
+    context = EditContext(clf, G)
+    cases = [case for name in attributes
+             for case in config_cases(config, name, clf.num_classes[name], G.num_ws, layers=layerwise)]
     for i in range(len(w)):
         w_i = w[i:i + 1]
         original = render_originals(G, w_i, batch_size)
-        for name in attributes:
-            attribute = config.attribute(name)
-            layers = layerwise or attribute.layers or (0, G.num_ws)
-            names = attribute.class_names or [f"class {c}" for c in range(clf.num_classes[name])]
-            for _, direction, target_class in edit_cases(clf.num_classes[name]):
-                label = f"{name} {direction:+d}" if target_class is None else f"{name}: {names[target_class]}"
-                traj = edit_trajectory(clf, w_i, name, direction, target_class, attribute.exclude,
-                                       attribute.steps, attribute.step_size)
-                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, layers)[0], batch_size)
-                yield f"#{i} {label}", np.concatenate([original, frames])
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m gradctrl.figures",
-        description="Render a paper-style figure: rows of labelled GradCtrl edit strips (original + each step).")
-    parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
-    parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
-    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
-    parser.add_argument("--out", required=True, help="output PNG")
-    parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
-    parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
-    parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
-    parser.add_argument("--width", type=int, default=1024, help="width of each strip in px (default 1024)")
-    parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
-    parser.add_argument("--title", help="a line of text above the rows")
-    parser.add_argument("--batch_size", type=int, default=8, help="images rendered together (default 8)")
-    return parser
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        from .classifier import load_classifier
-        from .config import check_against_generator, load_config
-        from .generators import open_generator
-        from .latents import STREAM_EDIT, sample_w
-        from .manipulation import parse_layerwise
-
-        for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
-                            ("--batch_size", args.batch_size)):
-            if value < 1:
-                raise UserError(f"{flag} must be positive, got {value}")
-        crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
-        config = load_config(args.config)
-        clf = load_classifier(args.model_dir)
-        G = open_generator(args.generator, config)
-        layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
-        if layerwise is None:
-            check_against_generator(config, G.num_ws, G.w_dim)
-        if G.w_dim != clf.w_dim:
-            raise UserError(f"the generator's w has width {G.w_dim} but the classifier in '{args.model_dir}' "
-                            f"takes {clf.w_dim}: use a generator of the classifier's kind")
-        attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
-        for name in attributes:
-            if name not in clf.num_classes:
-                raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
-                                f"({', '.join(clf.attributes)})")
-        truncation = args.truncation if args.truncation is not None else config.generator.truncation
-        w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
-        figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
-                                 args.width, crop, args.title)
-        save_png(figure, args.out)
-        print(f"wrote {args.out} ({figure.width} x {figure.height} px)")
-
-
-if __name__ == "__main__":
-    main()
+        for case in cases:
+            traj = edit_latents(method, context, w_i, case).traj
+            frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers)[0], batch_size)
+            yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])

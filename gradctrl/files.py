@@ -1,10 +1,18 @@
-"""Outputs that are never half-written: each file or folder is built under a temporary sibling name, then
-renamed into place."""
-import contextlib
-import os
-import shutil
-import uuid
+"""gradctrl's output layer: every file a stage writes goes through here or through stylegan2's writers.
+
+- files and folders, never half-written: :mod:`stylegan2.atomic` (``atomic_path``, ``atomic_write``,
+  ``write_bytes``, ``atomic_dir``; one temporary-name convention, ``.<name>.tmp-<pid>-<random>``);
+- PNG images: :func:`stylegan2.images.write_png`;
+- JSON documents: :func:`json_bytes` / :func:`write_json` (here);
+- output folders a command may replace: :func:`check_output_dir` (here);
+- writes overlapped with rendering: :class:`BackgroundWriter` (here).
+"""
+import collections
+import concurrent.futures
+import json
 from pathlib import Path
+
+from stylegan2.atomic import write_bytes
 
 from .errors import UserError
 
@@ -19,41 +27,41 @@ def check_output_dir(path, marker, kind):
     return path
 
 
-@contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a new empty temporary folder beside ``path``; when the body succeeds it replaces ``path`` (an
-    earlier folder there is removed), when it fails it is removed and ``path`` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.parent / f".{path.name}.tmp-{tag}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{tag}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+def json_bytes(obj):
+    """Deterministic JSON text (UTF-8, indented by 1, one trailing newline): every JSON file we write."""
+    return (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it.
+def write_json(path, obj, fsync=False):
+    """Write ``obj`` as :func:`json_bytes` at ``path`` atomically (``fsync``: flushed to disk first)."""
+    write_bytes(path, json_bytes(obj), fsync)
 
-    The temporary is named ``.<name>.tmp-<pid>-<random><suffix>``, so a rerun after a kill can find and
-    remove what the killed process left (glob ``.<name>.tmp-*``).
+
+class BackgroundWriter:
+    """Runs file writes on one background thread, overlapped with rendering (PNG encoding releases the GIL).
+
+    Use as a context manager: ``submit(function, *args)`` queues a write (waiting while ``max_pending`` are
+    queued, which bounds the images held in memory); leaving the block waits for every write, and a failed
+    write raises its exception in the caller (at the next ``submit`` or on leaving).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+    def __init__(self, max_pending=8):
+        self._max_pending = max_pending
+        self._pending = collections.deque()
+        self._pool = None
+
+    def __enter__(self):
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gradctrl-writer")
+        return self
+
+    def submit(self, function, *args):
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(function, *args))
+
+    def __exit__(self, *exc_info):
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -1,13 +1,11 @@
 """Opening the generator a command works on: a flag's path or the config's, or the demo's random one."""
 import hashlib
-import os
 from pathlib import Path
 
 import stylegan2
+from stylegan2.official_pickle import DOWNLOAD_URL
 
 from .errors import UserError
-
-NVIDIA_NETWORKS = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/"
 
 
 def open_generator(path, config):
@@ -27,7 +25,7 @@ def open_generator(path, config):
         if generator.random is not None and generator.file and path == Path(generator.file):
             save_random_generator(path, generator.random)
         else:
-            where = generator.url or NVIDIA_NETWORKS
+            where = generator.url or DOWNLOAD_URL
             raise UserError(f"generator pickle '{path}' not found: download it from {where} and pass its path")
     G = stylegan2.load_generator(path)
     if generator.num_ws is not None and G.num_ws != generator.num_ws:
@@ -37,15 +35,9 @@ def open_generator(path, config):
 
 
 def save_random_generator(path, kwargs):
-    """Build ``stylegan2.random_generator(**kwargs)`` and save it to ``path`` (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        stylegan2.save_generator(stylegan2.random_generator(**kwargs), temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Build ``stylegan2.random_generator(**kwargs)`` and save it to ``path`` (atomically, its folder created)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    stylegan2.save_generator(stylegan2.random_generator(**kwargs), path)
 
 
 def file_sha256(path):

@@ -1,16 +1,13 @@
-"""Rendering edits: W+ codes from edited w, batched synthesis to uint8, strips, atomic file writing.
+"""Rendering edits: W+ codes from edited w, batched synthesis to uint8, strips.
 
 An edit changes w; the image of step s uses the edited w only in W+ layers [lo, hi) and the original w in
 every other layer (the authors' ``temp[0, lo:hi, :] = w_edited`` on the broadcast original). A strip is the
 original image (the original w in every layer) followed by the image of each step, side by side.
 """
-import collections
-import concurrent.futures
-
 import numpy as np
 
 from .errors import UserError
-from .files import atomic_path
+from .options import check_int
 
 
 def check_layers(layers, num_ws):
@@ -43,8 +40,7 @@ def render_uint8(G, ws, batch_size=8):
     import stylegan2
 
     ws = np.asarray(ws, np.float32)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch size")
     shape = (0, G.img_resolution, G.img_resolution, G.img_channels)
     parts = [stylegan2.to_uint8(G.synthesis(ws[i:i + batch_size], noise_mode="const"))
              for i in range(0, len(ws), batch_size)]
@@ -74,49 +70,3 @@ def compose_strip(frames):
     """Frames (F, H, W, C) uint8 side by side -> (H, F * W, C)."""
     frames = np.asarray(frames)
     return np.concatenate(list(frames), axis=1)
-
-
-def save_png(path, image, compress_level=1):
-    """Write an (H, W, C) uint8 image (C = 1, 3 or 4) as PNG at ``path`` atomically.
-
-    compress_level: zlib level 0-9; 1 (default) encodes about 5x faster than PIL's 6 for files about 20 %
-    larger (measured on generator strips), which keeps encoding small next to rendering.
-    """
-    from PIL import Image
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise UserError(f"an image to save must be (H, W, 1|3|4) uint8, got {image.dtype} {image.shape}")
-    with atomic_path(path) as temporary:
-        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(temporary, format="PNG",
-                                                                              compress_level=compress_level)
-
-
-class BackgroundWriter:
-    """Runs file writes on one background thread, overlapped with rendering (PNG encoding releases the GIL).
-
-    Use as a context manager: ``submit(function, *args)`` queues a write (waiting while ``max_pending`` are
-    queued, which bounds the images held in memory); leaving the block waits for every write, and a failed
-    write raises its exception in the caller (at the next ``submit`` or on leaving).
-    """
-
-    def __init__(self, max_pending=8):
-        self._max_pending = max_pending
-        self._pending = collections.deque()
-        self._pool = None
-
-    def __enter__(self):
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gradctrl-writer")
-        return self
-
-    def submit(self, function, *args):
-        while len(self._pending) >= self._max_pending:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(function, *args))
-
-    def __exit__(self, *exc_info):
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._pool.shutdown(wait=True)

@@ -4,7 +4,7 @@ Samples 0 .. N-1 are cut into parts of ``part_size`` consecutive samples. A run 
 shard (part k belongs to shard k mod shard_count) and writes each as ``part_NNNNNN.npz`` (w and scores)
 into a parts directory, under a temporary name renamed into place, so a part file is always whole and a
 rerun skips every part already there. :func:`merge_parts` joins all parts, selects, splits and returns the
-:class:`~gradctrl.datadir.DataDir`. Sample i's z depends only on (seed, i), its w is mapped in aligned
+the data directory (:func:`gradctrl.datadir.build_data_dir`). Sample i's z depends only on (seed, i), its w is mapped in aligned
 chunks of :data:`MAPPING_CHUNK` samples and its image is rendered in batches that start at its part's
 first sample, so the data never depend on the shard count, on interruptions, or (for w) on batch size.
 
@@ -19,23 +19,23 @@ import io
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from stylegan2.atomic import stale_temporaries, temporary_sibling, write_bytes
+from stylegan2.images import write_png
+
 from . import latents as latents_module
-from .datadir import DataDir, json_bytes
+from .datadir import DATA_FORMAT, build_data_dir
 from .errors import UserError
-from .files import atomic_path
-from .render import BackgroundWriter, render_originals
-from .generators import file_sha256
-from .selection import label_array, per_class_count, select, split
+from .files import BackgroundWriter, json_bytes
+from .render import render_originals
+from .selection import per_class_count, select
 
 MAPPING_CHUNK = 256
 RUN_FILE = "run.json"
 PARTS_FORMAT = "gradctrl-parts/1"
-DATA_FORMAT = "gradctrl-data/1"
 # The settings a parts directory is bound to: a rerun or shard must repeat them exactly.
 SAMPLING_KEYS = ("generator_sha256", "n_samples", "seed", "truncation", "scorers", "part_size")
 
@@ -141,14 +141,6 @@ def check_parts_dir(parts_dir, plan):
                             f"{mine!r}: repeat the original settings, or delete it / choose another --parts_dir")
 
 
-def _atomic_write(path, data):
-    """Write bytes to ``path`` via a temporary sibling, flushed to disk, then renamed into place."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _part_bytes(start, w, scores):
     """The .npz bytes of one part: start index, w (n, w_dim) and each attribute's scores."""
     buffer = io.BytesIO()
@@ -172,21 +164,10 @@ def mapped_latents(G, plan, start, stop):
     return w
 
 
-def _save_pngs(folder, start, images):
-    """Write images uint8 (n, H, W, C) as ``folder/<index:08d>.png`` (each via a temporary name)."""
-    from PIL import Image
-
-    for offset, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
-        _atomic_write(Path(folder) / f"{start + offset:08d}.png", buffer.getvalue())
-
-
 @dataclasses.dataclass
 class RunReport:
-    """What a run did: parts of this shard, parts found finished (skipped) and parts computed."""
+    """What a run did: parts of this shard found finished (skipped) and parts computed."""
 
-    shard_parts: list
     skipped: list
     computed: list
 
@@ -216,7 +197,7 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
             tqdm(total=total, initial=done, unit="sample", desc="prepare_data", dynamic_ncols=True,
                  disable=not progress, file=sys.stderr, smoothing=0.1) as bar:
         for k in todo:
-            for stale in parts_dir.glob(f".{part_name(k)}.tmp-*"):  # left by a killed run of this shard
+            for stale in stale_temporaries(parts_dir / part_name(k)):  # left by a killed run of this shard
                 stale.unlink(missing_ok=True)
             start, stop = plan.part_range(k)
             w = mapped_latents(G, plan, start, stop)
@@ -233,7 +214,7 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
                 bar.update(hi - lo)
             part = {attr: np.concatenate(s) for attr, s in scores.items()}
             writer.submit(_write_part, parts_dir, plan, k, start, w, part)
-    return RunReport(shard_parts=mine, skipped=skipped, computed=todo)
+    return RunReport(skipped=skipped, computed=todo)
 
 
 def _check_columns(plan, attr, spec, scores, columns, lo, hi):
@@ -258,7 +239,7 @@ def _start_parts_dir(parts_dir, plan):
     path = parts_dir / RUN_FILE
     if path.is_file():
         return
-    tmp = path.with_name(f".{RUN_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = temporary_sibling(path)
     try:
         tmp.write_bytes(json_bytes(plan.run_record()))
         os.link(tmp, path)
@@ -272,13 +253,14 @@ def _ensure_dir_and_save(parts_dir, plan, start, images):
     """Background job: write one batch of PNGs into ``parts_dir/images``."""
     _start_parts_dir(parts_dir, plan)
     (parts_dir / "images").mkdir(exist_ok=True)
-    _save_pngs(parts_dir / "images", start, images)
+    for offset, image in enumerate(images):
+        write_png(parts_dir / "images" / f"{start + offset:08d}.png", image)
 
 
 def _write_part(parts_dir, plan, k, start, w, scores):
     """Background job: write part k atomically."""
     _start_parts_dir(parts_dir, plan)
-    _atomic_write(parts_dir / part_name(k), _part_bytes(start, w, scores))
+    write_bytes(parts_dir / part_name(k), _part_bytes(start, w, scores), fsync=True)
 
 
 def merge_parts(parts_dir, p_perclass=None, p_val=None):
@@ -342,80 +324,3 @@ def _read_part(path, start, stop, scorers):
     if problem:
         raise UserError(f"part file '{path}' does not belong to this run ({problem}): delete it and rerun its shard")
     return w, {attr: arrays[f"score_{attr}"] for attr in scorers}
-
-
-def build_data_dir(latents, scores, manifest, seed, p_perclass, p_val):
-    """Select and split every attribute -> :class:`DataDir`.
-
-    ``latents`` (N, w_dim) float32; ``scores`` {attr: (N,) or (N, K) float32}; ``manifest``: the keys that
-    identify the data source, completed here with p_perclass, p_val and n_samples.
-    """
-    labels, splits = {}, {}
-    for attr, attr_scores in scores.items():
-        indices, chosen = select(attr_scores, p_perclass, attr)
-        labels[attr] = label_array(attr_scores, indices, chosen)
-        train, val = split(indices, p_val, seed, labels=chosen)
-        splits[attr] = {"train": train.tolist(), "val": val.tolist()}
-    manifest = dict(manifest, p_perclass=p_perclass, p_val=p_val, n_samples=int(latents.shape[0]))
-    return DataDir(latents=latents, scores=dict(scores), labels=labels, splits=splits, manifest=manifest)
-
-
-def _one_file(data_dir, stem, what):
-    """The single existing ``data_dir/stem.pkl`` or ``.npy`` (stem may include a folder); none or both is a UserError."""
-    found = [data_dir / f"{stem}{suffix}" for suffix in (".pkl", ".npy") if (data_dir / f"{stem}{suffix}").is_file()]
-    if not found:
-        raise UserError(f"--data_dir '{data_dir}': missing {stem}.pkl (or {stem}.npy) for {what}")
-    if len(found) == 2:
-        raise UserError(f"--data_dir '{data_dir}': both {stem}.pkl and {stem}.npy exist: keep one")
-    return found[0]
-
-
-def read_authors_dir(data_dir, attributes=None):
-    """The authors' layout -> (latents (N, w_dim) float32, {attr: scores (N,) or (N, K) float32}, manifest).
-
-    ``data_dir`` holds ``latents.pkl`` (or ``.npy``) and ``logits/logits_<attr>.pkl`` (or ``.npy``), each a
-    numpy array (or list of arrays) read through an allow-list; logits (N, 1) are a binary attribute.
-    ``attributes`` defaults to every logits file, in name order. Missing files or lengths that differ
-    from the latents' are a UserError.
-    """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"--data_dir '{data_dir}' does not exist")
-    latents_path = _one_file(data_dir, "latents", "the latents")
-    latents = latents_module.load_latents(latents_path)
-    logits_dir = data_dir / "logits"
-    if attributes is None:
-        stems = sorted({p.stem for p in logits_dir.glob("logits_*") if p.suffix in (".pkl", ".npy")})
-        attributes = [stem[len("logits_"):] for stem in stems]
-        if not attributes:
-            raise UserError(f"--data_dir '{data_dir}': no logits/logits_<attr>.pkl files: add them or pass --attributes")
-    scores, sources = {}, {}
-    for attr in attributes:
-        path = _one_file(data_dir, f"logits/logits_{attr}", f"attribute '{attr}'")
-        array = _read_logits(path)
-        if array.ndim not in (1, 2) or array.shape[0] != latents.shape[0]:
-            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} has shape {array.shape} but "
-                            f"{latents_path.name} holds {latents.shape[0]} latents: expected ({latents.shape[0]}, K), "
-                            "both from the same samples")
-        if not np.all(np.isfinite(array)):
-            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} holds NaN or infinite values")
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        scores[attr] = array.astype(np.float32)
-        sources[attr] = f"logits/{path.name} sha256:{file_sha256(path)}"
-    manifest = {"format": DATA_FORMAT, "source": "data_dir", "latents_sha256": file_sha256(latents_path),
-                "scorers": sources}
-    return latents, scores, manifest
-
-
-def _read_logits(path):
-    """A numeric array from a .npy file or an allow-list-read pickle."""
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise UserError(f"logits file '{path}' is not a readable numeric .npy array ({e})") from None
-        if array.dtype.kind not in "fiub":
-            raise UserError(f"logits file '{path}' holds dtype {array.dtype}, not numbers")
-        return array
-    return latents_module.read_pickled_array(path, "logits file")

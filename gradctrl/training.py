@@ -12,6 +12,7 @@ import numpy as np
 
 from .classifier import LatentClassifier
 from .errors import UserError
+from .options import check_int, check_number
 
 
 def _check_inputs(latents, labels, splits, num_classes):
@@ -72,11 +73,9 @@ def train_classifier(latents, labels, splits, num_classes, hidden_size=16, n_sha
 
     attributes = list(num_classes)
     latents, indices = _check_inputs(latents, labels, splits, num_classes)
-    for name, value, low in (("batch_size", batch_size, 1), ("n_epochs", n_epochs, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise UserError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise UserError(f"the learning rate must be a positive number, got {lr!r}")
+    check_int(batch_size, "batch_size")
+    check_int(n_epochs, "n_epochs")
+    check_number(lr, "the learning rate", low=0, low_open=True)
     clf = LatentClassifier(latents.shape[1], attributes, num_classes, hidden_size, n_shared_layers, seed=seed)
 
     # Rows of one epoch: every sample in some attribute's training split; per attribute a membership mask.

@@ -275,7 +275,7 @@ def write_world(out, n, seed, resolution=32, progress=True):
     """Draw ``n`` faces of ``seed`` into the new folder ``out``: images.npy, factors.npz (each factor and
     ``label_<attribute>``) and factors.json (see :func:`describe`). Written under a temporary sibling name,
     then renamed; an existing non-empty ``out`` is refused."""
-    from .files import atomic_dir
+    from stylegan2.atomic import atomic_dir
 
     out = Path(out)
     check_resolution(resolution)
@@ -329,9 +329,7 @@ def tile(images, columns, scale=1):
 def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
     """Write a preview PNG: ``n`` faces of ``seed`` in a square-ish grid, or (``sweep``) one row per
     attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
-    from PIL import Image
-
-    from .files import atomic_path
+    from stylegan2.images import write_png
 
     check_resolution(resolution)
     if n < 1 or scale < 1:
@@ -340,8 +338,7 @@ def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
         images, columns = draw_faces(sweep_factors(seed), resolution), 8
     else:
         images, columns = draw_faces(sample_factors(n, seed), resolution), int(np.ceil(np.sqrt(n)))
-    with atomic_path(out) as tmp:
-        Image.fromarray(tile(images, columns, scale)).save(tmp, format="PNG")
+    write_png(out, tile(images, columns, scale))
     return out
 
 
@@ -466,7 +463,7 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     """Train the exact scorer on ``n`` faces (of folder ``data``, else drawn from ``seed``), measure it on
     ``test_n`` fresh faces of ``test_seed``, and write ``out`` (.keras) and ``out`` with suffix .json
     (the metrics and settings) -> the metrics dict."""
-    from .files import atomic_path
+    from stylegan2.atomic import atomic_path
 
     out = Path(out)
     if out.suffix != ".keras":
@@ -524,7 +521,7 @@ def build_parser():
 
 def main(argv=None):
     """``python -m gradctrl.world draw|grid|train-scorer ...``; bad input: one line on stderr, exit 2."""
-    from .cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
 
     parser = build_parser()
     args = parser.parse_args(argv)

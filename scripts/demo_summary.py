@@ -35,30 +35,17 @@ def score_changes(G, scorers, w0, traj, layers, batch_size=64):
     return {name: scorer(edited) - scorer(original) for name, scorer in scorers.items()}
 
 
-def summarise_edit(changes, attribute, case):
-    """One row: the target's mean change and every other attribute's mean absolute change."""
+def summarise_edit(changes, case):
+    """One row for an edit case: the target's mean change and every other attribute's mean absolute change."""
+    attribute = case.attribute
     target = changes[attribute]
     if target.ndim == 2:
-        target = target[:, int(case[len("class"):])]
+        target = target[:, case.target_class]
     row = {"target_mean_change": float(np.mean(target))}
     for name, change in changes.items():
         if name != attribute:
             row[f"{name}_mean_abs_change"] = float(np.mean(np.abs(change)))
     return row
-
-
-def _case_order(case):
-    """+1 first, then -1, then the classes in order."""
-    return {"positive": -2, "negative": -1}.get(case) or int(case[len("class"):])
-
-
-def _case_label(case, class_names):
-    if case == "positive":
-        return "+1"
-    if case == "negative":
-        return "-1"
-    c = int(case[len("class"):])
-    return f"-> {class_names[c]}" if class_names else f"-> class {c}"
 
 
 def main(argv=None):
@@ -67,7 +54,7 @@ def main(argv=None):
     parser.add_argument("--edits", required=True, help="folder with with_exclusion/ and without_exclusion/")
     parser.add_argument("--data_dir", help="data directory, for the scores' spread over the data set")
     args = parser.parse_args(argv)
-    from gradctrl.cli import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error
 
     with exit_on_input_error(parser.prog):
         _run(args)
@@ -76,13 +63,15 @@ def main(argv=None):
 def _run(args):
     from gradctrl.config import load_config
     from gradctrl.errors import UserError
+    from gradctrl.files import write_json
     from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.methods import edit_cases
     from gradctrl.scorers import make_scorer
 
     cfg = load_config(args.config)
     scorers = {name: make_scorer(a.scorer, name) for name, a in cfg.attributes.items() if a.scorer}
     edits = Path(args.edits)
-    generator, rows, spread = None, [], {}
+    generator, rows, spread, position = None, [], {}, {}
     if args.data_dir:
         from gradctrl.datadir import read_data_dir
 
@@ -96,22 +85,23 @@ def _run(args):
             if file_sha256(settings["generator"]) != settings["generator_sha256"]:
                 raise UserError(f"{settings_file}: the generator changed since these edits were made")
             attribute = settings["attribute"]
+            cases = edit_cases(attribute, settings["num_classes"], settings.get("class_names"))
             with np.load(edits / setting / settings["npz"], allow_pickle=False) as arrays:
                 w0 = arrays["w0"]
-                trajectories = {case: arrays[f"traj_{case}"] for case in settings["cases"]}
-            for case, traj in trajectories.items():
-                changes = score_changes(generator, scorers, w0, traj, settings["layers"])
-                rows.append({"attribute": attribute, "case": case, "setting": setting,
-                             "label": _case_label(case, settings.get("class_names")),
-                             "exclude": settings["exclude"], "n_latents": int(len(w0)),
-                             **summarise_edit(changes, attribute, case)})
+                trajectories = {case.tag: arrays[f"traj_{case.tag}"] for case in cases}
+            for order, case in enumerate(cases):
+                position[attribute, case.tag] = order
+                changes = score_changes(generator, scorers, w0, trajectories[case.tag], settings["layers"])
+                rows.append({"attribute": attribute, "case": case.tag, "setting": setting,
+                             "label": case.label, "exclude": settings["exclude"], "n_latents": int(len(w0)),
+                             **summarise_edit(changes, case)})
     if not rows:
         raise UserError(f"--edits '{edits}' holds no manipulate.py output in {' or '.join(SETTINGS)}")
     order = list(cfg.attributes)
     rows.sort(key=lambda r: (order.index(r["attribute"]) if r["attribute"] in order else len(order),
-                             r["attribute"], _case_order(r["case"]), SETTINGS.index(r["setting"])))
+                             r["attribute"], position[r["attribute"], r["case"]], SETTINGS.index(r["setting"])))
     _print_table(rows, list(scorers), spread)
-    (edits / "summary.json").write_text(json.dumps({"rows": rows, "score_std": spread}, indent=1) + "\n")
+    write_json(edits / "summary.json", {"rows": rows, "score_std": spread})
 
 
 def _print_table(rows, names, spread):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Compare editing methods (GradCtrl with and without exclusion, InterFaceGAN, conditional InterFaceGAN,
-# GANSpace) on held-out latents: python -m gradctrl.evaluate with the image scorers, then the quick
+# GANSpace) on held-out latents: evaluate.py with the image scorers, then the quick
 # latent-classifier version. Defaults: the embedded demo (run scripts/demo.sh first).
 #
-#   scripts/evaluate.sh [RUN_DIR] [more python -m gradctrl.evaluate flags, e.g. --n_samples 128]
+#   scripts/evaluate.sh [RUN_DIR] [more evaluate.py flags, e.g. --n_samples 128]
 #
 # RUN_DIR (default demo_out, in the repository root as scripts/demo.sh writes it) holds data/ (prepare_data.py) and model/ (train.py); the tables go to
 # RUN_DIR/evaluation (image scores: the one that counts) and RUN_DIR/evaluation_latent (latent
@@ -30,5 +30,5 @@ done
 run="$(realpath "$run")"
 cd "$root"
 common=(--config "$config" --model_dir "$run/model" --data_dir "$run/data")
-python3 -m gradctrl.evaluate "${common[@]}" --out_dir "$run/evaluation" "$@"
-python3 -m gradctrl.evaluate "${common[@]}" --out_dir "$run/evaluation_latent" --latent_only "$@"
+python3 "$root/evaluate.py" "${common[@]}" --out_dir "$run/evaluation" "$@"
+python3 "$root/evaluate.py" "${common[@]}" --out_dir "$run/evaluation_latent" --latent_only "$@"

@@ -3,7 +3,7 @@
 # (+1 and -1 rows) with the authors' released classifiers on W+ layers 6:14 (configs/car.toml), frames
 # cropped to the 512 x 384 picture as NVIDIA shows LSUN cars, one PNG.
 #
-#   scripts/fig_car.sh [GENERATOR_PKL] [more python -m gradctrl.figures flags]
+#   scripts/fig_car.sh [GENERATOR_PKL] [more figures.py flags]
 #
 # GENERATOR_PKL (or $GRADCTRL_CAR_PKL): NVIDIA's stylegan2-car-config-f.pkl, from
 #   https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-car-config-f.pkl

@@ -2,7 +2,7 @@
 # The paper's LSUN cat figure: multi-class GradCtrl edits of the colour attribute, one row per class of
 # the authors' released 8-class classifier, on W+ layers 6:14 (configs/cat.toml), one PNG.
 #
-#   scripts/fig_cat.sh [GENERATOR_PKL] [more python -m gradctrl.figures flags]
+#   scripts/fig_cat.sh [GENERATOR_PKL] [more figures.py flags]
 #
 # GENERATOR_PKL (or $GRADCTRL_CAT_PKL): NVIDIA's stylegan2-cat-config-f.pkl, from
 #   https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-cat-config-f.pkl

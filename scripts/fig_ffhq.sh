@@ -2,7 +2,7 @@
 # The paper's FFHQ figure: GradCtrl edits of gender, smile, eyeglasses and age (+1 and -1 rows) with the
 # authors' released classifiers and their exclusion settings (configs/ffhq.toml), one PNG.
 #
-#   scripts/fig_ffhq.sh [GENERATOR_PKL] [more python -m gradctrl.figures flags, e.g. --n_samples 4 --seed 1]
+#   scripts/fig_ffhq.sh [GENERATOR_PKL] [more figures.py flags, e.g. --n_samples 4 --seed 1]
 #
 # GENERATOR_PKL (or $GRADCTRL_FFHQ_PKL): NVIDIA's stylegan2-ffhq-config-f.pkl, from
 #   https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl

@@ -1,5 +1,5 @@
 # Shared by scripts/fig_*.sh (sourced, not run): find the released classifiers and the generator, then run
-# python -m gradctrl.figures with the paper config. run_figure NAME MODEL ENV_VAR [ARGS...]: a first ARG that
+# figures.py with the paper config. run_figure NAME MODEL ENV_VAR [ARGS...]: a first ARG that
 # is not a flag is the generator pickle (else the variable named ENV_VAR, else NVIDIA's file name in the
 # current folder); the script's FIGURE_FLAGS come next and the remaining ARGS last, so the user's flags win.
 root="$(cd "$here/.." && pwd)"
@@ -28,6 +28,6 @@ run_figure() {
         exit 2
     fi
     local out="${GRADCTRL_FIGURES:-build/figures}/fig_$name.png"
-    python3 -m gradctrl.figures --config "$root/configs/$name.toml" --model_dir "$released/$model" \
+    python3 "$root/figures.py" --config "$root/configs/$name.toml" --model_dir "$released/$model" \
         --generator "$generator" --out "$out" "${FIGURE_FLAGS[@]}" "$@"
 }

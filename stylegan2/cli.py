@@ -2,27 +2,15 @@
 (``generate``), or train a network (``train``)."""
 import argparse
 import dataclasses
-import contextlib
 import os
 import re
-import sys
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import InputError
+from .errors import InputError, exit_on_input_error
+from .images import write_png
 
 _MAX_SEED = 2 ** 32 - 1
-
-
-@contextlib.contextmanager
-def exit_on_input_error(prog):
-    """Run the body; an :class:`InputError` prints ``prog: error: message`` to stderr and raises SystemExit(2)."""
-    try:
-        yield
-    except InputError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def parse_seeds(text):
@@ -49,17 +37,6 @@ def seed_inputs(generator, seed, noise_mode):
     return z, noise
 
 
-def _write_png(image, path):
-    """Write one uint8 (H, W, C) image as PNG via a temporary file renamed into place."""
-    from PIL import Image
-
-    channels = image.shape[2]
-    if channels not in (1, 2, 3, 4):
-        raise InputError(f"the network makes {channels}-channel images, which PNG cannot hold (1 to 4 channels)")
-    with atomic_write(path) as file:
-        Image.fromarray(image[:, :, 0] if channels == 1 else image).save(file, format="PNG")
-
-
 def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, batch_size):
     """Render one PNG ``seed%04d.png`` per seed into ``outdir``. -> list of written paths."""
     import stylegan2
@@ -83,7 +60,7 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
         images = stylegan2.to_uint8(generator.synthesis(ws, noise_mode="const", noise=noise))
         for seed, image in zip(batch, images):
             path = os.path.join(outdir, f"seed{seed:04d}.png")
-            _write_png(image, path)
+            write_png(path, image)
             written.append(path)
     return written
 

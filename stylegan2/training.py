@@ -33,12 +33,12 @@ import numpy as np
 import tensorflow as tf
 
 from . import official_pickle
-from .atomic import atomic_write
+from .atomic import atomic_write, write_bytes
 from .discriminator import Discriminator, random_discriminator_variables
 from .errors import InputError
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
-from .images import to_uint8
+from .images import to_uint8, write_png
 from .official_pickle import NetworkState
 from .random_init import random_generator
 
@@ -433,8 +433,7 @@ class RunFolder:
                              " add --resume to continue that run, or choose an empty folder")
 
     def write_json(self, name, obj):
-        with atomic_write(self.path / name) as file:
-            file.write((json.dumps(obj, indent=1) + "\n").encode())
+        write_bytes(self.path / name, (json.dumps(obj, indent=1) + "\n").encode())
 
     def read_options(self):
         return json.loads((self.path / OPTIONS_FILE).read_text())
@@ -467,12 +466,9 @@ class RunFolder:
 
     def write_grid(self, name, images, grid):
         """images uint8 (grid^2, R, R, C) -> one PNG of grid x grid tiles."""
-        from PIL import Image
-
         n, r, _, c = images.shape
-        tiles = images.reshape(grid, grid, r, r, c).transpose(0, 2, 1, 3, 4).reshape(grid * r, grid * r, c)
-        with atomic_write(self.path / name) as file:
-            Image.fromarray(tiles[:, :, 0] if c == 1 else tiles).save(file, format="PNG")
+        write_png(self.path / name, images.reshape(grid, grid, r, r, c).transpose(0, 2, 1, 3, 4).reshape(
+            grid * r, grid * r, c))
 
 
 def grid_latents(options, z_dim):

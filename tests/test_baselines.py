@@ -145,30 +145,3 @@ def _planted_data_dir(rng, n=3000):
         data.splits[name] = {"train": train.tolist(), "val": val.tolist()}
     data.validate("planted")
     return data, a_axis, b_axis, axes[2:5]
-
-
-def test_baselines_from_a_data_directory():
-    from gradctrl.baselines import baseline_directions, baseline_trajectory
-
-    data, a_axis, b_axis, k_axes = _planted_data_dir(np.random.default_rng(7))
-    plain = baseline_directions("interfacegan", data, "a")
-    assert plain.shape == (1, W_DIM) and plain[0] @ a_axis > 0.95
-    conditional = baseline_directions("interfacegan", data, "a", exclude=["b"])
-    b_normal = baseline_directions("interfacegan", data, "b")[0]
-    assert abs(conditional[0] @ b_normal) < 1e-5 and conditional[0] @ a_axis > 0.5
-    one_vs_rest = baseline_directions("interfacegan", data, "k", exclude=["a"])
-    assert one_vs_rest.shape == (3, W_DIM)
-    a_normal = baseline_directions("interfacegan", data, "a")[0]
-    np.testing.assert_allclose(one_vs_rest @ a_normal, 0.0, atol=1e-5)
-    ganspace = baseline_directions("ganspace", data, "k")
-    assert ganspace.shape == (3, W_DIM)
-    w = data.latents[:50]
-    for c in range(3):                                    # walking towards class c raises its planted score
-        end = baseline_trajectory(ganspace, w, +1, target_class=c)[:, -1]
-        assert np.all((end - w) @ k_axes[c] > 0)
-    traj = baseline_trajectory(plain, w, -1)
-    assert traj.shape == (50, 9, W_DIM) and np.all((traj[:, -1] - w) @ a_axis < -3.8)
-    with pytest.raises(UserError, match="no scores for attribute 'c'"):
-        baseline_directions("ganspace", data, "c")
-    with pytest.raises(UserError, match="unknown baseline method 'svm'"):
-        baseline_directions("svm", data, "a")

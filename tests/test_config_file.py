@@ -117,3 +117,15 @@ def test_checks_against_the_generator(tmp_path):
         config_module.check_against_generator(cfg, num_ws=6, w_dim=512)
     with pytest.raises(UserError, match=r"key 'attributes.gender.exclude.smile': top-k 250 exceeds the latent width 32"):
         config_module.check_against_generator(cfg, num_ws=8, w_dim=32)
+
+
+def test_check_compatible_names_the_mismatch():
+    import types
+
+    cfg = config_module.Config(attributes={"a": config_module.AttributeConfig(name="a", layers=(0, 8))})
+    generator = types.SimpleNamespace(w_dim=16, num_ws=6)
+    with pytest.raises(UserError, match=r"--generator 'g.pkl': its w has 16 channels but the classifier in 'm' takes 8"):
+        config_module.check_compatible(generator, types.SimpleNamespace(w_dim=8), cfg, "g.pkl", "m")
+    with pytest.raises(UserError, match=r"key 'attributes.a.layers'"):
+        config_module.check_compatible(generator, types.SimpleNamespace(w_dim=16), cfg, "g.pkl", "m")
+    config_module.check_compatible(generator, types.SimpleNamespace(w_dim=16), cfg, "g.pkl", "m", check_layers=False)

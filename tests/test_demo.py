@@ -40,7 +40,7 @@ def test_demo_script_end_to_end(tmp_path):
     assert summary == result.stdout.split("== 4/4 summary\n")[1].split("demo finished")[0]
     rows = json.loads((out / "edits" / "summary.json").read_text())["rows"]
     labels = [(r["attribute"], r["label"], r["setting"]) for r in rows]
-    assert labels == [(a, c, s) for a, cases in (("warmth", ("+1", "-1")), ("color", ("-> red", "-> green", "-> blue")))
+    assert labels == [(a, c, s) for a, cases in (("warmth", ("+1", "-1")), ("color", ("to red", "to green", "to blue")))
                       for c in cases for s in ("with_exclusion", "without_exclusion")]
     for row in rows:
         others = {"warmth": ("brightness", "color"), "color": ("brightness", "warmth")}[row["attribute"]]

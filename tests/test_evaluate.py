@@ -1,11 +1,11 @@
-"""python -m gradctrl.evaluate end to end on the tiny generator with the built-in scorers (fast settings)."""
+"""evaluate.py end to end on the tiny generator with the built-in scorers (fast settings)."""
 import csv
 import json
 
 import numpy as np
 import pytest
 
-from gradctrl import evaluate
+from gradctrl.commands import evaluate
 
 STEPS = 3
 STEP = 0.5
@@ -41,7 +41,7 @@ def setup(tmp_path_factory, tiny_generator_path, tiny_generator):
     from gradctrl.classifier import LatentClassifier, save_classifier
     from gradctrl.datadir import write_data_dir
     from gradctrl.latents import STREAM_DATA, sample_w
-    from gradctrl.sampling import build_data_dir
+    from gradctrl.datadir import build_data_dir
     from gradctrl.scorers import make_scorer
     import stylegan2
 
@@ -97,7 +97,7 @@ def test_image_evaluation_writes_consistent_curves_and_tables(setup, tiny_genera
 
     # Independent recomputation of one value: InterFaceGAN on warmth, -1, last step, rendered here directly.
     import stylegan2
-    from gradctrl.baselines import baseline_directions
+    from gradctrl.methods import baseline_directions
     from gradctrl.datadir import read_data_dir
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.scorers import make_scorer
@@ -135,7 +135,7 @@ def test_latent_only_evaluation_has_no_drift(setup):
     (["--methods", "gradctrl,svm"], "--methods 'gradctrl,svm': unknown method 'svm'"),
     (["--attributes", "pose"], "--attributes: 'pose' is not an attribute of the classifier"),
     (["--n_samples", "1"], "--n_samples 1: at least 2 held-out latents"),
-    (["--steps", "0"], "--steps must be positive, got 0"),
+    (["--steps", "0"], "--steps 0: must be at least 1"),
 ])
 def test_bad_flags_are_one_line_errors(setup, capsys, extra, message):
     with pytest.raises(SystemExit) as e:

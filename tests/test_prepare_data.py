@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import prepare_data
+from gradctrl.commands import prepare_data
 from gradctrl.datadir import read_data_dir
 from gradctrl.selection import select
 from stylegan2.official_pickle import read_network
@@ -256,8 +256,8 @@ def test_bad_nvidia_scorers_exit_2_and_write_nothing(tmp_path, tiny_generator_pa
     (["--shard", "3"], "--shard '3' is malformed: expected K/N"),
     (["--shard", "a/b"], "--shard 'a/b' is malformed"),
     (["--shard", "3/3"], "--shard 3/3: K must be in 0..2 (shards are numbered from 0)"),
-    (["--n_samples", "0"], "--n_samples 0 must be at least 1"),
-    (["--truncation", "1.5"], "--truncation 1.5 is outside (0, 1]"),
+    (["--n_samples", "0"], "--n_samples 0: must be at least 1"),
+    (["--truncation", "1.5"], "--truncation 1.5: must be at most 1"),
 ])
 def test_bad_flags_exit_2_and_write_nothing(tmp_path, tiny_generator_path, capsys, extra, message):
     _expect_error(capsys, base_args(tiny_generator_path, tmp_path / "d") + extra, message)

@@ -1,11 +1,10 @@
 """W+ codes of edits, batched rendering, strips and atomic PNG files."""
 import numpy as np
 import pytest
-from PIL import Image
 
 import stylegan2
 from gradctrl import UserError
-from gradctrl.render import compose_strip, render_strips, render_uint8, save_png, wplus
+from gradctrl.render import compose_strip, render_strips, render_uint8, wplus
 
 
 def test_wplus_layers():
@@ -70,18 +69,3 @@ def test_compose_strip():
     assert strip.shape == (3, 8, 1)
     np.testing.assert_array_equal(strip[:, :4], frames[0])
     np.testing.assert_array_equal(strip[:, 4:], frames[1])
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_save_png_roundtrip(tmp_path, channels):
-    image = np.random.default_rng(4).integers(0, 256, (5, 7, channels), dtype=np.uint8)
-    save_png(tmp_path / "sub" / "x.png", image)
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.png"]
-    read = np.asarray(Image.open(tmp_path / "sub" / "x.png"))
-    np.testing.assert_array_equal(read.reshape(image.shape), image)
-
-
-def test_save_png_refuses_bad_images(tmp_path):
-    with pytest.raises(UserError, match=r"\(H, W, 1\|3\|4\) uint8"):
-        save_png(tmp_path / "x.png", np.zeros((4, 4, 3), np.float32))
-    assert list(tmp_path.iterdir()) == []

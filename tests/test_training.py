@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-import train
+from gradctrl.commands import train
 from gradctrl import UserError
 from gradctrl.classifier import load_classifier
 from gradctrl.datadir import DataDir, write_data_dir
@@ -125,7 +125,7 @@ def test_train_cli(tmp_path, planted, capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--attributes", "ring,hair"], "--attributes 'hair': the data directory .* has no such attribute"),
-    (["--lr", "0"], "--lr 0.0: the learning rate must be a positive number"),
+    (["--lr", "0"], "--lr 0.0: must be greater than 0"),
     (["--n_epochs", "0"], "--n_epochs 0: must be at least 1"),
     (["--config", "CONFIG"], "config .*c.toml: key 'attributes.ring.classes' is 3 but the data directory scores "
                              r"it with 1 class\(es\)"),

@@ -1,4 +1,8 @@
-"""The GradCtrl authors' released classifiers: ``model.pth`` and ``model_params.pkl``, read without PyTorch.
+"""The GradCtrl authors' formats, read without PyTorch and without running any stored code: their released
+classifiers (``model.pth`` + ``model_params.pkl``), their pickled latent and logit arrays, and their data
+layout (``latents.pkl`` + ``logits/logits_<attr>.pkl``, :func:`read_authors_dir`).
+
+Released classifiers: ``model.pth`` and ``model_params.pkl``.
 
 ``model.pth`` is PyTorch's legacy (pre-zip) serialization of a state dict. The file is, in order:
 
@@ -17,12 +21,16 @@ globals this format names, each mapped to a stand-in that builds numpy arrays; n
 import collections
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 
 from stylegan2 import safe_pickle
 
+from .datadir import DATA_FORMAT
 from .errors import UserError
+from .generators import file_sha256
+from .latents import load_latents
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -219,3 +227,90 @@ def read_released(path):
     if unused:
         raise UserError(f"'{pth}' holds parameters its model_params.pkl does not describe: {', '.join(unused[:3])}")
     return params, {"shared": shared, "branches": branches}
+
+
+# --- pickled arrays and the authors' data layout ---------------------------------------------------------
+
+def read_pickled_array(path, what):
+    """A numeric array from a pickle holding a numpy array or a (nested) list of arrays and numbers.
+
+    The GradCtrl authors saved latents and logits this way. Only numpy's array-rebuilding globals are
+    allowed, so nothing in the file can run code; a list of 2-D arrays (batches) is concatenated.
+    """
+    try:
+        with open(path, "rb") as f:
+            value = safe_pickle.load(f, safe_pickle.NUMPY_GLOBALS, f"{what} '{path}'")
+    except FileNotFoundError:
+        raise UserError(f"{what} '{path}' not found") from None
+    except OSError as e:
+        raise UserError(f"{what} '{path}' cannot be read: {e.strerror}") from None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in value):
+        value = np.concatenate(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as e:
+        raise UserError(f"{what} '{path}' does not hold a rectangular array ({e})") from None
+    if array.dtype.kind not in "fiub":
+        raise UserError(f"{what} '{path}' holds {type(value).__name__} of dtype {array.dtype}, not a numeric array")
+    return array
+
+
+def _one_file(data_dir, stem, what):
+    """The single existing ``data_dir/stem.pkl`` or ``.npy`` (stem may include a folder); none or both is a UserError."""
+    found = [data_dir / f"{stem}{suffix}" for suffix in (".pkl", ".npy") if (data_dir / f"{stem}{suffix}").is_file()]
+    if not found:
+        raise UserError(f"--data_dir '{data_dir}': missing {stem}.pkl (or {stem}.npy) for {what}")
+    if len(found) == 2:
+        raise UserError(f"--data_dir '{data_dir}': both {stem}.pkl and {stem}.npy exist: keep one")
+    return found[0]
+
+
+def read_authors_dir(data_dir, attributes=None):
+    """The authors' layout -> (latents (N, w_dim) float32, {attr: scores (N,) or (N, K) float32}, manifest).
+
+    ``data_dir`` holds ``latents.pkl`` (or ``.npy``) and ``logits/logits_<attr>.pkl`` (or ``.npy``), each a
+    numpy array (or list of arrays) read through an allow-list; logits (N, 1) are a binary attribute.
+    ``attributes`` defaults to every logits file, in name order. Missing files or lengths that differ
+    from the latents' are a UserError.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"--data_dir '{data_dir}' does not exist")
+    latents_path = _one_file(data_dir, "latents", "the latents")
+    latents = load_latents(latents_path)
+    logits_dir = data_dir / "logits"
+    if attributes is None:
+        stems = sorted({p.stem for p in logits_dir.glob("logits_*") if p.suffix in (".pkl", ".npy")})
+        attributes = [stem[len("logits_"):] for stem in stems]
+        if not attributes:
+            raise UserError(f"--data_dir '{data_dir}': no logits/logits_<attr>.pkl files: add them or pass --attributes")
+    scores, sources = {}, {}
+    for attr in attributes:
+        path = _one_file(data_dir, f"logits/logits_{attr}", f"attribute '{attr}'")
+        array = _read_logits(path)
+        if array.ndim not in (1, 2) or array.shape[0] != latents.shape[0]:
+            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} has shape {array.shape} but "
+                            f"{latents_path.name} holds {latents.shape[0]} latents: expected ({latents.shape[0]}, K), "
+                            "both from the same samples")
+        if not np.all(np.isfinite(array)):
+            raise UserError(f"--data_dir '{data_dir}': logits/{path.name} holds NaN or infinite values")
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        scores[attr] = array.astype(np.float32)
+        sources[attr] = f"logits/{path.name} sha256:{file_sha256(path)}"
+    manifest = {"format": DATA_FORMAT, "source": "data_dir", "latents_sha256": file_sha256(latents_path),
+                "scorers": sources}
+    return latents, scores, manifest
+
+
+def _read_logits(path):
+    """A numeric array from a .npy file or an allow-list-read pickle."""
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise UserError(f"logits file '{path}' is not a readable numeric .npy array ({e})") from None
+        if array.dtype.kind not in "fiub":
+            raise UserError(f"logits file '{path}' holds dtype {array.dtype}, not numbers")
+        return array
+    return read_pickled_array(path, "logits file")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from gradctrl import UserError, classifier, released
+from gradctrl import UserError, authors, classifier
 from stylegan2 import InputError
 
 HEADER_SYS_INFO = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
@@ -109,7 +109,7 @@ def test_released_car_and_cat_structure():
     assert p.shape == (5, 8)
     np.testing.assert_allclose(p.sum(1), 1, atol=1e-6)
     # Independent forward pass from the raw state dict (PyTorch layout).
-    state = released.read_legacy_state_dict(shared_file("released/model_cat/model.pth"))
+    state = authors.read_legacy_state_dict(shared_file("released/model_cat/model.pth"))
     assert list(state) == ["classifiers.0.classifier.0.weight", "classifiers.0.classifier.0.bias",
                            "classifiers.0.classifier.2.weight", "classifiers.0.classifier.2.bias"]
     logits = numpy_forward(w, [(state["classifiers.0.classifier.0.weight"], state["classifiers.0.classifier.0.bias"]),
@@ -119,12 +119,12 @@ def test_released_car_and_cat_structure():
 
 
 def test_model_params_parsing():
-    params = released.read_model_params(shared_file("released/model_car/model_params.pkl"))
+    params = authors.read_model_params(shared_file("released/model_car/model_params.pkl"))
     assert params == {"attributes": ["sky_blue", "grassground", "treesbackground", "hubcap_dense"],
                       "num_classes": {"sky_blue": 1, "grassground": 1, "treesbackground": 1, "hubcap_dense": 1},
                       "hidden_size": 16, "n_shared_layers": 0}
     # ffhq's params have no 'multiclass_classes': every branch binary.
-    ffhq = released.read_model_params(shared_file("released/model_ffhq/model_params.pkl"))
+    ffhq = authors.read_model_params(shared_file("released/model_ffhq/model_params.pkl"))
     assert set(ffhq["num_classes"].values()) == {1}
 
 
@@ -136,7 +136,7 @@ def test_strided_views_and_offsets(tmp_path, fake_torch):
                "row": _FakeTensor(shared, 4 + 1, (5,), (3,)),        # a[1, :] from the same storage
                "head": _FakeTensor(shared, 0, (2, 2), (2, 1))}
     write_legacy(tmp_path / "m.pth", tensors, fake_torch)
-    state = released.read_legacy_state_dict(tmp_path / "m.pth")
+    state = authors.read_legacy_state_dict(tmp_path / "m.pth")
     np.testing.assert_array_equal(state["t"], a)
     np.testing.assert_array_equal(state["row"], a[1])
     np.testing.assert_array_equal(state["head"], np.full((2, 2), 9.0))
@@ -179,7 +179,7 @@ def test_refuses_foreign_globals(tmp_path):
     evil = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
     (tmp_path / "model.pth").write_bytes(data[:header_end] + evil)
     with pytest.raises(InputError, match=r"'os\.system', which is not on the allow-list"):
-        released.read_legacy_state_dict(tmp_path / "model.pth")
+        authors.read_legacy_state_dict(tmp_path / "model.pth")
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -192,7 +192,7 @@ def test_damaged_checkpoints(tmp_path, damage, message):
     data = shared_file("released/model_cat/model.pth").read_bytes()
     (tmp_path / "model.pth").write_bytes(damage(data))
     with pytest.raises(InputError, match=message):
-        released.read_legacy_state_dict(tmp_path / "model.pth")
+        authors.read_legacy_state_dict(tmp_path / "model.pth")
 
 
 def test_params_not_matching_weights(tmp_path):

@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 from gradctrl import UserError
-from gradctrl.figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, save_png, strip_image
+from gradctrl.figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, strip_image
+from stylegan2.images import write_png
 
 
 def test_car_crop_keeps_the_512_by_384_picture():
@@ -36,14 +37,14 @@ def test_figure_has_a_label_column_title_and_one_band_per_row(tmp_path):
     long_label = assemble_figure([("a much longer label than the column", np.zeros((2, 8, 8, 3), np.uint8))], 64)
     assert long_label.width > LABEL_MIN_WIDTH + 64                     # the label column widens to fit
     path = tmp_path / "sub" / "figure.png"
-    save_png(figure, path)
+    write_png(path, np.asarray(figure))
     assert Image.open(path).size == figure.size and [p.name for p in path.parent.iterdir()] == ["figure.png"]
     with pytest.raises(UserError, match="at least one row"):
         assemble_figure([], width=256)
 
 
 def test_figure_command_on_the_tiny_generator(tmp_path, tiny_generator_path, capsys):
-    from gradctrl import figures
+    from gradctrl.commands import figures
     from gradctrl.classifier import LatentClassifier, save_classifier
 
     save_classifier(LatentClassifier(32, ["light", "hue"], {"light": 1, "hue": 3}, seed=1), tmp_path / "model")

@@ -1,0 +1,148 @@
+"""Compare editing methods on held-out latents: how much the target attribute moves, and what else moves with it.
+
+``python evaluate.py --config C --model_dir M --data_dir D --out_dir E`` samples held-out latents
+(the evaluation's own seed stream, distinct from prepare_data's and manipulate's), and for every method,
+target attribute and edit (+1 and -1 for a binary attribute, towards each class for a K-class one):
+
+1. edits the latents (same number of steps and step length for every method, written into the same W+
+   layers: the attribute's config defaults);
+2. renders every step and scores the images with the config's image scorers (``--latent_only``: scores the
+   edited w with the latent classifiers instead, without rendering: quick, but circular for GradCtrl,
+   whose edits climb exactly those classifiers);
+3. measures per step the signed target change, the mean absolute non-target change and the identity drift
+   (see :mod:`gradctrl.curves`), and summarises them at target changes of 0.5, 1 and 2 standard deviations.
+
+Methods: ``gradctrl_exclude`` (GradCtrl with the config's exclusion), ``gradctrl`` (without),
+``interfacegan`` (SVM normal on the data directory's selected samples), ``interfacegan_cond`` (projected
+orthogonal to the excluded attributes' normals), ``ganspace`` (the PCA component of w most correlated with
+the score). The two exclusion methods are skipped for an attribute with no exclusion configured.
+
+Writes ``E/curves.csv`` (every step), ``E/summary.csv`` and ``E/summary.md`` (the tables), ``E/curves.png``
+(the curves) and ``E/evaluation.json`` (the settings and notes).
+"""
+import argparse
+import dataclasses
+
+import numpy as np
+
+
+from gradctrl.commands import run_command
+from gradctrl.errors import UserError
+
+
+def build_parser():
+    from gradctrl.methods import REGISTRY
+
+    parser = argparse.ArgumentParser(
+        prog="evaluate.py",
+        description="Compare GradCtrl with InterFaceGAN and GANSpace on held-out latents: target change against "
+                    "non-target change and identity drift, in standard deviations of each score.")
+    parser.add_argument("--config", help="TOML config: generator, truncation, attributes with their image "
+                                          "scorers and edit defaults (layers, exclusion, steps)")
+    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory (ours or the authors')")
+    parser.add_argument("--data_dir", help="data directory of prepare_data (selected samples and scores): "
+                                           "needed by the InterFaceGAN and GANSpace baselines")
+    parser.add_argument("--out_dir", required=True, help="output directory (replaced if it is an earlier evaluation)")
+    parser.add_argument("--attributes", help="comma-separated target attributes (default: every classifier "
+                                             "attribute that can be scored)")
+    parser.add_argument("--methods", help=f"comma-separated registered edit methods, from {', '.join(REGISTRY)} "
+                                          "(default: all)")
+    parser.add_argument("--n_samples", type=int, default=64, help="held-out latents (default 64)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
+    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--steps", type=int, help="steps per edit (default: each attribute's config value, 9)")
+    parser.add_argument("--step_size", type=float, help="L2 length of a step (default: the config's, 4/9)")
+    parser.add_argument("--ganspace_components", type=int, default=20,
+                        help="GANSpace picks among this many leading principal components (default 20)")
+    parser.add_argument("--batch_size", type=int, default=16,
+                        help="images rendered together, and latents per rendering round (default 16)")
+    parser.add_argument("--latent_only", action="store_true",
+                        help="score the edited w with the latent classifiers instead of rendering (quick look; "
+                             "circular for GradCtrl)")
+    return parser
+
+
+def _run(args):
+    from gradctrl import curves
+    from gradctrl.classifier import load_classifier
+    from gradctrl.config import check_compatible, default_config, load_config
+    from gradctrl.evaluation import compare_methods
+    from gradctrl.generators import open_generator
+    from gradctrl.latents import STREAM_EVAL, sample_w
+    from gradctrl.methods import REGISTRY, EditContext, config_cases, get_method
+    from gradctrl.options import check_int, check_number, flags_over_config
+    from gradctrl.reports import check_out_dir, write_evaluation
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
+    for name in methods or [""]:
+        get_method(name, f"--methods {args.methods!r}")
+    for flag, value in (("--n_samples", args.n_samples), ("--steps", args.steps), ("--batch_size", args.batch_size),
+                        ("--ganspace_components", args.ganspace_components)):
+        if value is not None:
+            check_int(value, flag)
+    if args.step_size is not None:
+        check_number(args.step_size, "--step_size", low=0, low_open=True)
+    if args.n_samples < 2:
+        raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
+                        "for a standard deviation")
+    check_out_dir(args.out_dir)
+    baselines = [m for m in methods if REGISTRY[m].needs_data]
+    if baselines and not args.data_dir:
+        raise UserError(f"--methods includes {baselines[0]}, which needs --data_dir (prepare_data's selected samples)")
+
+    config = load_config(args.config) if args.config else default_config()
+    clf = load_classifier(args.model_dir)
+    context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
+    data = context.data() if args.data_dir else None
+    G = open_generator(args.generator, config)
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
+
+    if args.latent_only:
+        scored = list(clf.attributes)
+        scorers = None
+    else:
+        from gradctrl.scorers import make_scorer
+
+        scored = [name for name, a in config.attributes.items() if a.scorer]
+        if not scored:
+            raise UserError("image scores need scorers: pass a --config whose attributes name a `scorer`, "
+                            "or use --latent_only")
+        scorers = {name: make_scorer(config.attribute(name).scorer, name) for name in scored}
+    targets = ([a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes
+               else [a for a in clf.attributes if a in scored])
+    for name in targets:
+        if name not in clf.num_classes:
+            raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
+                            f"({', '.join(clf.attributes)})")
+        if name not in scored:
+            raise UserError(f"--attributes: '{name}' has no scorer in the config: give "
+                            f"[attributes.{name}] a `scorer` (or use --latent_only)")
+        if data is not None and baselines and data.num_classes(name) != clf.num_classes[name]:
+            raise UserError(f"attribute '{name}' has {data.num_classes(name)} score columns in --data_dir but "
+                            f"{clf.num_classes[name]} classes in the classifier")
+    if not targets:
+        raise UserError("no target attribute: the classifier and the scorers share no attribute")
+    if len(scored) < 2:
+        raise UserError(f"only '{scored[0]}' is scored: non-target change needs at least two scored attributes")
+
+    truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
+    w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EVAL)
+    cases = [case for name in targets
+             for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
+
+    comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
+    settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
+                "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
+                "targets": targets, "scored": scored, "latent_only": args.latent_only,
+                "n_samples": args.n_samples, "seed": args.seed, "truncation": truncation,
+                "levels": list(curves.LEVELS), "ganspace_components": args.ganspace_components,
+                "cases": [dataclasses.asdict(c) for c in cases]}
+    markdown = write_evaluation(args.out_dir, comparison, settings, args.latent_only)
+    print(markdown)
+    print(f"wrote {args.out_dir}/summary.md, summary.csv, curves.csv, curves.png")
+
+
+def main(argv=None):
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)

@@ -1,0 +1,76 @@
+"""Paper-style figures: rows of labelled edit strips (original, then each step), downscaled into one PNG.
+
+``python figures.py --config C --model_dir M --out F.png`` samples latents (the edit seed stream,
+as manipulate.py), edits each with GradCtrl for every attribute (+1 and -1 rows for a binary attribute, one
+row per class for a K-class one) using the config's defaults (exclusion, W+ layers, 9 steps of 4/9),
+renders every step and assembles the strips into one figure: a label column on the left, every frame
+optionally cropped to an aspect ratio (``--crop_aspect 4:3`` shows LSUN cars as NVIDIA does: 512 x 384 of
+the 512 x 512 frame), every row downscaled so the strips are ``--width`` pixels wide (default 1024).
+scripts/fig_ffhq.sh, fig_car.sh and fig_cat.sh run it with the paper's settings.
+"""
+import argparse
+
+import numpy as np
+
+
+from gradctrl.commands import run_command
+from gradctrl.errors import UserError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="figures.py",
+        description="Render a paper-style figure: rows of labelled GradCtrl edit strips (original + each step).")
+    parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
+    parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
+    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
+    parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
+    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
+    parser.add_argument("--width", type=int, default=1024, help="width of each strip in px (default 1024)")
+    parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
+    parser.add_argument("--title", help="a line of text above the rows")
+    parser.add_argument("--batch_size", type=int, default=8, help="images rendered together (default 8)")
+    return parser
+
+
+def main(argv=None):
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args):
+    from stylegan2.images import write_png
+
+    from gradctrl.classifier import load_classifier
+    from gradctrl.config import check_compatible, load_config
+    from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
+    from gradctrl.generators import open_generator
+    from gradctrl.latents import STREAM_EDIT, sample_w
+    from gradctrl.manipulation import parse_layerwise
+    from gradctrl.options import check_int, flags_over_config
+
+    for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
+                        ("--batch_size", args.batch_size)):
+        check_int(value, flag)
+    crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
+    config = load_config(args.config)
+    clf = load_classifier(args.model_dir)
+    G = open_generator(args.generator, config)
+    layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
+                     check_layers=layerwise is None)
+    attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
+    for name in attributes:
+        if name not in clf.num_classes:
+            raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
+                            f"({', '.join(clf.attributes)})")
+    truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
+    w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
+    figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
+                             args.width, crop, args.title)
+    write_png(args.out, np.asarray(figure))
+    print(f"wrote {args.out} ({figure.width} x {figure.height} px)")

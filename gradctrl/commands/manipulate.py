@@ -1,0 +1,145 @@
+"""Edit latents with a trained classifier and render the edits as strips (stage three of GradCtrl).
+
+    python manipulate.py --model_dir M --attribute gender --out_dir out [--generator PKL] [--config C]
+        [--input_dir latents.npy | --n_samples 10 --seed 0 --truncation 0.4]
+        [--exclude smile,age | --exclude none] [--top_channels 250,100] [--layerwise 2:10]
+        [--steps 9] [--step_size 0.444] [--method gradctrl] [--batch_size 8]
+
+Binary attributes are edited in both directions (+1 raises the branch's probability), a K-class attribute
+towards each class. Without --exclude / --top_channels / --layerwise / --steps / --step_size the config's
+[attributes.NAME] defaults apply (no exclusion, all layers, 9 steps of 4/9 without a config). Outputs: see
+gradctrl.manipulation.
+"""
+import argparse
+from pathlib import Path
+
+from gradctrl.commands import run_command
+
+
+def build_parser():
+    from gradctrl.methods import REGISTRY
+
+    parser = argparse.ArgumentParser(prog="manipulate.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", required=True, help="model directory: ours (train.py) or the authors' released")
+    parser.add_argument("--attribute", required=True, help="attribute to edit")
+    parser.add_argument("--out_dir", required=True, help="folder for the strips, the .npz and the settings JSON")
+    parser.add_argument("--input_dir", help="latents to edit: a .npy (N, w_dim) file, the authors' pickled array, "
+                                            "or a folder holding latents.npy / latents.pkl (default: sample them)")
+    parser.add_argument("--n_samples", type=int, help="latents to sample (default 10); with --input_dir, the first N")
+    parser.add_argument("--exclude", help="attributes whose top channels are masked: a,b or 'none' "
+                                          "(default: the config's exclude table)")
+    parser.add_argument("--top_channels", help="channels masked per excluded attribute: 250,100 (default: config)")
+    parser.add_argument("--layerwise", help="W+ layers lo:hi receiving the edit (default: config, else all)")
+    parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--config", help="TOML config (generator, attribute edit defaults)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled latents (default 0)")
+    parser.add_argument("--truncation", type=float, help="truncation psi of sampled latents (default: config, 0.4)")
+    parser.add_argument("--steps", type=int, help="edit steps (default: config, 9)")
+    parser.add_argument("--step_size", type=float, help="L2 length of each step (default: config, 4/9)")
+    parser.add_argument("--method", default="gradctrl", choices=list(REGISTRY),
+                        help="edit method (default gradctrl); with an exclusion (--exclude or the config's), gradctrl "
+                             "and interfacegan run as gradctrl_exclude and interfacegan_cond")
+    parser.add_argument("--data_dir", help="data directory, for methods fitted on one (gradctrl does not use it)")
+    parser.add_argument("--batch_size", type=int, default=8, help="latents edited and rendered at once (default 8)")
+    return parser
+
+
+def _latents_path(text):
+    """The latent file of --input_dir: the path itself, or latents.npy / latents.pkl inside a folder."""
+    from gradctrl.errors import UserError
+
+    path = Path(text)
+    if path.is_dir():
+        for name in ("latents.npy", "latents.pkl"):
+            if (path / name).is_file():
+                return path / name
+        raise UserError(f"--input_dir '{text}': the folder holds neither latents.npy nor latents.pkl")
+    return path
+
+
+def main(argv=None):
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args):
+    from gradctrl import config as config_module
+    from gradctrl import latents, manipulation, methods
+    from gradctrl.classifier import load_classifier
+    from gradctrl.errors import UserError
+    from gradctrl.files import write_json
+    from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.options import check_int, check_number, flags_over_config
+
+    cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
+    try:
+        clf = load_classifier(args.model_dir)
+    except UserError as e:
+        raise UserError(f"--model_dir '{args.model_dir}': {e}") from None
+    where = f"'{args.model_dir}'"
+    if args.attribute not in clf.num_classes:
+        raise UserError(f"--attribute '{args.attribute}': the classifier in {where} has no such attribute "
+                        f"(it has {', '.join(clf.attributes)})")
+    attribute = cfg.attributes.get(args.attribute) or config_module.AttributeConfig(name=args.attribute)
+    if args.attribute in cfg.attributes and attribute.classes != clf.num_classes[args.attribute]:
+        raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
+                        f"classifier in {where} has {clf.num_classes[args.attribute]} class(es) for it")
+    exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, clf, attribute, where)
+    settings = flags_over_config(args, steps=attribute.steps, step_size=attribute.step_size,
+                                 truncation=cfg.generator.truncation)
+    steps, step_size, truncation = settings.steps, settings.step_size, settings.truncation
+    for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size), ("--steps", steps)):
+        if value is not None:
+            check_int(value, flag)
+    check_number(step_size, "--step_size", low=0, low_open=True)
+    check_number(truncation, "--truncation", low=0, low_open=True)
+    check_int(args.seed, "--seed", low=0)
+    if methods.REGISTRY[args.method].needs_data and not args.data_dir:
+        raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
+                        "selected samples and scores the method is fitted on")
+
+    G = open_generator(args.generator, cfg)
+    generator_path = args.generator or cfg.generator.file
+    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir)
+    if args.layerwise is not None:
+        layers = manipulation.parse_layerwise(args.layerwise, G.num_ws)
+    else:
+        layers = attribute.layers or (0, G.num_ws)
+
+    if args.input_dir is not None:
+        path = _latents_path(args.input_dir)
+        try:
+            w = latents.load_latents(path, w_dim=clf.w_dim)
+        except UserError as e:
+            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
+        if args.n_samples is not None:
+            w = w[:args.n_samples]
+        source = {"input": str(path)}
+    else:
+        n = 10 if args.n_samples is None else args.n_samples
+        w = latents.sample_w(G, args.seed, range(n), truncation, latents.STREAM_EDIT)
+        source = {"seed": args.seed, "truncation": truncation, "n_samples": n, "stream": "edit"}
+
+    context = methods.EditContext(clf, G, args.data_dir)
+    cases = methods.edit_cases(args.attribute, clf.num_classes[args.attribute], attribute.class_names,
+                               exclude=exclude, steps=steps, step_size=step_size, layers=tuple(layers))
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = manipulation.run_edits(context, methods.exclusion_variant(args.method, exclude), w, cases, out_dir,
+                                     args.batch_size)
+    settings = {
+        "method": args.method, "attribute": args.attribute, "num_classes": clf.num_classes[args.attribute],
+        "class_names": list(attribute.class_names) if attribute.class_names else None,
+        "model_dir": str(args.model_dir), "classifier_source": clf.source, "classifier_attributes": clf.attributes,
+        "generator": str(generator_path), "generator_sha256": file_sha256(generator_path), "num_ws": G.num_ws,
+        "config": cfg.path, "exclude": exclude, "layers": list(layers), "steps": steps, "step_size": step_size,
+        "latents": source, "n_latents": int(len(w)), "data_dir": args.data_dir, **summary,
+        "npz_arrays": {"w0": "(N, w_dim) start latents",
+                       "traj_<case>": "(N, steps, w_dim) w after each step",
+                       "probs_<case>_<attribute>": "(N, steps + 1) or (N, steps + 1, K) probabilities of every "
+                                                   "classifier attribute, index 0 at w0"},
+    }
+    write_json(out_dir / f"{args.attribute}_settings.json", settings)
+    total = sum(summary["zero_gradient_steps"].values())
+    print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to {out_dir}; "
+          f"{total} zero-gradient step(s) left a latent unchanged")

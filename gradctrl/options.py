@@ -1,0 +1,54 @@
+"""Settings from the command line and the config: the one flag-over-config resolver and the one set of
+number checks that the config reader, training, editing and every command share.
+
+A flag given on the command line wins over the config (:func:`flags_over_config`). A number is checked by
+:func:`number_problem`, which says what is wrong in words shared by every message; a command reports
+``--flag VALUE: <problem>`` (:func:`check_number`), the config ``config FILE: key 'KEY': <problem>, got VALUE``.
+"""
+import math
+import types
+
+import numpy as np
+
+from .errors import UserError
+
+
+def flags_over_config(args, **config_values):
+    """Each name's flag (``args.<name>``) when given (not None), else its config value -> a namespace."""
+    return types.SimpleNamespace(**{name: config_value if getattr(args, name) is None else getattr(args, name)
+                                    for name, config_value in config_values.items()})
+
+
+def number_problem(value, integer=False, low=None, high=None, low_open=False, high_open=False):
+    """What is wrong with ``value`` as a number in the given range, in words ("must be at least 1"), or None.
+
+    integer: an int is needed (bool is not one); otherwise any finite int or float. low / high: bounds,
+    inclusive unless ``low_open`` / ``high_open``.
+    """
+    if integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        return "expected an integer"
+    if not integer and (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                        or not math.isfinite(value)):
+        return "expected a finite number"
+    if low is not None and (value <= low if low_open else value < low):
+        return f"must be greater than {low}" if low_open else f"must be at least {low}"
+    if high is not None and (value >= high if high_open else value > high):
+        return f"must be below {high}" if high_open else f"must be at most {high}"
+    return None
+
+
+def check_number(value, name, **bounds):
+    """``value`` if :func:`number_problem` finds nothing, else UserError ``<name> <value>: <problem>``.
+
+    name: the flag or argument (``--steps``, ``batch_size``); bounds: as :func:`number_problem`.
+    """
+    problem = number_problem(value, **bounds)
+    if problem is not None:
+        raise UserError(f"{name} {value!r}: {problem}" if not isinstance(value, (int, float)) else
+                        f"{name} {value}: {problem}")
+    return value
+
+
+def check_int(value, name, low=1, high=None):
+    """An integer in [low, high] (default: positive), else UserError naming ``name``; see :func:`check_number`."""
+    return check_number(value, name, integer=True, low=low, high=high)
