@@ -130,6 +130,19 @@ def label_table(factors):
     }
 
 
+def score_labels(attribute, scores):
+    """The exact labels of the shipped scorer's outputs (``world:ATTRIBUTE``): scores (N,) or (N, 4) -> int64
+    (N,): eyeglasses and hair_length logit > 0, smile > 0, age > 0.5 (old), pose > 0 (turned right),
+    hair_colour the argmax (a class index into ``HAIR_COLOURS``) -- the thresholds of :func:`label_table`."""
+    scores = np.asarray(scores)
+    if attribute == "hair_colour":
+        return np.argmax(scores, axis=1).astype(np.int64)
+    threshold = {"age": OLD_AGE}.get(attribute, 0.0)
+    if attribute not in SCORER_OUTPUTS:
+        raise UserError(f"the world has no attribute '{attribute}' (it has {', '.join(SCORER_OUTPUTS)})")
+    return (scores > threshold).astype(np.int64)
+
+
 def hair_rgb(hair_colour, age):
     """Hair colour of class index ``hair_colour`` at ``age`` in [0, 1] -> float (3,) RGB in [0, 255]."""
     grey = MAX_GREY * float(age)

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# The embedded demo: prepare_data -> train -> manipulate -> summary on a random StyleGAN2 generator,
-# offline, on CPU, in a few minutes. Installs nothing: install first (see the README's quick start).
+# The embedded demo: prepare_data -> train -> manipulate -> summary on the world's StyleGAN2 (drawn faces,
+# gradctrl/assets/world32.pkl; every attribute labelled by the world's exact scorer), offline, on CPU, in a
+# few minutes. Installs nothing: install first (see the README's quick start).
 #
 #   bash scripts/demo.sh [OUT_DIR]          (default: demo_out, beside this repository's configs/)
 #
 # Writes OUT_DIR/data (data directory), OUT_DIR/model (classifier), OUT_DIR/edits/with_exclusion and
 # OUT_DIR/edits/without_exclusion (strips, trajectories, settings) and OUT_DIR/summary.txt.
-# Smaller runs for tests: GRADCTRL_DEMO_N_SAMPLES, GRADCTRL_DEMO_EPOCHS, GRADCTRL_DEMO_EDITS (latents
-# per edit, default 16) and GRADCTRL_DEMO_ATTRIBUTES (default: brightness warmth color).
+# Other settings: GRADCTRL_DEMO_CONFIG (default configs/world.toml; configs/demo.toml is the older demo on a
+# random generator), GRADCTRL_DEMO_ATTRIBUTES (default: eyeglasses smile age hair_colour), and for smaller
+# runs GRADCTRL_DEMO_N_SAMPLES, GRADCTRL_DEMO_EPOCHS, GRADCTRL_DEMO_EDITS (latents per edit, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-demo_out}"
-CONFIG=configs/demo.toml
+CONFIG="${GRADCTRL_DEMO_CONFIG:-configs/world.toml}"
 PYTHON="${PYTHON:-python3}"
-ATTRIBUTES="${GRADCTRL_DEMO_ATTRIBUTES:-brightness warmth color}"
+ATTRIBUTES="${GRADCTRL_DEMO_ATTRIBUTES:-eyeglasses smile age hair_colour}"
 EDITS="${GRADCTRL_DEMO_EDITS:-16}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 start=$(date +%s)

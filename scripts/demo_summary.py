@@ -12,9 +12,12 @@ rendered and scored by every attribute's scorer from the config. Printed per edi
 - every other attribute: the mean absolute change of its image score (a K-class score: averaged over
   its K columns).
 
-Scores are in the scorers' units (brightness in [0, 1], warmth and colour in [-1, 1]); with
-``--data_dir`` the standard deviation of each score over the data set is printed for scale.
-The table also goes to ``EDITS/summary.json``.
+Scores are in the scorers' units (for the world: the factors themselves, e.g. smile in [-1, 1], age in
+[0, 1]; logits for eyeglasses and hair length); with ``--data_dir`` the standard deviation of each score over
+the data set is printed for scale. Attributes scored by the world's exact scorer (``world:ATTRIBUTE``) also
+get exact labels (:func:`gradctrl.world.score_labels`): for the edited attribute the share of latents whose
+label is the edit's target before and after the edit (+1: present, -1: absent, to <class>: that class), for
+every other attribute the share whose label changed. The tables also go to ``EDITS/summary.json``.
 """
 import argparse
 import json
@@ -26,25 +29,37 @@ import numpy as np
 SETTINGS = ("with_exclusion", "without_exclusion")
 
 
-def score_changes(G, scorers, w0, traj, layers, batch_size=64):
-    """{attribute: (N,) or (N, K) score after the last step minus the original's} for w0 (N, w_dim), traj (N, S, w_dim)."""
+def score_edits(G, scorers, w0, traj, layers, batch_size=64):
+    """Scores of the originals and of the images after the last step: ({attribute: (N,) or (N, K)}, same) for
+    w0 (N, w_dim), traj (N, S, w_dim)."""
     from gradctrl.render import render_originals, render_uint8, wplus
 
     original = render_originals(G, w0, batch_size)
     edited = render_uint8(G, wplus(w0, traj[:, -1:], G.num_ws, layers)[:, 0], batch_size)
-    return {name: scorer(edited) - scorer(original) for name, scorer in scorers.items()}
+    return ({name: scorer(original) for name, scorer in scorers.items()},
+            {name: scorer(edited) for name, scorer in scorers.items()})
 
 
-def summarise_edit(changes, case):
-    """One row for an edit case: the target's mean change and every other attribute's mean absolute change."""
+def summarise_edit(before, after, case, exact):
+    """One row for an edit case: the target's mean score change and every other attribute's mean absolute
+    change; for the attributes in ``exact`` (scored by the world's exact scorer) the label shares too."""
+    from gradctrl.world import score_labels
+
     attribute = case.attribute
-    target = changes[attribute]
+    target = after[attribute] - before[attribute]
     if target.ndim == 2:
         target = target[:, case.target_class]
     row = {"target_mean_change": float(np.mean(target))}
-    for name, change in changes.items():
+    for name in before:
         if name != attribute:
-            row[f"{name}_mean_abs_change"] = float(np.mean(np.abs(change)))
+            row[f"{name}_mean_abs_change"] = float(np.mean(np.abs(after[name] - before[name])))
+    for name in exact:
+        labels = score_labels(exact[name], before[name]), score_labels(exact[name], after[name])
+        if name == attribute:
+            goal = case.target_class if case.target_class is not None else int(case.direction > 0)
+            row["target_label_before"], row["target_label_after"] = (float(np.mean(lab == goal)) for lab in labels)
+        else:
+            row[f"{name}_label_changed"] = float(np.mean(labels[0] != labels[1]))
     return row
 
 
@@ -70,6 +85,8 @@ def _run(args):
 
     cfg = load_config(args.config)
     scorers = {name: make_scorer(a.scorer, name) for name, a in cfg.attributes.items() if a.scorer}
+    exact = {name: a.scorer.split(":", 1)[1] for name, a in cfg.attributes.items()
+             if a.scorer and a.scorer.startswith("world:")}
     edits = Path(args.edits)
     generator, rows, spread, position = None, [], {}, {}
     if args.data_dir:
@@ -91,16 +108,18 @@ def _run(args):
                 trajectories = {case.tag: arrays[f"traj_{case.tag}"] for case in cases}
             for order, case in enumerate(cases):
                 position[attribute, case.tag] = order
-                changes = score_changes(generator, scorers, w0, trajectories[case.tag], settings["layers"])
+                before, after = score_edits(generator, scorers, w0, trajectories[case.tag], settings["layers"])
                 rows.append({"attribute": attribute, "case": case.tag, "setting": setting,
                              "label": case.label, "exclude": settings["exclude"], "n_latents": int(len(w0)),
-                             **summarise_edit(changes, case)})
+                             **summarise_edit(before, after, case, exact)})
     if not rows:
         raise UserError(f"--edits '{edits}' holds no manipulate.py output in {' or '.join(SETTINGS)}")
     order = list(cfg.attributes)
     rows.sort(key=lambda r: (order.index(r["attribute"]) if r["attribute"] in order else len(order),
                              r["attribute"], position[r["attribute"], r["case"]], SETTINGS.index(r["setting"])))
     _print_table(rows, list(scorers), spread)
+    if exact:
+        _print_labels(rows, list(exact))
     write_json(edits / "summary.json", {"rows": rows, "score_std": spread})
 
 
@@ -116,6 +135,22 @@ def _print_table(rows, names, spread):
               f"{row['target_mean_change']:>+19.4f}{cells}")
     if spread:
         print(f"{'score std over the data':<33}{'':>19}" + "".join(f"{spread.get(n, float('nan')):>16.4f}" for n in names))
+
+
+
+def _print_labels(rows, names):
+    """Exact labels: the target's share at the edit's goal before -> after; the others' share changed."""
+    print()
+    print("Exact labels (world scorer): target = share of latents at the edit's goal, before -> after; "
+          "others = share whose label changed")
+    print(f"{'edit':<22}{'exclusion':<11}{'target':>14}" + "".join(f"{'flip ' + n:>17}" for n in names))
+    for row in rows:
+        if "target_label_after" not in row:
+            continue
+        target = f"{row['target_label_before']:.2f} -> {row['target_label_after']:.2f}"
+        cells = "".join(f"{'-' if n == row['attribute'] else format(row[f'{n}_label_changed'], '.2f'):>17}"
+                        for n in names)
+        print(f"{row['attribute'] + ' ' + row['label']:<22}{row['setting'].split('_')[0]:<11}{target:>14}{cells}")
 
 
 if __name__ == "__main__":

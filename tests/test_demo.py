@@ -19,7 +19,8 @@ def test_demo_script_end_to_end(tmp_path):
         (checkout / entry).symlink_to(ROOT / entry)
     out = tmp_path / "out"
     env = dict(os.environ, GRADCTRL_DEMO_N_SAMPLES="600", GRADCTRL_DEMO_EPOCHS="2", GRADCTRL_DEMO_EDITS="3",
-               GRADCTRL_DEMO_ATTRIBUTES="warmth color", TF_CPP_MIN_LOG_LEVEL="3")
+               GRADCTRL_DEMO_ATTRIBUTES="warmth color", GRADCTRL_DEMO_CONFIG="configs/demo.toml",
+               TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(["bash", str(checkout / "scripts" / "demo.sh"), str(out)], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -47,3 +48,26 @@ def test_demo_script_end_to_end(tmp_path):
         assert all(np.isfinite(row[f"{o}_mean_abs_change"]) and row[f"{o}_mean_abs_change"] >= 0 for o in others)
         assert np.isfinite(row["target_mean_change"])
         assert f"{row['target_mean_change']:+.4f}" in summary
+
+
+def test_world_demo_reports_exact_labels(tmp_path):
+    """The default demo (configs/world.toml, the shipped world generator), reduced: exact-label table for
+    eyeglasses and hair colour edits, with and without exclusion."""
+    out = tmp_path / "out"
+    env = dict(os.environ, GRADCTRL_DEMO_N_SAMPLES="800", GRADCTRL_DEMO_EPOCHS="2", GRADCTRL_DEMO_EDITS="4",
+               GRADCTRL_DEMO_ATTRIBUTES="eyeglasses hair_colour", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), str(out)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = read_data_dir(out / "data")
+    assert data.attributes == ["eyeglasses", "smile", "age", "hair_length", "pose", "hair_colour"]
+    assert data.w_dim == 128 and data.num_classes("hair_colour") == 4
+    rows = json.loads((out / "edits" / "summary.json").read_text())["rows"]
+    assert [(r["attribute"], r["label"]) for r in rows[::2]] == [
+        ("eyeglasses", "+1"), ("eyeglasses", "-1"), ("hair_colour", "to black"), ("hair_colour", "to brown"),
+        ("hair_colour", "to blond"), ("hair_colour", "to red")]
+    for row in rows:
+        assert 0 <= row["target_label_before"] <= 1 and 0 <= row["target_label_after"] <= 1
+        others = [name for name in data.attributes if name != row["attribute"]]
+        assert all(0 <= row[f"{name}_label_changed"] <= 1 for name in others)
+    assert "Exact labels (world scorer)" in (out / "summary.txt").read_text()
