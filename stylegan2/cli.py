@@ -105,6 +105,8 @@ def _add_train_parser(commands):
                  pl_weight="path-length weight (0: off)", ema_kimg="Gs half-life in kimg",
                  ema_rampup="cap the half-life at this x the images seen (0: NVIDIA's fixed half-life)",
                  precision="float32 or bfloat16 convolutions", kid_samples="samples for KID at each snapshot (0: none)",
+                 devices="data-parallel training on this many GPUs (CPU devices when no GPU is visible), each "
+                         "taking batch-size / devices images; 0 or 1: one device",
                  kid_model="Keras model (.keras) whose features KID compares; images fed as float32 in [0, 255]")
     for field in dataclasses.fields(TrainingOptions):
         if field.name == "data":

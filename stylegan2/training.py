@@ -22,9 +22,17 @@ Every random draw is a stateless function of (seed, iteration), so a run resumed
 the uninterrupted run (exactly under TensorFlow's op determinism). The run folder holds
 ``training_options.json``, ``network-snapshot-<kimg>.pkl`` (official (G, D, Gs) pickles), ``fakes<kimg>.png``
 (a fixed-z grid of Gs), ``log.jsonl`` and ``checkpoint.npz`` (every variable and optimiser slot).
+
+With ``devices`` N > 1 the run is data-parallel over N devices in one process (``tf.distribute.MirroredStrategy``;
+see :class:`Trainer`): every device holds a copy of every variable and takes 1/N of each global minibatch (the
+same reals and fakes as on one device), the gradients are averaged over the devices and every copy gets the
+same update. It differs from one device only by float32 rounding and by the minibatch standard deviation
+layer, whose groups are formed within each device's slice.
 """
+import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import time
 from pathlib import Path
@@ -78,6 +86,7 @@ class TrainingOptions:
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
     mbstd_group_size: int = 4
+    devices: int = 1
     precision: str = "float32"
     grid_size: int = 8
     kid_samples: int = 0
@@ -95,15 +104,23 @@ class TrainingOptions:
         for name in ("beta1", "beta2", "style_mixing"):
             if not 0 <= getattr(self, name) < 1 + (name == "style_mixing"):
                 raise InputError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("r1_gamma", "pl_weight", "kid_samples", "seed"):
+        for name in ("r1_gamma", "pl_weight", "kid_samples", "seed", "devices"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.ema_rampup is not None and not self.ema_rampup > 0:
             raise InputError(f"--ema-rampup must be > 0 (or none), got {self.ema_rampup}")
         if self.precision not in ("float32", "bfloat16"):
             raise InputError(f"--precision must be float32 or bfloat16, got {self.precision!r}")
-        if self.batch_size % min(self.mbstd_group_size, self.batch_size):
-            raise InputError(f"--batch-size {self.batch_size} must be a multiple of --mbstd-group-size "
+        replicas = max(self.devices, 1)
+        if self.batch_size % replicas:
+            raise InputError(f"--batch-size {self.batch_size} must be a multiple of --devices {self.devices}")
+        if self.pl_weight > 0 and self.batch_size // 2 % replicas:
+            raise InputError(f"--batch-size {self.batch_size} must be a multiple of 2 x --devices {self.devices} "
+                             "with --pl-weight > 0 (the path-length step takes half the batch)")
+        local = self.batch_size // replicas
+        if local % min(self.mbstd_group_size, local):
+            per_device = f" / --devices {self.devices} = {local} images per device" if replicas > 1 else ""
+            raise InputError(f"--batch-size {self.batch_size}{per_device} must be a multiple of --mbstd-group-size "
                              f"{self.mbstd_group_size}")
         if self.kid_samples and not self.kid_model:
             raise InputError("--kid-samples needs --kid-model (a Keras model whose features KID compares)")
@@ -156,6 +173,21 @@ def r1_penalty(discriminator, reals):
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
 
+def replica_strategy(devices):
+    """A ``tf.distribute.MirroredStrategy`` over the first ``devices`` GPUs, or the first ``devices`` (logical)
+    CPU devices when TensorFlow sees no GPU; None for one device (``devices`` 0 or 1). InputError (one line)
+    when fewer are visible."""
+    if devices <= 1:
+        return None
+    gpus = tf.config.list_logical_devices("GPU")
+    pool = gpus or tf.config.list_logical_devices("CPU")
+    if len(pool) < devices:
+        seen = f"{len(pool)} GPU(s)" if gpus else f"{len(pool)} CPU device(s) and no GPU"
+        raise InputError(f"--devices {devices}: TensorFlow sees {seen}: check CUDA_VISIBLE_DEVICES and nvidia-smi, "
+                         "or lower --devices")
+    return tf.distribute.MirroredStrategy([device.name for device in pool[:devices]])
+
+
 def _seed(seed, iteration, purpose):
     """A stateless-RNG seed (2,) int64 for one draw: a function of the run seed, the iteration and the draw."""
     return tf.stack([tf.cast(seed, tf.int64) * 1000 + purpose, tf.cast(iteration, tf.int64)])
@@ -165,6 +197,17 @@ class Trainer:
     """A StyleGAN2 training run: networks G, D and Gs, their optimisers and the compiled steps.
 
     images: uint8 (N, R, R, C) training set; options: :class:`TrainingOptions`.
+
+    With ``options.devices`` N > 1 (``strategy``: a MirroredStrategy, see :func:`replica_strategy`;
+    ``replicas`` = N, else 1 and ``strategy`` None) every variable is created under the strategy, so each device
+    holds a copy, and each step runs on every device (``strategy.run``). Each replica draws the global batch's
+    z, mixing cutoff and noise (B, ...) with the single-device seeds and keeps its slice (B / N, ...), rows
+    [r B / N, (r + 1) B / N) for replica r, as it does with the reals; its gradients, losses, and the batch
+    means entering the running mean of w and the path-length mean are averaged over the replicas
+    (all-reduce), so every replica applies the same update to its own copy and all copies stay equal (they
+    are updated in replica context with aggregation NONE, TensorFlow's default: each replica its own copy).
+    The minibatch standard deviation layer of D groups samples within each replica's slice (as in NVIDIA's
+    multi-GPU training), the one difference from one device beyond float32 rounding.
     """
 
     def __init__(self, images, options):
@@ -172,19 +215,22 @@ class Trainer:
         self.images = images
         resolution, channels = images.shape[1], images.shape[3]
         o = options
+        self.strategy = replica_strategy(o.devices)
+        self.replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
         g = random_generator(resolution=resolution, architecture="skip", fmap_base=o.fmap_base, fmap_max=o.fmap_max,
                              z_dim=o.z_dim, w_dim=o.w_dim, mapping_layers=o.mapping_layers, seed=o.seed,
                              num_channels=channels)
         state = g.state
         state.variables["dlatent_avg"] = np.zeros(o.w_dim, np.float32)  # NVIDIA starts the running mean at 0
-        self.G = Generator(state, what="G")
-        self.Gs = Generator(state, what="Gs")
         d_kwargs = dict(num_channels=channels, resolution=resolution, label_size=0, fmap_base=o.fmap_base,
                         fmap_max=o.fmap_max, mbstd_group_size=o.mbstd_group_size)
         self.d_state = NetworkState("D", d_kwargs, "D_stylegan2", random_discriminator_variables(
             resolution, channels, o.fmap_base, o.fmap_max, mbstd_group_size=o.mbstd_group_size, seed=o.seed + 1))
-        self.D = Discriminator(self.d_state.variables, d_kwargs, what="D")
-        self._setup()
+        with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
+            self.G = Generator(state, what="G")
+            self.Gs = Generator(state, what="Gs")
+            self.D = Discriminator(self.d_state.variables, d_kwargs, what="D")
+            self._setup()
 
     def _setup(self):
         o = self.options
@@ -206,11 +252,22 @@ class Trainer:
         b = o.batch_size
         image_spec = tf.TensorSpec([b] + list(self.images.shape[1:]), tf.float32)
         it = tf.TensorSpec([], tf.int64)
-        self.d_step = tf.function(self._d_step, input_signature=[image_spec, it])
-        self.d_reg_step = tf.function(self._d_reg_step, input_signature=[image_spec])
-        self.g_step = tf.function(self._g_step, input_signature=[it])
-        self.g_reg_step = tf.function(self._g_reg_step, input_signature=[it])
-        self.ema_step = tf.function(self._ema_step, input_signature=[tf.TensorSpec([], tf.float32)])
+        self.d_step = self._compile(self._d_step, image_spec, it)
+        self.d_reg_step = self._compile(self._d_reg_step, image_spec)
+        self.g_step = self._compile(self._g_step, it)
+        self.g_reg_step = self._compile(self._g_reg_step, it)
+        self.ema_step = self._compile(self._ema_step, tf.TensorSpec([], tf.float32))
+
+    def _compile(self, step, *signature):
+        """``step`` as a tf.function of ``signature``, run on every replica (``strategy.run``) when there are
+        several: -> its result on the first replica (every step returns values averaged over the replicas)."""
+        if self.strategy is None:
+            return tf.function(step, input_signature=list(signature))
+
+        @functools.wraps(step)
+        def replicated(*args):
+            return self.strategy.experimental_local_results(self.strategy.run(step, args))[0]
+        return tf.function(replicated, input_signature=list(signature))
 
     def G_vars(self):
         """Every variable of G by name ('mapping/...', 'synthesis/...', 'dlatent_avg')."""
@@ -220,69 +277,101 @@ class Trainer:
         """Every variable of Gs by name, as :meth:`G_vars`."""
         return _generator_variables(self.Gs)
 
-    # ----- graph code -----
+    # ----- graph code (in replica context when distributed) -----
+
+    def _local(self, x):
+        """This replica's slice (B / N, ...) of a global batch x (B, ...); x itself on one device."""
+        if self.replicas == 1:
+            return x
+        size = x.shape[0] // self.replicas
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
+        return x[start:start + size]
+
+    def _mean(self, x):
+        """The mean over the replicas (all-reduce, differentiable) of a tensor or a list of tensors, the same on
+        every replica; x itself on one device."""
+        if self.replicas == 1:
+            return x
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, x)
+
+    def _descend(self, opt, loss_fn):
+        """One step of ``opt``: loss_fn() -> (loss (), aux), the mean loss of this replica's slice and anything
+        else, computed under the tape; the gradients averaged over the replicas (those of the global batch's
+        mean loss: the slices are equal) update every replica's copy alike. -> (loss averaged over the
+        replicas, aux)."""
+        with tf.GradientTape() as tape:
+            loss, aux = loss_fn()
+        opt.apply(self._mean(tape.gradient(loss, opt.targets, unconnected_gradients="zero")))
+        return self._mean(loss), aux
 
     def _generate(self, iteration, batch, purpose):
-        """Fakes of the training G for one draw: -> (images (B, R, R, C), w (B, w_dim)) with style mixing and
+        """Fakes of the training G for one draw of a global batch of ``batch``: -> this replica's slice (b =
+        batch / replicas) as (images (b, R, R, C), w (b, w_dim), ws (b, num_ws, w_dim)), with style mixing and
         per-sample noise, every draw a function of (seed, iteration, purpose)."""
         o, G = self.options, self.G
         seed = o.seed
-        z = tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose))
+        z = self._local(tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose)))
         w = G.mapping_network(z)
         ws = tf.tile(w[:, tf.newaxis], [1, self.num_ws, 1])
         if o.style_mixing > 0:
-            z2 = tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose + 1))
+            z2 = self._local(tf.random.stateless_normal([batch, G.z_dim], _seed(seed, iteration, purpose + 1)))
             ws2 = tf.tile(G.mapping_network(z2)[:, tf.newaxis], [1, self.num_ws, 1])
             u = tf.random.stateless_uniform([], _seed(seed, iteration, purpose + 2))
             cut = tf.random.stateless_uniform([], _seed(seed, iteration, purpose + 3), 1, self.num_ws, tf.int32)
             cutoff = tf.where(u < o.style_mixing, cut, self.num_ws)
             ws = tf.where((tf.range(self.num_ws) < cutoff)[tf.newaxis, :, tf.newaxis], ws, ws2)
-        noise = [tf.random.stateless_normal([batch, h, w_, 1], _seed(seed, iteration, purpose + 4 + i))
+        noise = [self._local(tf.random.stateless_normal([batch, h, w_, 1], _seed(seed, iteration, purpose + 4 + i)))
                  for i, (h, w_) in enumerate(G.noise_shapes)]
         return self._synthesis(ws, noise), w, ws
 
     def _d_step(self, reals, iteration):
-        with tf.GradientTape() as tape:
+        """reals (B, R, R, C): the global minibatch. -> the logistic loss ()."""
+        def loss_fn():
             fakes, _, _ = self._generate(iteration, self.options.batch_size, 0)
             fake_scores = self.D(fakes)
-            real_scores = self.D(reals)
-            loss = tf.reduce_mean(tf.nn.softplus(fake_scores)) + tf.reduce_mean(tf.nn.softplus(-real_scores))
-        self.d_opt.apply(tape.gradient(loss, self.d_vars, unconnected_gradients="zero"))
-        return loss
+            real_scores = self.D(self._local(reals))
+            return tf.reduce_mean(tf.nn.softplus(fake_scores)) + tf.reduce_mean(tf.nn.softplus(-real_scores)), None
+        return self._descend(self.d_opt, loss_fn)[0]
 
     def _d_reg_step(self, reals):
+        """reals (B, R, R, C): the global minibatch. -> the mean R1 penalty ()."""
         o = self.options
-        with tf.GradientTape() as tape:
-            penalty = r1_penalty(self.D, reals)
-            loss = tf.reduce_mean(penalty * (o.r1_gamma * 0.5)) * o.r1_interval
-        self.d_opt.apply(tape.gradient(loss, self.d_vars, unconnected_gradients="zero"))
-        return tf.reduce_mean(penalty)
+
+        def loss_fn():
+            penalty = r1_penalty(self.D, self._local(reals))
+            return tf.reduce_mean(penalty * (o.r1_gamma * 0.5)) * o.r1_interval, tf.reduce_mean(penalty)
+        return self._mean(self._descend(self.d_opt, loss_fn)[1])
 
     def _g_step(self, iteration):
-        with tf.GradientTape() as tape:
+        """-> the non-saturating loss (); updates the running mean of w with the global batch's mean w."""
+        def loss_fn():
             fakes, w, _ = self._generate(iteration, self.options.batch_size, 100)
-            loss = tf.reduce_mean(tf.nn.softplus(-self.D(fakes)))
-        self.g_opt.apply(tape.gradient(loss, self.g_vars, unconnected_gradients="zero"))
+            return tf.reduce_mean(tf.nn.softplus(-self.D(fakes))), w
+        loss, w = self._descend(self.g_opt, loss_fn)
+        w_mean = self._mean(tf.reduce_mean(w, axis=0))
         w_avg = self.G.w_avg_variable
-        w_avg.assign(tf.reduce_mean(w, axis=0) + (w_avg - tf.reduce_mean(w, axis=0)) * 0.995)
+        w_avg.assign(w_mean + (w_avg - w_mean) * 0.995)
         return loss
 
     def _g_reg_step(self, iteration):
+        """-> the path-length loss () on half a batch; pl_mean moves towards the mean length of that global batch."""
         o = self.options
         batch = max(o.batch_size // 2, 1)
-        with tf.GradientTape() as tape:
+
+        def loss_fn():
             with tf.GradientTape() as inner:
                 fakes, _, ws = self._generate(iteration, batch, 200)
                 inner.watch(ws)
-                h, w = fakes.shape[1], fakes.shape[2]
-                pl_noise = tf.random.stateless_normal(tf.shape(fakes), _seed(o.seed, iteration, 300)) / np.sqrt(h * w)
+                _, h, w, c = fakes.shape
+                pl_noise = self._local(tf.random.stateless_normal([batch, h, w, c], _seed(o.seed, iteration, 300))
+                                       ) / np.sqrt(h * w)
                 total = tf.reduce_sum(fakes * pl_noise)
             grads = inner.gradient(total, ws)
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))
-            pl_mean = self.pl_mean + 0.01 * (tf.reduce_mean(lengths) - self.pl_mean)
-            loss = tf.reduce_mean(tf.square(lengths - pl_mean)) * o.pl_weight * o.pl_interval
+            pl_mean = self.pl_mean + 0.01 * (self._mean(tf.reduce_mean(lengths)) - self.pl_mean)
+            return tf.reduce_mean(tf.square(lengths - pl_mean)) * o.pl_weight * o.pl_interval, pl_mean
+        loss, pl_mean = self._descend(self.g_opt, loss_fn)
         self.pl_mean.assign(pl_mean)
-        self.g_opt.apply(tape.gradient(loss, self.g_vars, unconnected_gradients="zero"))
         return loss
 
     def _ema_step(self, beta):

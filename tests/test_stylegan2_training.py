@@ -237,6 +237,41 @@ def test_a_short_run_learns_the_data(tmp_path):
     assert after < 0.25 * before, (before, after, baseline)
 
 
+def test_two_devices_train_as_one_device(tmp_path):
+    """Data-parallel training on two logical CPU devices (tests/two_cpu_devices.py, its own process) against
+    one device on the same data: 3 minibatches with every step (D, R1, G, path length, EMA), minibatch stddev
+    off (its groups are per device by design). Every variable, Adam slot and counter agrees to float32
+    rounding: the two runs differ only in summation order (a mean over 8 samples against the mean of two
+    means over 4) and measured at most 1.2e-6 on values up to 4 (a few ulps); the tolerance, 1e-5 absolute
+    plus 1e-5 relative, is 8x that and 200x below one Adam step (lr 0.002), so a wrong slice, a missing
+    all-reduce or a per-device running mean would fail. Both devices' copies are bit-identical, and the
+    two-device run's last snapshot loads with stylegan2.load_generator and holds its final Gs."""
+    data = tmp_path / "discs.npy"
+    np.save(data, discs())
+    options = dict(TINY, mbstd_group_size=1, r1_interval=2, pl_weight=2.0, pl_interval=2)
+    out = tmp_path / "compare.npz"
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "two_cpu_devices.py"), str(data), json.dumps(options),
+                             "3", str(tmp_path / "run"), str(out)], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, TF_DETERMINISTIC_OPS="1", TF_CPP_MIN_LOG_LEVEL="3"), timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    arrays = np.load(out)
+    assert float(arrays["replica_spread"]) == 0.0
+    keys = sorted(key[4:] for key in arrays.files if key.startswith("one/"))
+    assert keys == sorted(key[4:] for key in arrays.files if key.startswith("two/"))
+    assert int(arrays["two/iteration"]) == int(arrays["one/iteration"]) == 3
+    for key in keys:
+        np.testing.assert_allclose(arrays[f"two/{key}"], arrays[f"one/{key}"], rtol=1e-5, atol=1e-5, err_msg=key)
+    log = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    for key in ("loss_D", "r1", "loss_G", "pl"):
+        assert log[key] == pytest.approx(float(arrays[f"one_{key}"]), rel=1e-5), key
+    assert json.loads((tmp_path / "run" / "training_options.json").read_text())["devices"] == 2
+    loaded = stylegan2.load_generator(tmp_path / "run" / "network-snapshot-000000.pkl")
+    gs = {key[len("two/Gs/"):]: arrays[key] for key in arrays.files if key.startswith("two/Gs/")}
+    np.testing.assert_array_equal(loaded.w_avg, gs["dlatent_avg"])
+    for name, var in loaded.synthesis_network.variables_by_name.items():
+        np.testing.assert_array_equal(var.numpy(), gs[f"synthesis/{name}"], err_msg=name)
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "does not exist"),
     ("mixed", "all images must have the same size"),
@@ -245,6 +280,9 @@ def test_a_short_run_learns_the_data(tmp_path):
     ("float", "expected uint8"),
     ("taken", "is not empty"),
     ("resume_empty", "holds no training run"),
+    ("devices", "--batch-size 8 must be a multiple of --devices 3"),
+    ("devices_mbstd", "--batch-size 12 / --devices 2 = 6 images per device must be a multiple of --mbstd-group-size 4"),
+    ("devices_missing", "--devices 8: TensorFlow sees 1 CPU device(s) and no GPU"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
     from PIL import Image
@@ -271,7 +309,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
         (outdir / "training_options.json").write_text("{}")
         data = tmp_path / "a.npy"
         np.save(data, discs(16))
-    args = tiny_flags(data, outdir, 0.1)
+    elif case.startswith("devices"):
+        data = tmp_path / "a.npy"
+        np.save(data, discs(16))
+    args = tiny_flags(data, outdir, 0.1) + {"devices": ["--devices", "3"], "devices_missing": ["--devices", "8"],
+                                            "devices_mbstd": ["--devices", "2", "--batch-size", "12",
+                                                              "--mbstd-group-size", "4"]}.get(case, [])
     if case == "resume_empty":
         args = ["--outdir", str(outdir), "--resume"]
     result = run_cli(*args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
