@@ -529,11 +529,20 @@ def build_parser():
     train.add_argument("--resolution", type=int, default=32, help="image side in px, without --data (default 32)")
     train.add_argument("--test_n", type=int, default=10000, help="fresh test faces (default 10000)")
     train.add_argument("--test_seed", type=int, default=1, help="seed of the test faces (default 1)")
+    quality = commands.add_parser("quality", help="measure a generator of the world against the drawn faces "
+                                  "(KID, marginals, planted correlations, confident labels; a sample grid)")
+    quality.add_argument("--network", required=True, help="the generator pickle to measure")
+    quality.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
+    quality.add_argument("--out", required=True, help="folder to write: quality.json, quality.md, grids.png")
+    quality.add_argument("--n", type=int, default=5000, help="samples of each side (default 5000)")
+    quality.add_argument("--seed", type=int, default=0, help="seed of the generator's z (default 0)")
+    quality.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the samples (default 1)")
+    quality.add_argument("--scorer", help="a .keras scorer (default the shipped exact scorer)")
     return parser
 
 
 def main(argv=None):
-    """``python -m gradctrl.world draw|grid|train-scorer ...``; bad input: one line on stderr, exit 2."""
+    """``python -m gradctrl.world draw|grid|train-scorer|quality ...``; bad input: one line on stderr, exit 2."""
     from stylegan2.errors import exit_on_input_error
 
     parser = build_parser()
@@ -550,6 +559,11 @@ def main(argv=None):
                                        args.data, args.resolution)
             print(json.dumps(metrics, indent=2))
             print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+        elif args.command == "quality":
+            from .world_quality import markdown, measure
+
+            print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
+            print(f"wrote {args.out}/quality.json, quality.md, grids.png")
 
 
 if __name__ == "__main__":

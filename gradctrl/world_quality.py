@@ -1,0 +1,136 @@
+"""How faithful a generator trained on the world is, read by the exact scorer: KID against the drawn faces
+(with the real-vs-real baseline), the attribute marginals and planted correlations of its samples against
+the drawn set's, and how confidently the scorer labels its samples (``python -m gradctrl.world quality``).
+
+Both sides are read by the same scorer (the shipped one unless another is named), so a difference is the
+generator's, not the scorer's: on the drawn faces the scorer's labels equal the exact factors (accuracy 1.0,
+docs/world.md).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import world
+from .errors import UserError
+
+BINARY = ("eyeglasses", "hair_length")  # the attributes the scorer reads as a logit
+
+
+def generated_images(generator, n, seed, truncation_psi=1.0, batch_size=64):
+    """``n`` samples of ``generator`` (a stylegan2 Generator) for z ~ N(0, I) from ``RandomState(seed)``,
+    truncated towards w_avg by ``truncation_psi``, stored noise -> uint8 (n, R, R, C)."""
+    import stylegan2
+
+    z = np.random.RandomState(seed).randn(n, generator.z_dim).astype(np.float32)
+    parts = [stylegan2.to_uint8(generator.synthesis(generator.mapping(z[i:i + batch_size],
+                                                                      truncation_psi=truncation_psi),
+                                                    noise_mode="const"))
+             for i in range(0, n, batch_size)]
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def scored_factors(scores):
+    """The scorer's reading of faces as a factor table for :func:`world.measured_correlations`: scores (dict
+    output -> (N,) or (N, 4), :func:`world.predict_scores`) -> dict: eyeglasses, hair_length uint8 (logit >
+    0), hair_colour uint8 (argmax), smile, age, pose float32 (regressed)."""
+    factors = {name: world.score_labels(name, scores[name]).astype(np.uint8) for name in BINARY + ("hair_colour",)}
+    factors.update({name: np.asarray(scores[name], np.float32) for name in ("smile", "age", "pose")})
+    return factors
+
+
+def marginals(factors):
+    """Attribute shares of a factor table -> dict name -> fraction in [0, 1]: eyeglasses, long hair,
+    smiling (smile > 0), old (age > 0.5), facing right (pose > 0) and each hair colour."""
+    labels = world.label_table(factors)
+    shares = {"eyeglasses": labels["eyeglasses"].mean(), "long hair": labels["hair_length"].mean(),
+              "smiling": labels["smile"].mean(), "old": labels["age"].mean(),
+              "facing right": float(np.mean(factors["pose"] > 0))}
+    shares.update({f"hair {colour}": np.mean(labels["hair_colour"] == k) for k, colour in enumerate(world.HAIR_COLOURS)})
+    return {name: float(value) for name, value in shares.items()}
+
+
+def confident_shares(scores):
+    """Share of faces the scorer labels confidently -> dict: per binary attribute the share with
+    p = sigmoid(logit) < 0.1 or > 0.9, and for hair colour the share with the top softmax probability > 0.9."""
+    shares = {}
+    for name in BINARY:
+        p = 1 / (1 + np.exp(-np.asarray(scores[name], np.float64)))
+        shares[name] = float(np.mean((p < 0.1) | (p > 0.9)))
+    logits = np.asarray(scores["hair_colour"], np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    shares["hair_colour"] = float(np.mean((p / p.sum(axis=1, keepdims=True)).max(axis=1) > 0.9))
+    return shares
+
+
+def compare(generated_scores, drawn_scores):
+    """Generated against drawn faces, both read by the scorer -> dict: ``marginals`` and ``correlations``
+    (lists of rows with 'generated', 'drawn' and their absolute 'difference'), ``confident`` (rows of
+    shares). The correlations are :data:`world.PLANTED` measured on the scorer's labels."""
+    gen, drawn = scored_factors(generated_scores), scored_factors(drawn_scores)
+    gen_m, drawn_m = marginals(gen), marginals(drawn)
+    rows = [dict(name=name, generated=gen_m[name], drawn=drawn_m[name], difference=abs(gen_m[name] - drawn_m[name]))
+            for name in gen_m]
+    correlations = [dict(name=g["name"], specified=g["value"], generated=g["measured"], drawn=d["measured"],
+                         difference=abs(g["measured"] - d["measured"]), n_generated=g["n_given"])
+                    for g, d in zip(world.measured_correlations(gen), world.measured_correlations(drawn))]
+    gen_c, drawn_c = confident_shares(generated_scores), confident_shares(drawn_scores)
+    confident = [dict(name=name, generated=gen_c[name], drawn=drawn_c[name]) for name in gen_c]
+    return dict(marginals=rows, correlations=correlations, confident=confident)
+
+
+def markdown(report):
+    """The report of :func:`measure` as markdown tables (str)."""
+    r = report
+    lines = [f"Generator `{r['network']}`: {r['n']} samples (seed {r['seed']}, truncation psi {r['truncation_psi']}, "
+             f"stored noise) against {r['n']} drawn faces of `{r['data']}`, both read by the exact scorer.", "",
+             f"KID in the scorer's features: **{r['kid']:.2f}**; real-vs-real baseline "
+             f"{r['kid_real_baseline']:.2f} (the features are not normalised: compare values of one scorer only).", "",
+             "| share | generated | drawn | difference |", "| --- | --- | --- | --- |"]
+    lines += [f"| {m['name']} | {m['generated']:.3f} | {m['drawn']:.3f} | {m['difference']:.3f} |" for m in r["marginals"]]
+    lines += ["", "| planted correlation | specified | generated | drawn | difference |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {c['name']} | {c['specified']:.2f} | {c['generated']:.3f} | {c['drawn']:.3f} | {c['difference']:.3f} |"
+              for c in r["correlations"]]
+    lines += ["", "| confidently labelled (p < 0.1 or > 0.9) | generated | drawn |", "| --- | --- | --- |"]
+    lines += [f"| {c['name']} | {c['generated']:.3f} | {c['drawn']:.3f} |" for c in r["confident"]]
+    return "\n".join(lines) + "\n"
+
+
+def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None, columns=8, scale=4):
+    """Measure a generator of the world and write ``out`` (a new folder): quality.json (the numbers),
+    quality.md (tables) and grids.png (``columns`` x ``columns`` samples beside as many drawn faces).
+
+    network: a generator pickle; data: a folder written by ``world draw`` (its first ``n`` faces are the
+    reference; KID's baseline compares them with the next ``n``, so it must hold 2 ``n``); scorer: a .keras file (default the shipped
+    exact scorer). -> the report dict."""
+    import stylegan2
+    from stylegan2.atomic import atomic_dir
+    from stylegan2.images import write_png
+    from stylegan2.metrics import keras_features, kid
+    import tensorflow as tf
+
+    if n < 2:
+        raise UserError(f"--n must be at least 2, got {n}")
+    scorer = Path(scorer or world.SCORER_PATH)
+    generator = stylegan2.load_generator(network)
+    world.read_world(data, 0)  # the folder's checks
+    available = len(np.load(Path(data) / "images.npy", mmap_mode="r"))
+    if available < 2 * n:
+        raise UserError(f"--data '{data}' holds {available} faces and --n {n} needs {2 * n} (n to compare, n for "
+                        "the baseline): lower --n or draw more faces")
+    images, _ = world.read_world(data, 2 * n)
+    fakes = generated_images(generator, n, seed, truncation_psi)
+    features = keras_features(scorer)
+    model = tf.keras.models.load_model(scorer, compile=False)
+    report = dict(network=str(network), data=str(data), n=n, seed=seed, truncation_psi=truncation_psi,
+                  scorer=str(scorer), kid=kid(features(images[:n]), features(fakes)),
+                  kid_real_baseline=kid(features(images[:n]), features(images[n:])))
+    report.update(compare(world.predict_scores(model, fakes), world.predict_scores(model, images[:n])))
+    shown = min(columns * columns, n)
+    left, right = world.tile(fakes[:shown], columns, scale), world.tile(images[:shown], columns, scale)
+    grids = np.concatenate([left, np.full((len(left), 4 * scale, 3), 255, np.uint8), right], axis=1)
+    with atomic_dir(out) as tmp:
+        (tmp / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / "quality.md").write_text(markdown(report))
+        write_png(tmp / "grids.png", grids)
+    return report

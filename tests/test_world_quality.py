@@ -1,0 +1,78 @@
+"""Measuring a generator of the world: the comparison is exact where the answer is known (drawn faces
+against themselves, a generator that only draws one kind of face), and the command writes a whole folder."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import stylegan2
+from gradctrl import world, world_quality
+
+
+def exact_scores(factors):
+    """Scores a perfect scorer would give: logits +-5 for the binary factors, one-hot logits (x5) for hair
+    colour, the factors themselves for the continuous ones."""
+    scores = {name: np.where(factors[name] == 1, 5.0, -5.0) for name in world_quality.BINARY}
+    scores["hair_colour"] = 5.0 * np.eye(len(world.HAIR_COLOURS))[factors["hair_colour"]]
+    scores.update({name: factors[name] for name in ("smile", "age", "pose")})
+    return scores
+
+
+def test_drawn_faces_against_themselves_differ_by_nothing():
+    factors = world.sample_factors(4000, seed=5)
+    report = world_quality.compare(exact_scores(factors), exact_scores(factors))
+    assert all(row["difference"] == 0 for row in report["marginals"] + report["correlations"])
+    measured = world.measured_correlations(factors)
+    assert [row["generated"] for row in report["correlations"]] == [row["measured"] for row in measured]
+    assert all(row["generated"] == row["drawn"] == 1.0 for row in report["confident"])
+    shares = {row["name"]: row["drawn"] for row in report["marginals"]}
+    assert shares["eyeglasses"] == pytest.approx(np.mean(factors["eyeglasses"]))
+    assert shares["old"] == pytest.approx(np.mean(factors["age"] > world.OLD_AGE))
+    assert sum(shares[f"hair {c}"] for c in world.HAIR_COLOURS) == pytest.approx(1.0)
+
+
+def test_a_collapsed_generator_shows_in_every_table():
+    """A 'generator' whose faces all wear glasses, are young and black-haired, with unsure hair-length
+    logits: the shares and the conditional probabilities move by the hand-computed amounts."""
+    drawn = world.sample_factors(4000, seed=6)
+    collapsed = dict(drawn, eyeglasses=np.ones(4000, np.uint8), age=np.zeros(4000, np.float32),
+                     hair_colour=np.zeros(4000, np.uint8))
+    scores = exact_scores(collapsed)
+    scores["hair_length"] = np.where(collapsed["hair_length"] == 1, 1.0, -1.0)  # sigmoid(1) = 0.73: unsure
+    report = world_quality.compare(scores, exact_scores(drawn))
+    rows = {row["name"]: row for row in report["marginals"]}
+    assert rows["eyeglasses"]["generated"] == 1.0
+    assert rows["eyeglasses"]["difference"] == pytest.approx(1 - np.mean(drawn["eyeglasses"]))
+    assert rows["old"]["generated"] == 0.0 and rows["hair black"]["generated"] == 1.0
+    assert rows["smiling"]["difference"] == 0.0  # untouched factors stay equal
+    correlations = {row["name"]: row for row in report["correlations"]}
+    assert correlations["P(eyeglasses | young)"]["generated"] == 1.0
+    assert np.isnan(correlations["P(eyeglasses | old)"]["generated"])  # no old face to condition on
+    confident = {row["name"]: row["generated"] for row in report["confident"]}
+    assert confident == {"eyeglasses": 1.0, "hair_length": 0.0, "hair_colour": 1.0}
+
+
+def test_quality_command_writes_the_report_folder(tmp_path, capsys):
+    data = world.write_world(tmp_path / "drawn", 40, seed=0, progress=False)
+    network = tmp_path / "g.pkl"
+    stylegan2.save_generator(stylegan2.random_generator(resolution=32, architecture="skip", fmap_base=64,
+                                                        fmap_max=16, z_dim=8, w_dim=8, mapping_layers=1, seed=0),
+                             network)
+    out = tmp_path / "quality"
+    cmd = [sys.executable, "-m", "gradctrl.world", "quality", "--network", str(network), "--data", str(data),
+           "--out", str(out), "--n", "20"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "quality.json").read_text())
+    assert report["n"] == 20 and np.isfinite(report["kid"]) and report["kid"] > report["kid_real_baseline"]
+    assert sorted(p.name for p in out.iterdir()) == ["grids.png", "quality.json", "quality.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "g.pkl", "quality"]  # no temporaries left
+    with pytest.raises(SystemExit) as exit_info:
+        world.main(cmd[3:-1] + ["21"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds 40 faces and --n 21 needs 42" in err and len(err.strip().splitlines()) == 1
