@@ -63,14 +63,16 @@ class FolderLock:
     The lock is ``fcntl.flock`` on the sibling ``.<name>.lock`` (created beside the folder, so it survives the
     folder being swapped by :func:`atomic_dir`); a second holder, in this process or another, is refused with
     an :class:`InputError` naming ``what`` (the flag), the folder and the holder's pid. The kernel drops the
-    lock when the holder exits or is killed; a released lock removes its file. ``key``: lock a share of the
-    folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
+    lock when the holder exits or is killed; a released lock removes its file. Taking the lock removes the
+    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. ``key``: lock a share of
+    the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
     """
 
     def __init__(self, path, what, key=None):
         self.path = Path(path)
         self.what = what
         self.lock_path = self.path.with_name(f".{self.path.name}{'.' + key if key else ''}.lock")
+        self.whole = key is None
         self._fd = None
 
     def acquire(self):
@@ -98,6 +100,12 @@ class FolderLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        if self.whole:  # what a killed holder left beside the folder: only a holder of this lock makes them
+            for stale in stale_temporaries(self.path):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink(missing_ok=True)
         return self
 
     def release(self):

@@ -151,3 +151,41 @@ def test_commands_start_quiet(tmp_path, tiny_generator_path):
                                  "--attribute", "a", "--out_dir", str(tmp_path / "edits")],
                                 cwd=ROOT, env=env, capture_output=True, text=True)
     assert manipulate.returncode == 2 and len(manipulate.stderr.splitlines()) == 1, manipulate.stderr
+
+
+def test_an_empty_class_is_refused_at_selection_naming_the_attribute_and_the_fix():
+    import numpy as np
+
+    from gradctrl.errors import UserError
+    from gradctrl.selection import select
+
+    scores = np.random.default_rng(0).random((100, 3)).astype(np.float32)
+    scores[:, 1] = -1.0  # the scorer never picks class 1 ("all samples green")
+    with pytest.raises(UserError, match=r"attribute 'hair': its scorer picks class 1 for none of the 100 samples.*"
+                                        r"sample more \(--n_samples\), use another scorer, or give the attribute "
+                                        "fewer classes"):
+        select(scores, 0.1, "hair")
+
+
+def test_prepare_data_refuses_a_second_writer_and_cleans_what_a_killed_one_left(tmp_path, tiny_generator_path,
+                                                                                capsys):
+    from gradctrl.commands import prepare_data
+
+    out = tmp_path / "data"
+    flags = ["--generator", str(tiny_generator_path), "--n_samples", "40", "--attributes", "brightness",
+             "--scorers", "builtin:brightness", "--out_dir", str(out), "--seed", "0", "--no_progress"]
+    holder = _holder(out)
+    try:
+        with pytest.raises(SystemExit) as e:
+            prepare_data.main(flags)
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"--out_dir '{out}' is in use by another process (pid {holder.pid})" in err, err
+    assert not out.exists()
+    (tmp_path / ".data.tmp-1-deadbeef").mkdir()  # what a killed writer's atomic_dir left
+    prepare_data.main(flags)
+    assert "brightness (binary): 2 train, 2 val (class 0: 2, class 1: 2)" in capsys.readouterr().out
+    assert (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "data.parts"]
