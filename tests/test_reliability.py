@@ -189,3 +189,44 @@ def test_prepare_data_refuses_a_second_writer_and_cleans_what_a_killed_one_left(
     assert "brightness (binary): 2 train, 2 val (class 0: 2, class 1: 2)" in capsys.readouterr().out
     assert (out / "manifest.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "data.parts"]
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody may write into: a read-only tmpfs where this process may mount one (root ignores
+    permissions), else a folder without write permission."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = shutil.which("mount") if os.geteuid() == 0 else None
+    if mount is not None and subprocess.run([mount, "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)],
+                                             capture_output=True).returncode == 0:
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    elif os.geteuid() != 0:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+    else:
+        pytest.skip("root without mount: no folder is unwritable")
+
+
+def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_generator_path, capsys):
+    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.commands import manipulate, prepare_data
+    from stylegan2.cli import main as stylegan2_main
+
+    save_classifier(LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5), tmp_path / "model")
+    runs = [lambda: manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
+                                     str(read_only / "edits"), "--generator", str(tiny_generator_path),
+                                     "--n_samples", "1", "--steps", "1", "--no_progress"]),
+            lambda: prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40",
+                                       "--attributes", "b", "--scorers", "builtin:brightness", "--out_dir",
+                                       str(read_only / "data"), "--no_progress"]),
+            lambda: stylegan2_main(["train", "--data", str(tmp_path / "none.npy"), "--outdir",
+                                    str(read_only / "run")])]
+    for run in runs:
+        with pytest.raises(SystemExit) as e:
+            run()
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and f"'{read_only}/" in err, err
+        assert "choose a writable location" in err or "choose a writable path" in err, err
