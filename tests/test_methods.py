@@ -20,7 +20,14 @@ def test_registry_and_cases():
     assert [(c.tag, c.direction, c.target_class, c.label) for c in methods.edit_cases("a", 1)] == [
         ("positive", 1, None, "+1"), ("negative", -1, None, "-1")]
     assert [(c.tag, c.direction, c.target_class, c.label) for c in methods.edit_cases("k", 2, ["x", "y"])] == [
-        ("class0", 1, 0, "to x"), ("class1", 1, 1, "to y")]
+        ("x", 1, 0, "to x"), ("y", 1, 1, "to y")]                   # the config's class names in file names
+    assert [c.tag for c in methods.edit_cases("k", 2, ["dark brown", "positive"])] == ["class0", "class1"]
+    assert [c.tag for c in methods.edit_cases("k", 2)] == ["class0", "class1"]
+    case = methods.edit_cases("a", 1, exclude={"b": 3})[0]
+    assert "saturated" in methods.zero_gradient_cause("gradctrl", case)
+    assert "masked" not in methods.zero_gradient_cause("gradctrl", case)    # no exclusion: not masking's fault
+    assert "masked" in methods.zero_gradient_cause("gradctrl_exclude", case)
+    assert methods.zero_gradient_cause("ganspace", case) is None           # no gradient, no note
     with pytest.raises(UserError, match="--methods 'svm': unknown method 'svm'"):
         methods.get_method("svm", "--methods 'svm'")
 
