@@ -94,7 +94,7 @@ def test_a_registered_method_runs_through_manipulate_and_evaluation(toy_method, 
     for tag, sign in (("positive", 1), ("negative", -1)):
         moved = edits[f"traj_{tag}"] - edits["w0"][:, None]
         np.testing.assert_allclose(moved[:, :, 0], np.tile(sign * 0.5 * np.arange(1, 4), (2, 1)), rtol=1e-6)
-        assert not moved[:, :, 1:].any() and (out / f"1_a_{tag}.png").is_file()
+        assert not moved[:, :, 1:].any() and (out / f"0001_a_{tag}.png").is_file()
 
     evaluation = tmp_path / "evaluation"
     evaluate.main(_args(setup, evaluation, "--latent_only", "--methods", f"{toy_method},gradctrl"))
