@@ -249,6 +249,28 @@ def read_data_dir(path):
     return data
 
 
+def recorded_truncation(data_dir=None, model_dir=None, default=0.4):
+    """(psi, where it comes from in words): the truncation the data were sampled at, as ``data_dir``'s manifest
+    records it, else as the data manifest that train.py copied into ``model_dir``/metrics.json, else ``default``."""
+    sources = []
+    if data_dir:
+        sources.append((Path(data_dir) / "manifest.json", (), f"recorded in --data_dir '{data_dir}'"))
+    if model_dir:
+        sources.append((Path(model_dir) / "metrics.json", ("data_manifest",),
+                        f"recorded by train.py in --model_dir '{model_dir}'"))
+    for path, keys, origin in sources:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            for key in keys:
+                record = record[key]
+            psi = record["truncation"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(psi, (int, float)) and not isinstance(psi, bool) and 0 < psi <= 1:
+            return float(psi), origin
+    return default, "the default: no data directory or model records one"
+
+
 def build_data_dir(latents, scores, manifest, seed, p_perclass, p_val):
     """Select and split every attribute -> :class:`DataDir`.
 

@@ -3,7 +3,7 @@
 An **edit case** (:class:`EditCase`) is one edit of one attribute: +1 or -1 for a binary attribute, towards
 class c for a K-class one, with its exclusion, number and length of steps and W+ layers. It carries its
 label (``+1``, ``-1``, ``to <class name>``: tables, figures, summaries) and its file tag (``positive``,
-``negative``, ``class<c>``: file and array names).
+``negative``, the class name made file-safe, or ``class<c>`` without names: file and array names).
 
 An **edit method** is one function, registered by name with :func:`register`::
 
@@ -20,12 +20,14 @@ returning the edited w after each step (the start excluded). Registered here, in
 
 A method registered with ``exclusion=True`` receives the case's exclusion (and evaluation skips it for an
 attribute with none); every other method receives the case without it. ``needs_data``: the method is
-fitted on a data directory (``context.data()``). :func:`edit_latents` runs a method, checks its output and
-counts the steps that left a latent in place (a zero masked gradient), the one place that count is made.
+fitted on a data directory (``context.data()``); ``gradient``: it follows the classifier's gradient (a step
+can then be zero: :func:`zero_gradient_cause`). :func:`edit_latents` runs a method, checks its output and
+counts the steps that left a latent in place, the one place that count is made.
 The baselines' math is in :mod:`gradctrl.baselines` (pure array functions); their adapters to a data
 directory are here.
 """
 import dataclasses
+import re
 
 import numpy as np
 
@@ -63,7 +65,10 @@ def edit_cases(attribute, num_classes, class_names=None, **settings):
         return [EditCase(attribute, 1, None, "+1", "positive", **settings),
                 EditCase(attribute, -1, None, "-1", "negative", **settings)]
     names = list(class_names) if class_names else [f"class {c}" for c in range(num_classes)]
-    return [EditCase(attribute, 1, c, f"to {names[c]}", f"class{c}", **settings) for c in range(num_classes)]
+    tags = [re.sub(r"[^A-Za-z0-9.-]+", "-", name).strip("-.") for name in names] if class_names else []
+    if len(set(tags)) != num_classes or not all(tags) or {"positive", "negative"} & set(tags):
+        tags = [f"class{c}" for c in range(num_classes)]
+    return [EditCase(attribute, 1, c, f"to {names[c]}", tags[c], **settings) for c in range(num_classes)]
 
 
 def config_cases(config, attribute, num_classes, num_ws, steps=None, step_size=None, layers=None):
@@ -124,19 +129,31 @@ class Method:
     edit: object
     exclusion: bool = False
     needs_data: bool = False
+    gradient: bool = False
 
 
 REGISTRY = {}
 
 
-def register(name, title, exclusion=False, needs_data=False):
+def register(name, title, exclusion=False, needs_data=False, gradient=False):
     """Decorator registering ``method(context, w, case) -> (N, steps, w_dim)`` under ``name``."""
     def decorate(function):
         if name in REGISTRY:
             raise ValueError(f"edit method '{name}' is registered twice")
-        REGISTRY[name] = Method(name, title, function, exclusion, needs_data)
+        REGISTRY[name] = Method(name, title, function, exclusion, needs_data, gradient)
         return function
     return decorate
+
+
+def zero_gradient_cause(name, case):
+    """Why a step of method ``name`` on ``case`` can leave a latent in place, in words, or None for a method
+    that follows no gradient (a baseline walks a fixed direction)."""
+    if not REGISTRY[name].gradient:
+        return None
+    saturated = "the classifier's sigmoid or softmax saturated (its probability is 0 or 1 in float32)"
+    if REGISTRY[name].exclusion and case.exclude:
+        return f"the exclusion masked every channel the gradient uses, or {saturated}"
+    return saturated
 
 
 def get_method(name, where="--method"):
@@ -172,7 +189,7 @@ def edit_latents(name, context, w, case):
     return Edit(traj, int(np.all(traj == previous, axis=2).sum()))
 
 
-@register("gradctrl_exclude", "GradCtrl (exclusion)", exclusion=True)
+@register("gradctrl_exclude", "GradCtrl (exclusion)", exclusion=True, gradient=True)
 def gradctrl_exclude(context, w, case):
     """GradCtrl: masked-gradient steps on the classifier, masking each excluded attribute's top-k channels."""
     from .editing import edit_trajectory
@@ -181,7 +198,7 @@ def gradctrl_exclude(context, w, case):
                            case.exclude, case.steps, case.step_size)
 
 
-register("gradctrl", "GradCtrl (no exclusion)")(gradctrl_exclude)
+register("gradctrl", "GradCtrl (no exclusion)", gradient=True)(gradctrl_exclude)
 
 
 @register("interfacegan_cond", "InterFaceGAN (conditional)", exclusion=True, needs_data=True)
@@ -219,6 +236,18 @@ def exclusion_variant(name, exclude):
 # --- baseline adapters: a data directory -> the pure functions of gradctrl.baselines --------------------
 
 BASELINES = ("interfacegan", "ganspace")
+
+
+def method_directions(name, context, case):
+    """The fixed unit directions (K', w_dim) float32 that method ``name`` walks for ``case`` (InterFaceGAN's
+    normals, conditioned when it runs with the case's exclusion; GANSpace's components), or None for a method
+    that has none (GradCtrl follows a gradient)."""
+    method = REGISTRY[name]
+    if method.edit is interfacegan:
+        return context.directions("interfacegan", case.attribute, case.exclude if method.exclusion else ())
+    if method.edit is ganspace:
+        return context.directions("ganspace", case.attribute)
+    return None
 
 
 def baseline_directions(baseline, data, attribute, exclude=(), ganspace_components=20, ganspace_index=None, seed=0):

@@ -232,12 +232,14 @@ def _check_columns(plan, attr, spec, scores, columns, lo, hi):
 def _start_parts_dir(parts_dir, plan):
     """Create the parts directory and its run.json on first use (nothing exists before a part is ready).
 
-    run.json is created only if absent (a hard link of a complete temporary file), so a shard started at the
-    same moment with other settings is refused instead of overwriting it.
+    run.json is created only if absent (a hard link of a complete temporary file), and checked against
+    ``plan`` before every part is written, so a run started at the same moment with other settings is refused
+    instead of mixing its parts with this run's.
     """
     parts_dir.mkdir(parents=True, exist_ok=True)
     path = parts_dir / RUN_FILE
     if path.is_file():
+        check_parts_dir(parts_dir, plan)
         return
     tmp = temporary_sibling(path)
     try:

@@ -27,7 +27,8 @@ def select(scores, p_perclass, attribute="attribute"):
     """Select one attribute's training samples -> (indices (M,) int64 ascending, labels (M,) int64).
 
     ``scores``: (N,) for a binary attribute or (N, K) for K classes; ``p_perclass`` in (0, 0.5].
-    ``attribute`` names it in errors. A selection that would be empty is a :class:`UserError`.
+    ``attribute`` names it in errors. A selection that would be empty, or a class no sample has as its
+    argmax, is a :class:`UserError`.
     """
     scores = np.asarray(scores)
     if scores.ndim not in (1, 2) or (scores.ndim == 2 and scores.shape[1] < 2):
@@ -51,6 +52,10 @@ def select(scores, p_perclass, attribute="attribute"):
         chosen, chosen_labels = [], []
         for c in range(scores.shape[1]):
             members = np.flatnonzero(winners == c)
+            if len(members) == 0:
+                raise UserError(f"attribute '{attribute}': its scorer picks class {c} for none of the {n_samples} "
+                                "samples, so nothing can be learned about it: sample more (--n_samples), use "
+                                "another scorer, or give the attribute fewer classes")
             best = members[np.argsort(-scores[members, c], kind="stable")[:n]]
             chosen.append(best)
             chosen_labels.append(np.full(len(best), c, np.int64))

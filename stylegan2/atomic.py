@@ -1,12 +1,127 @@
-"""Outputs that are never half-written: every file or folder is built under a temporary sibling name, then
-renamed into place. The one temporary-name convention of the toolkit is ``.<name>.tmp-<pid>-<random><suffix>``,
-so a rerun after a kill can find and remove what the killed process left (:func:`stale_temporaries`).
+"""Outputs that are never half-written, and folders held by one writer at a time.
+
+Every file or folder is built under a temporary sibling name, then renamed into place. The one
+temporary-name convention of the toolkit is ``.<name>.tmp-<pid>-<random><suffix>``, so a rerun after a kill
+can find and remove what the killed process left (:func:`stale_temporaries`). A write that fails for a
+reason of the file system (a full disk, an unwritable or read-only folder) is an :class:`InputError`
+naming the output and the cause (:class:`WriteError`), and leaves nothing behind.
+
+Every folder a command writes is held by :class:`FolderLock`: an OS lock (``fcntl.flock``) on the sibling
+file ``.<name>.lock``, which the kernel releases when the holder exits or is killed, so a second writer is
+refused with one line while the first runs, and never by a stale flag afterwards.
 """
 import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+from .errors import InputError
+
+# What to do about a write that failed, by errno (the rest: check the location).
+_WRITE_FIXES = {errno.ENOSPC: "free some space or choose another location",
+                errno.EDQUOT: "free some space or choose another location",
+                errno.EFBIG: "free some space or choose another location",
+                errno.EACCES: "choose a writable location",
+                errno.EPERM: "choose a writable location",
+                errno.EROFS: "choose a writable location",
+                errno.ENOTDIR: "a part of the path is a file: choose another location",
+                errno.EEXIST: "a part of the path is a file: choose another location"}
+
+
+class WriteError(InputError):
+    """A write that failed for a reason of the file system: ``path`` (the output) and ``error`` (the OSError)."""
+
+    def __init__(self, path, error):
+        cause = error.strerror or str(error)
+        super().__init__(f"cannot write '{path}' ({cause}): {_WRITE_FIXES.get(error.errno, 'check the location')}")
+        self.path = Path(path)
+        self.error = error
+
+
+def _ours(error, *paths):
+    """True when OSError ``error`` concerns writing under one of ``paths`` (or names no file: a failed write())."""
+    if error.filename is None:
+        return True
+    name = os.path.abspath(os.fsdecode(error.filename))
+    return any(name == os.path.abspath(p) or name.startswith(os.path.abspath(p) + os.sep) for p in paths)
+
+
+def _make_parent(path):
+    """Create the folder of ``path`` (and its parents); a failure is a :class:`WriteError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(path, e) from None
+
+
+class FolderLock:
+    """Exclusive hold on the folder ``path`` for one writer: ``with FolderLock(path, "--out_dir"): ...``.
+
+    The lock is ``fcntl.flock`` on the sibling ``.<name>.lock`` (created beside the folder, so it survives the
+    folder being swapped by :func:`atomic_dir`); a second holder, in this process or another, is refused with
+    an :class:`InputError` naming ``what`` (the flag), the folder and the holder's pid. The kernel drops the
+    lock when the holder exits or is killed; a released lock removes its file. Taking the lock removes the
+    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. ``key``: lock a share of
+    the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
+    """
+
+    def __init__(self, path, what, key=None):
+        self.path = Path(path)
+        self.what = what
+        self.lock_path = self.path.with_name(f".{self.path.name}{'.' + key if key else ''}.lock")
+        self.whole = key is None
+        self._fd = None
+
+    def acquire(self):
+        """Take the lock, or raise InputError (held elsewhere; the folder's parent not writable)."""
+        _make_parent(self.lock_path)
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise WriteError(self.path, e) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise InputError(f"{self.what} '{self.path}' is in use by another process (pid {holder}): wait for "
+                                 "it to finish or choose another folder") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file its previous holder removed while we waited for it
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        if self.whole:  # what a killed holder left beside the folder: only a holder of this lock makes them
+            for stale in stale_temporaries(self.path):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink(missing_ok=True)
+        return self
+
+    def release(self):
+        """Drop the lock and remove its file (a no-op when not held)."""
+        if self._fd is not None:
+            self.lock_path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    __del__ = release  # a lock held for an object's life (a training run) ends with it
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        self.release()
 
 
 def temporary_sibling(path):
@@ -27,11 +142,15 @@ def atomic_path(path):
     """Yield a temporary path beside ``path`` (its folder created if missing); on success rename it to ``path``
     (replacing it), on failure remove it. The temporary is created with the usual permissions (the umask)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     temporary = temporary_sibling(path)
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as e:
+        if not _ours(e, temporary, path):
+            raise
+        raise WriteError(path, e) from None
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -39,7 +158,8 @@ def atomic_path(path):
 @contextlib.contextmanager
 def atomic_write(path, fsync=False):
     """Yield a new binary file object; on success the file appears at ``path`` (replacing it), on error
-    nothing does. ``fsync``: flush the file to disk before the rename."""
+    nothing does. ``fsync``: flush the file to disk before the rename. A file-system failure (full disk,
+    unwritable folder) is an InputError naming ``path`` (:class:`WriteError`)."""
     with atomic_path(path) as temporary, open(temporary, "xb") as file:
         yield file
         if fsync:
@@ -54,15 +174,34 @@ def write_bytes(path, data, fsync=False):
 
 
 @contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a new empty temporary folder beside ``path``; when the body succeeds it replaces ``path`` (an
-    earlier folder there is removed), when it fails it is removed and ``path`` is left as it was."""
+def atomic_dir(path, keep=None):
+    """Yield a new temporary folder beside ``path``; when the body succeeds it replaces ``path`` (an earlier
+    folder there is removed), when it fails it is removed and ``path`` is left as it was. ``keep``: a
+    predicate on entry names; the entries of an earlier ``path`` it accepts start in the temporary folder
+    (hard links, copies where links fail), so a command can replace its own files in a shared folder and
+    keep the rest. A failure to write into the temporary folder (full disk, unwritable folder) is an
+    InputError naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     temporary = temporary_sibling(path)
-    temporary.mkdir()
     try:
-        yield temporary
+        temporary.mkdir()
+    except OSError as e:
+        raise WriteError(path, e) from None
+    try:
+        if keep is not None and path.is_dir():
+            for entry in path.iterdir():
+                if keep(entry.name):
+                    if entry.is_dir():
+                        shutil.copytree(entry, temporary / entry.name, copy_function=_link_or_copy)
+                    else:
+                        _link_or_copy(entry, temporary / entry.name)
+        try:
+            yield temporary
+        except WriteError as e:  # name the output, not its temporary
+            if temporary not in e.path.parents:
+                raise
+            raise WriteError(path / e.path.relative_to(temporary), e.error) from None
         if path.exists():
             old = temporary_sibling(path)
             os.rename(path, old)
@@ -70,6 +209,18 @@ def atomic_dir(path):
             shutil.rmtree(old)
         else:
             os.rename(temporary, path)
+    except OSError as e:
+        if not _ours(e, temporary, path):
+            raise
+        raise WriteError(path, e) from None
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
+
+
+def _link_or_copy(source, target):
+    """Hard-link ``source`` as ``target`` (no space used), or copy it where the file system cannot link."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from .errors import InputError, exit_on_input_error
+from .errors import InputError, exit_on_input_error, quiet_tensorflow
 from .images import write_png
 
 _MAX_SEED = 2 ** 32 - 1
@@ -37,39 +37,54 @@ def seed_inputs(generator, seed, noise_mode):
     return z, noise
 
 
-def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, batch_size):
-    """Render one PNG ``seed%04d.png`` per seed into ``outdir``. -> list of written paths."""
+def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, batch_size, progress=True):
+    """Render one PNG ``seed%04d.png`` per seed into ``outdir`` -> list of written paths.
+
+    ``outdir`` is held by this process alone (:class:`stylegan2.atomic.FolderLock`) and the image set appears
+    whole or not at all: the images are written into a temporary sibling holding ``outdir``'s other files,
+    which then replaces it. ``progress``: a bar with rate and ETA on stderr."""
+    import sys
+
+    from tqdm import tqdm
+
     import stylegan2
 
-    generator = stylegan2.load_generator(network)
+    from .atomic import FolderLock, atomic_dir
+
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise InputError(f"--outdir '{outdir}' exists and is not a directory: choose another path")
-    try:
-        os.makedirs(outdir, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create --outdir '{outdir}' ({e.strerror}): choose another path") from None
-    written = []
-    for start in range(0, len(seeds), batch_size):
-        batch = seeds[start:start + batch_size]
-        inputs = [seed_inputs(generator, seed, noise_mode) for seed in batch]
-        z = np.concatenate([z for z, _ in inputs])
-        noise = None
-        if noise_mode == "seed":
-            noise = [np.concatenate([buffers[i] for _, buffers in inputs]) for i in range(len(generator.noise_shapes))]
-        ws = generator.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        images = stylegan2.to_uint8(generator.synthesis(ws, noise_mode="const", noise=noise))
-        for seed, image in zip(batch, images):
-            path = os.path.join(outdir, f"seed{seed:04d}.png")
-            write_png(path, image)
-            written.append(path)
-    return written
+    generator = stylegan2.load_generator(network)
+    names = {seed: f"seed{seed:04d}.png" for seed in seeds}
+    new = set(names.values())
+    with FolderLock(outdir, "--outdir"), atomic_dir(outdir, keep=lambda name: name not in new) as folder, \
+            tqdm(total=len(seeds), desc="generate", unit="image", disable=not progress, file=sys.stderr,
+                 dynamic_ncols=True) as bar:
+        for start in range(0, len(seeds), batch_size):
+            batch = seeds[start:start + batch_size]
+            inputs = [seed_inputs(generator, seed, noise_mode) for seed in batch]
+            z = np.concatenate([z for z, _ in inputs])
+            noise = None
+            if noise_mode == "seed":
+                noise = [np.concatenate([buffers[i] for _, buffers in inputs])
+                         for i in range(len(generator.noise_shapes))]
+            ws = generator.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            images = stylegan2.to_uint8(generator.synthesis(ws, noise_mode="const", noise=noise))
+            for seed, image in zip(batch, images):
+                write_png(folder / names[seed], image)
+            bar.update(len(batch))
+    return [os.path.join(outdir, names[seed]) for seed in seeds]
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m stylegan2", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m stylegan2",
+        description="Render images from a network pickle as NVIDIA's run_generator.py does (generate), or train "
+                    "a network (train).")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="render images for a list of seeds",
-                              description="Render seed%%04d.png per seed, z drawn as NVIDIA's run_generator.py draws it.")
+                              description="Render seed%04d.png per seed (seed0007.png for seed 7), z drawn as NVIDIA's "
+                                          "run_generator.py draws it. The images appear in --outdir all "
+                                          "together or not at all; a second writer of --outdir is refused.")
     gen.add_argument("--network", required=True, help="official network pickle (.pkl), e.g. stylegan2-ffhq-config-f.pkl")
     gen.add_argument("--seeds", required=True, help="seeds, e.g. 0-7 or 1,4,10-12")
     gen.add_argument("--trunc", type=float, default=0.5, help="truncation psi (default 0.5, as run_generator.py; 1 = none)")
@@ -78,6 +93,7 @@ def build_parser():
                      help="seed: noise drawn from the seed after z, as run_generator.py (default); const: the stored buffers")
     gen.add_argument("--batch-size", type=int, default=8, help="images rendered at once (default 8)")
     gen.add_argument("--outdir", required=True, help="output folder (created if missing)")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_train_parser(commands)
     return parser
 
@@ -139,6 +155,7 @@ def train_main(args):
 
 def main(argv=None):
     """Command-line entry point; returns 0, or exits with code 2 and one line on bad input."""
+    quiet_tensorflow()  # before build_parser, which imports the training module (TensorFlow)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
@@ -154,6 +171,6 @@ def main(argv=None):
         if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
             raise InputError(f"--trunc-cutoff must be >= 0, got {args.trunc_cutoff}")
         written = generate(args.network, seeds, args.trunc, args.trunc_cutoff, args.noise_mode, args.outdir,
-                           args.batch_size)
+                           args.batch_size, progress=not args.no_progress)
     print(f"wrote {len(written)} images to {args.outdir}")
     return 0

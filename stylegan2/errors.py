@@ -2,7 +2,8 @@
 
 :class:`InputError` is the one exception type for bad input (gradctrl's ``UserError`` derives from it);
 :func:`exit_on_input_error` is the one handler every command (``python -m stylegan2``, prepare_data.py,
-train.py, manipulate.py, evaluate.py, ...) wraps its work in.
+train.py, manipulate.py, evaluate.py, ...) wraps its work in; :func:`quiet_tensorflow` is what each
+calls before TensorFlow is imported.
 """
 import contextlib
 import sys
@@ -20,3 +21,27 @@ def exit_on_input_error(prog):
     except InputError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def quiet_tensorflow():
+    """Import TensorFlow quietly: its C++ start-up log (``cuInit`` errors on a machine without a GPU, the
+    oneDNN and CPU-feature notes, absl's pre-initialisation warning, all written to stderr before any log
+    level applies) is hidden, and later C++ and absl messages below errors are too, unless the user asks
+    for them with ``TF_CPP_MIN_LOG_LEVEL`` 0 or 1. Every command calls it once its flags are parsed."""
+    import logging
+    import os
+    import sys
+
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "") in ("0", "1") or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow  # noqa: F401  (imported here only to keep its start-up log off the terminal)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

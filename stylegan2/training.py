@@ -31,7 +31,6 @@ layer, whose groups are formed within each device's slice.
 """
 import contextlib
 import dataclasses
-import fcntl
 import functools
 import json
 import time
@@ -41,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import official_pickle
-from .atomic import atomic_write, write_bytes
+from .atomic import FolderLock, atomic_write, write_bytes
 from .discriminator import Discriminator, random_discriminator_variables
 from .errors import InputError
 from .fast_synthesis import FastSynthesis
@@ -496,24 +495,27 @@ LOG_FILE = "log.jsonl"
 
 
 class RunFolder:
-    """The output folder of one training run, held exclusively (an OS lock released when the process ends)."""
+    """The output folder of one training run, held exclusively (:class:`stylegan2.atomic.FolderLock`, an OS lock
+    released when the process ends) for the life of the object."""
 
     def __init__(self, path, resume):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"--outdir '{self.path}' exists and is not a folder: choose another path")
+        self._lock = FolderLock(self.path, "--outdir").acquire()
+        try:
+            self._check(resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _check(self, resume):
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.path / ".lock", "w")
         except OSError as e:
             raise InputError(f"cannot create --outdir '{self.path}' ({e.strerror}): choose a writable path") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"--outdir '{self.path}' is in use by another training process: wait for it or "
-                             "choose another folder") from None
         has_run = (self.path / OPTIONS_FILE).exists()
-        others = [p.name for p in self.path.iterdir() if p.name != ".lock" and not p.name.startswith(".")]
+        others = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if resume and not has_run:
             raise InputError(f"--resume: '{self.path}' holds no training run ({OPTIONS_FILE} is missing): start "
                              "a new run without --resume")

@@ -50,7 +50,7 @@ def test_binary_edit_outputs(tmp_path, model_dir, tiny_generator, tiny_generator
         assert (direction * np.diff(data[f"probs_{case}_a"], axis=1) > 0).all()
         strips = render_strips(tiny_generator, w0, expected, (1, 4))
         for i in range(3):
-            image = np.asarray(Image.open(out / f"{i}_a_{case}.png"))
+            image = np.asarray(Image.open(out / f"{i:04d}_a_{case}.png"))
             assert image.shape == (16, 4 * 16, 3)
             assert np.abs(image.astype(int) - strips[i].astype(int)).max() <= 1
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporaries left
@@ -77,7 +77,7 @@ def test_k_class_config_defaults_and_input_file(tmp_path, model_dir, tiny_genera
     for c in range(3):
         expected = edit_trajectory(clf, w[:2], "c", 1, target_class=c, exclude={"a": 4}, steps=2, step_size=0.5)
         np.testing.assert_allclose(data[f"traj_class{c}"], expected, atol=1e-6)
-        assert (out / f"1_c_class{c}.png").is_file()
+        assert (out / f"0001_c_class{c}.png").is_file()
     # flags win over the config: no exclusion, other layers
     run("--model_dir", model_dir, "--attribute", "c", "--out_dir", out, "--config", config,
         "--input_dir", tmp_path / "latents.pkl", "--exclude", "none", "--layerwise", "0:3", "--n_samples", 1)
@@ -171,7 +171,9 @@ def test_interfacegan_edits_walk_the_conditioned_svm_normal(baseline_setup, tiny
     for case, sign in (("positive", 1), ("negative", -1)):
         expected = edits["w0"][:, None] + sign * 0.5 * np.arange(1, 5)[None, :, None] * direction
         np.testing.assert_allclose(edits[f"traj_{case}"], expected, atol=1e-5)
-    assert (out / "0_brightness_positive.png").exists() and (out / "2_brightness_negative.png").exists()
+    assert (out / "0000_brightness_positive.png").exists() and (out / "0002_brightness_negative.png").exists()
+    saved = np.load(out / "brightness_interfacegan_cond_directions.npy")  # reusable, as InterFaceGAN's scripts
+    np.testing.assert_allclose(saved[0], direction, atol=1e-6)
 
 
 def test_ganspace_edits_every_class_of_a_k_class_attribute(baseline_setup, tiny_generator_path):
@@ -192,3 +194,73 @@ def test_baseline_without_data_directory_is_a_one_line_error(baseline_setup, tin
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1
     assert "--method interfacegan needs --data_dir" in err
+
+
+# --- one writer, whole edit folders (issue 13) -----------------------------------------------------------
+
+def test_an_edit_folder_is_replaced_whole_and_never_mixed(tmp_path, model_dir, tiny_generator_path, monkeypatch):
+    from gradctrl import manipulation
+
+    out = tmp_path / "out"
+    flags = ("--model_dir", model_dir, "--generator", tiny_generator_path, "--out_dir", out, "--steps", 2,
+             "--no_progress")
+    run(*flags, "--attribute", "a", "--n_samples", 3)
+    run(*flags, "--attribute", "b", "--n_samples", 1)
+    run(*flags, "--attribute", "a", "--n_samples", 2, "--seed", 1)   # fewer strips: none of the first run's left
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if "_a_" in n] == ["0000_a_negative.png", "0000_a_positive.png",
+                                                 "0001_a_negative.png", "0001_a_positive.png"]
+    assert "0000_b_positive.png" in names and "b_settings.json" in names   # another attribute's run is kept
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def fail(path, image):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(manipulation, "write_strip", fail)
+    with pytest.raises(SystemExit):
+        run(*flags, "--attribute", "a", "--n_samples", 3, "--seed", 2)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # a failed run changes nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]          # no temporary, no lock left
+
+
+def test_an_output_folder_of_other_files_or_a_file_is_refused(tmp_path, model_dir, tiny_generator_path, capsys):
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"x")
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    for out, message in ((other, "holds files that are not manipulate.py output (holiday.jpg)"),
+                         (regular, "exists and is not a folder")):
+        with pytest.raises(SystemExit) as e:
+            run("--model_dir", model_dir, "--attribute", "a", "--out_dir", out, "--generator", tiny_generator_path)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert (other / "holiday.jpg").read_bytes() == b"x" and regular.read_text() == "x"
+
+
+def test_a_second_writer_of_an_edit_folder_is_refused(tmp_path, model_dir, tiny_generator_path, capsys):
+    from test_reliability import _holder
+
+    out = tmp_path / "out"
+    holder = _holder(out)
+    try:
+        with pytest.raises(SystemExit) as e:
+            run("--model_dir", model_dir, "--attribute", "a", "--out_dir", out, "--generator", tiny_generator_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and f"is in use by another process (pid {holder.pid})" in err
+
+
+def test_sampled_latents_follow_the_truncation_the_data_recorded(tmp_path, model_dir, tiny_generator,
+                                                               tiny_generator_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"truncation": 0.7}))
+    out = tmp_path / "out"
+    run("--model_dir", model_dir, "--attribute", "a", "--out_dir", out, "--generator", tiny_generator_path,
+        "--n_samples", 2, "--steps", 1, "--data_dir", data, "--no_progress")
+    assert "sampling latents at truncation 0.7 (recorded in --data_dir" in capsys.readouterr().out
+    w0 = latents.sample_w(tiny_generator, 0, range(2), 0.7, latents.STREAM_EDIT)
+    np.testing.assert_array_equal(np.load(out / "a_edits.npz")["w0"], w0)

@@ -20,7 +20,14 @@ def test_registry_and_cases():
     assert [(c.tag, c.direction, c.target_class, c.label) for c in methods.edit_cases("a", 1)] == [
         ("positive", 1, None, "+1"), ("negative", -1, None, "-1")]
     assert [(c.tag, c.direction, c.target_class, c.label) for c in methods.edit_cases("k", 2, ["x", "y"])] == [
-        ("class0", 1, 0, "to x"), ("class1", 1, 1, "to y")]
+        ("x", 1, 0, "to x"), ("y", 1, 1, "to y")]                   # the config's class names in file names
+    assert [c.tag for c in methods.edit_cases("k", 2, ["dark brown", "positive"])] == ["class0", "class1"]
+    assert [c.tag for c in methods.edit_cases("k", 2)] == ["class0", "class1"]
+    case = methods.edit_cases("a", 1, exclude={"b": 3})[0]
+    assert "saturated" in methods.zero_gradient_cause("gradctrl", case)
+    assert "masked" not in methods.zero_gradient_cause("gradctrl", case)    # no exclusion: not masking's fault
+    assert "masked" in methods.zero_gradient_cause("gradctrl_exclude", case)
+    assert methods.zero_gradient_cause("ganspace", case) is None           # no gradient, no note
     with pytest.raises(UserError, match="--methods 'svm': unknown method 'svm'"):
         methods.get_method("svm", "--methods 'svm'")
 
@@ -87,7 +94,7 @@ def test_a_registered_method_runs_through_manipulate_and_evaluation(toy_method, 
     for tag, sign in (("positive", 1), ("negative", -1)):
         moved = edits[f"traj_{tag}"] - edits["w0"][:, None]
         np.testing.assert_allclose(moved[:, :, 0], np.tile(sign * 0.5 * np.arange(1, 4), (2, 1)), rtol=1e-6)
-        assert not moved[:, :, 1:].any() and (out / f"1_a_{tag}.png").is_file()
+        assert not moved[:, :, 1:].any() and (out / f"0001_a_{tag}.png").is_file()
 
     evaluation = tmp_path / "evaluation"
     evaluate.main(_args(setup, evaluation, "--latent_only", "--methods", f"{toy_method},gradctrl"))

@@ -64,6 +64,8 @@ def build_parser():
 
 
 def _run(args):
+    from stylegan2.atomic import FolderLock
+
     from gradctrl import curves
     from gradctrl.classifier import load_classifier
     from gradctrl.config import check_compatible, default_config, load_config
@@ -131,14 +133,15 @@ def _run(args):
     cases = [case for name in targets
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
-    comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
-    settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
-                "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
-                "targets": targets, "scored": scored, "latent_only": args.latent_only,
-                "n_samples": args.n_samples, "seed": args.seed, "truncation": truncation,
-                "levels": list(curves.LEVELS), "ganspace_components": args.ganspace_components,
-                "cases": [dataclasses.asdict(c) for c in cases]}
-    markdown = write_evaluation(args.out_dir, comparison, settings, args.latent_only)
+    with FolderLock(args.out_dir, "--out_dir"):
+        comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
+        settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
+                    "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
+                    "targets": targets, "scored": scored, "latent_only": args.latent_only,
+                    "n_samples": args.n_samples, "seed": args.seed, "truncation": truncation,
+                    "levels": list(curves.LEVELS), "ganspace_components": args.ganspace_components,
+                    "cases": [dataclasses.asdict(c) for c in cases]}
+        markdown = write_evaluation(args.out_dir, comparison, settings, args.latent_only)
     print(markdown)
     print(f"wrote {args.out_dir}/summary.md, summary.csv, curves.csv, curves.png")
 

@@ -43,6 +43,7 @@ def main(argv=None):
 
 
 def _run(args):
+    from stylegan2.atomic import FolderLock
     from stylegan2.images import write_png
 
     from gradctrl.classifier import load_classifier
@@ -70,7 +71,8 @@ def _run(args):
                             f"({', '.join(clf.attributes)})")
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
-    figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
-                             args.width, crop, args.title)
-    write_png(args.out, np.asarray(figure))
+    with FolderLock(args.out, "--out"):
+        figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
+                                 args.width, crop, args.title)
+        write_png(args.out, np.asarray(figure))
     print(f"wrote {args.out} ({figure.width} x {figure.height} px)")

@@ -3,12 +3,14 @@
     python manipulate.py --model_dir M --attribute gender --out_dir out [--generator PKL] [--config C]
         [--input_dir latents.npy | --n_samples 10 --seed 0 --truncation 0.4]
         [--exclude smile,age | --exclude none] [--top_channels 250,100] [--layerwise 2:10]
-        [--steps 9] [--step_size 0.444] [--method gradctrl] [--batch_size 8]
+        [--steps 9] [--step_size 0.444] [--method gradctrl] [--batch_size 8] [--no_progress]
 
 Binary attributes are edited in both directions (+1 raises the branch's probability), a K-class attribute
 towards each class. Without --exclude / --top_channels / --layerwise / --steps / --step_size the config's
-[attributes.NAME] defaults apply (no exclusion, all layers, 9 steps of 4/9 without a config). Outputs: see
-gradctrl.manipulation.
+[attributes.NAME] defaults apply (no exclusion, all layers, 9 steps of 4/9 without a config); without
+--truncation or a config, latents are sampled at the truncation the data were (recorded in --data_dir or
+the model directory), else at 0.4, and the command says which. Each strip is the original, then each
+step, left to right. The output folder is held by this run alone and replaced whole (gradctrl.manipulation).
 """
 import argparse
 from pathlib import Path
@@ -33,7 +35,8 @@ def build_parser():
     parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--config", help="TOML config (generator, attribute edit defaults)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled latents (default 0)")
-    parser.add_argument("--truncation", type=float, help="truncation psi of sampled latents (default: config, 0.4)")
+    parser.add_argument("--truncation", type=float,
+                        help="truncation psi of sampled latents (default: the config's, else the data's, else 0.4)")
     parser.add_argument("--steps", type=int, help="edit steps (default: config, 9)")
     parser.add_argument("--step_size", type=float, help="L2 length of each step (default: config, 4/9)")
     parser.add_argument("--method", default="gradctrl", choices=list(REGISTRY),
@@ -41,6 +44,7 @@ def build_parser():
                              "and interfacegan run as gradctrl_exclude and interfacegan_cond")
     parser.add_argument("--data_dir", help="data directory, for methods fitted on one (gradctrl does not use it)")
     parser.add_argument("--batch_size", type=int, default=8, help="latents edited and rendered at once (default 8)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -63,14 +67,18 @@ def main(argv=None):
 
 
 def _run(args):
+    from stylegan2.atomic import FolderLock
+
     from gradctrl import config as config_module
     from gradctrl import latents, manipulation, methods
     from gradctrl.classifier import load_classifier
+    from gradctrl.datadir import recorded_truncation
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
-    from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.generators import open_generator
     from gradctrl.options import check_int, check_number, flags_over_config
 
+    out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
         clf = load_classifier(args.model_dir)
@@ -85,8 +93,12 @@ def _run(args):
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
                         f"classifier in {where} has {clf.num_classes[args.attribute]} class(es) for it")
     exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, clf, attribute, where)
+    default_truncation = cfg.generator.truncation
+    if args.config is None and args.truncation is None and args.input_dir is None:
+        default_truncation, origin = recorded_truncation(args.data_dir, args.model_dir)
+        print(f"sampling latents at truncation {default_truncation} ({origin}); pass --truncation to choose")
     settings = flags_over_config(args, steps=attribute.steps, step_size=attribute.step_size,
-                                 truncation=cfg.generator.truncation)
+                                 truncation=default_truncation)
     steps, step_size, truncation = settings.steps, settings.step_size, settings.truncation
     for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size), ("--steps", steps)):
         if value is not None:
@@ -123,11 +135,25 @@ def _run(args):
     context = methods.EditContext(clf, G, args.data_dir)
     cases = methods.edit_cases(args.attribute, clf.num_classes[args.attribute], attribute.class_names,
                                exclude=exclude, steps=steps, step_size=step_size, layers=tuple(layers))
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = manipulation.run_edits(context, methods.exclusion_variant(args.method, exclude), w, cases, out_dir,
-                                     args.batch_size)
-    settings = {
+    method = methods.exclusion_variant(args.method, exclude)
+    with FolderLock(out_dir, "--out_dir"), manipulation.edit_folder(out_dir, args.attribute) as folder:
+        summary = manipulation.run_edits(context, method, w, cases, folder,
+                                         args.batch_size, progress=not args.no_progress)
+        settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
+                             source, w, summary)
+        write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
+    total = sum(summary["zero_gradient_steps"].values())
+    cause = methods.zero_gradient_cause(method, cases[0])
+    note = f"; {total} zero-gradient step(s) left a latent unchanged ({cause})" if total and cause else ""
+    print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to "
+          f"{out_dir}{note}")
+
+
+def _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size, source, w, summary):
+    """The JSON settings of an edit run: every setting used, the files written, the zero-gradient counts."""
+    from gradctrl.generators import file_sha256
+
+    return {
         "method": args.method, "attribute": args.attribute, "num_classes": clf.num_classes[args.attribute],
         "class_names": list(attribute.class_names) if attribute.class_names else None,
         "model_dir": str(args.model_dir), "classifier_source": clf.source, "classifier_attributes": clf.attributes,
@@ -139,7 +165,3 @@ def _run(args):
                        "probs_<case>_<attribute>": "(N, steps + 1) or (N, steps + 1, K) probabilities of every "
                                                    "classifier attribute, index 0 at w0"},
     }
-    write_json(out_dir / f"{args.attribute}_settings.json", settings)
-    total = sum(summary["zero_gradient_steps"].values())
-    print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to {out_dir}; "
-          f"{total} zero-gradient step(s) left a latent unchanged")

@@ -8,9 +8,12 @@
 See gradctrl.sampling for the parts, sharding and resuming, gradctrl.datadir for the output format.
 """
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
+
+from stylegan2.atomic import FolderLock
 
 from gradctrl.commands import run_command
 
@@ -164,14 +167,17 @@ def _run(args, prog):
         seed=seed, truncation=truncation, scorers=specs, part_size=args.part_size, p_perclass=p_perclass,
         p_val=p_val, classes={a: cfg.attributes[a].classes for a in specs if a in cfg.attributes})
     parts_dir = _parts_dir(args)
-    report = sampling.run_parts(G, plan, scorers, parts_dir, data.batch_size, shard=shard, save_images=args.save_images,
-                                progress=not args.no_progress, log=_log(prog))
-    _log(prog)(f"computed {len(report.computed)} parts, skipped {len(report.skipped)} finished ones")
-    if shard[1] > 1:
-        print(f"{prog}: shard {shard[0]}/{shard[1]} done; when every shard has finished, run: "
-              f"prepare_data.py merge --out_dir {out_dir} --parts_dir {parts_dir}")
-        return
-    _write(sampling.merge_parts(parts_dir, p_perclass, p_val), out_dir, prog)
+    # one writer per shard of the parts directory (shards run side by side), and per data directory
+    with FolderLock(parts_dir, "--parts_dir", key=f"shard{shard[0]}of{shard[1]}"), \
+            (FolderLock(out_dir, "--out_dir") if shard[1] == 1 else contextlib.nullcontext()):
+        report = sampling.run_parts(G, plan, scorers, parts_dir, data.batch_size, shard=shard,
+                                    save_images=args.save_images, progress=not args.no_progress, log=_log(prog))
+        _log(prog)(f"computed {len(report.computed)} parts, skipped {len(report.skipped)} finished ones")
+        if shard[1] > 1:
+            print(f"{prog}: shard {shard[0]}/{shard[1]} done; when every shard has finished, run: "
+                  f"prepare_data.py merge --out_dir {out_dir} --parts_dir {parts_dir}")
+            return
+        _write(sampling.merge_parts(parts_dir, p_perclass, p_val), out_dir, prog)
 
 
 def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
@@ -181,7 +187,8 @@ def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
     attributes = None if args.attributes is None else [a.strip() for a in args.attributes.split(",") if a.strip()]
     latents, scores, manifest = read_authors_dir(args.data_dir, attributes)
     data = build_data_dir(latents, scores, dict(manifest, seed=seed), seed, p_perclass, p_val)
-    _write(data, out_dir, prog)
+    with FolderLock(out_dir, "--out_dir"):
+        _write(data, out_dir, prog)
 
 
 def _merge(args, prog):
@@ -190,11 +197,14 @@ def _merge(args, prog):
 
     out_dir = Path(args.out_dir)
     check_output_path(out_dir)
-    _write(sampling.merge_parts(_parts_dir(args), args.p_perclass, args.p_val), out_dir, prog)
+    with FolderLock(out_dir, "--out_dir"):
+        _write(sampling.merge_parts(_parts_dir(args), args.p_perclass, args.p_val), out_dir, prog)
 
 
 def _write(data, out_dir, prog):
     """Write the data directory and print one summary line per attribute."""
+    import numpy as np
+
     from gradctrl.datadir import write_data_dir
 
     write_data_dir(out_dir, data)
@@ -203,4 +213,6 @@ def _write(data, out_dir, prog):
         k = data.num_classes(attr)
         kind = "binary" if k == 1 else f"{k} classes"
         split = data.splits[attr]
-        print(f"  {attr} ({kind}): {len(split['train'])} train, {len(split['val'])} val")
+        chosen = data.labels[attr][split["train"] + split["val"]]
+        counts = ", ".join(f"class {c}: {n}" for c, n in enumerate(np.bincount(chosen, minlength=max(k, 2))))
+        print(f"  {attr} ({kind}): {len(split['train'])} train, {len(split['val'])} val ({counts})")

@@ -83,6 +83,8 @@ def main(argv=None):
 
 
 def _run(args):
+    from stylegan2.atomic import FolderLock
+
     from gradctrl import config as config_module
     from gradctrl.classifier import check_output_dir, save_classifier
     from gradctrl.datadir import read_data_dir
@@ -93,12 +95,13 @@ def _run(args):
     check_output_dir(args.out_dir)
     data = read_data_dir(args.data_dir)
     names = _attributes(args, data, cfg)
-    clf, metrics = train_classifier(
-        data.latents, {a: data.labels[a] for a in names}, {a: data.splits[a] for a in names},
-        {a: data.num_classes(a) for a in names}, progress=not args.quiet, **settings)
-    metrics = {"settings": settings, "attributes": names, "data_dir": str(args.data_dir),
-               "data_manifest": data.manifest, **metrics}
-    save_classifier(clf, args.out_dir, extra_json={"metrics.json": metrics})
+    with FolderLock(args.out_dir, "--out_dir"):
+        clf, metrics = train_classifier(
+            data.latents, {a: data.labels[a] for a in names}, {a: data.splits[a] for a in names},
+            {a: data.num_classes(a) for a in names}, progress=not args.quiet, **settings)
+        metrics = {"settings": settings, "attributes": names, "data_dir": str(args.data_dir),
+                   "data_manifest": data.manifest, **metrics}
+        save_classifier(clf, args.out_dir, extra_json={"metrics.json": metrics})
     for a in names:
         print(f"{a}: best validation accuracy {metrics['best_val_accuracy'][a]:.4f} "
               f"(epoch {metrics['best_epoch'][a]})")

@@ -1,0 +1,232 @@
+"""Reliability (issue 13): one writer per folder, edit folders whole or absent, empty classes refused early,
+file-system faults as one line, progress bars, naming, quiet start-up. Concurrency and kill tests run the
+second writer in a subprocess."""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from stylegan2.atomic import FolderLock, atomic_dir, atomic_write
+from stylegan2.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _holder(path, what="--out_dir"):
+    """A subprocess holding FolderLock(path) until killed; returns once the lock is held."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from stylegan2.atomic import FolderLock
+        lock = FolderLock({str(path)!r}, {what!r}).acquire()
+        print("held", flush=True)
+        time.sleep(600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_folder_lock_refuses_a_second_writer_and_a_killed_holder_releases_it(tmp_path):
+    folder = tmp_path / "out"
+    holder = _holder(folder)
+    try:
+        with pytest.raises(InputError, match=rf"--out_dir '{folder}' is in use by another process \(pid {holder.pid}\)"):
+            FolderLock(folder, "--out_dir").acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (tmp_path / ".out.lock").exists()  # the killed holder's file stays: the OS lock does not
+    with FolderLock(folder, "--out_dir"):
+        with pytest.raises(InputError, match="in use"):  # in the same process too
+            FolderLock(folder, "--out_dir").acquire()
+    assert not (tmp_path / ".out.lock").exists()
+
+
+class _LimitedFile:
+    """A binary file that fails like a full disk once the budget it shares is spent (no fileno: every byte
+    goes through write)."""
+
+    def __init__(self, path, mode, budget):
+        self._file = open(path, mode)
+        self._budget = budget
+
+    def write(self, data):
+        if len(data) > self._budget["left"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._budget["left"] -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        if name == "fileno":
+            raise AttributeError(name)
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._file.close()
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """A folder on a nearly full disk (about 24 KiB free): a small tmpfs where this process may mount one,
+    otherwise a patched atomic writer whose files fail with ENOSPC once 24 KiB are written."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = shutil.which("mount") if os.geteuid() == 0 else None
+    mounted = mount is not None and subprocess.run([mount, "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(disk)],
+                                                   capture_output=True).returncode == 0
+    if not mounted:
+        import stylegan2.atomic
+
+        budget = {"left": 24 * 1024}
+        monkeypatch.setattr(stylegan2.atomic, "open", lambda path, mode: _LimitedFile(path, mode, budget),
+                            raising=False)
+    yield disk
+    if mounted:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_generate_on_a_full_disk_is_one_line_and_writes_no_partial_set(full_disk, tiny_generator_path, capsys):
+    from stylegan2.cli import main
+
+    out = full_disk / "images"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--network", str(tiny_generator_path), "--seeds", "0-99", "--outdir", str(out),
+              "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "No space left on device" in err and "free some space" in err and str(out) in err, err
+    assert _listing(full_disk) == []  # no partial image set, no temporaries, no lock file
+
+
+def test_generate_replaces_its_own_images_and_keeps_other_files(tmp_path, tiny_generator_path, capsys):
+    from stylegan2.cli import main
+
+    out = tmp_path / "images"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "seed0001.png").write_bytes(b"old")
+    main(["generate", "--network", str(tiny_generator_path), "--seeds", "1-2", "--outdir", str(out), "--no-progress"])
+    assert _listing(out) == ["notes.txt", "seed0001.png", "seed0002.png"]
+    assert (out / "seed0001.png").read_bytes()[:4] == b"\x89PNG" and (out / "notes.txt").read_text() == "mine"
+    assert capsys.readouterr().err == ""  # --no-progress: no bar
+
+
+def test_generate_refuses_a_folder_another_process_writes(tmp_path, tiny_generator_path, capsys):
+    from stylegan2.cli import main
+
+    out = tmp_path / "images"
+    holder = _holder(out, "--outdir")
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["generate", "--network", str(tiny_generator_path), "--seeds", "0", "--outdir", str(out)])
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.count("\n") == 0 and "is in use by another process" in err
+    assert not out.exists()
+
+
+def test_commands_start_quiet(tmp_path, tiny_generator_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    generate = subprocess.run([sys.executable, "-m", "stylegan2", "generate", "--network", str(tiny_generator_path),
+                               "--seeds", "0", "--outdir", str(tmp_path / "images"), "--no-progress"],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+    assert generate.returncode == 0 and generate.stderr == "", generate.stderr
+    manipulate = subprocess.run([sys.executable, "manipulate.py", "--model_dir", str(tmp_path / "none"),
+                                 "--attribute", "a", "--out_dir", str(tmp_path / "edits")],
+                                cwd=ROOT, env=env, capture_output=True, text=True)
+    assert manipulate.returncode == 2 and len(manipulate.stderr.splitlines()) == 1, manipulate.stderr
+
+
+def test_an_empty_class_is_refused_at_selection_naming_the_attribute_and_the_fix():
+    import numpy as np
+
+    from gradctrl.errors import UserError
+    from gradctrl.selection import select
+
+    scores = np.random.default_rng(0).random((100, 3)).astype(np.float32)
+    scores[:, 1] = -1.0  # the scorer never picks class 1 ("all samples green")
+    with pytest.raises(UserError, match=r"attribute 'hair': its scorer picks class 1 for none of the 100 samples.*"
+                                        r"sample more \(--n_samples\), use another scorer, or give the attribute "
+                                        "fewer classes"):
+        select(scores, 0.1, "hair")
+
+
+def test_prepare_data_refuses_a_second_writer_and_cleans_what_a_killed_one_left(tmp_path, tiny_generator_path,
+                                                                                capsys):
+    from gradctrl.commands import prepare_data
+
+    out = tmp_path / "data"
+    flags = ["--generator", str(tiny_generator_path), "--n_samples", "40", "--attributes", "brightness",
+             "--scorers", "builtin:brightness", "--out_dir", str(out), "--seed", "0", "--no_progress"]
+    holder = _holder(out)
+    try:
+        with pytest.raises(SystemExit) as e:
+            prepare_data.main(flags)
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"--out_dir '{out}' is in use by another process (pid {holder.pid})" in err, err
+    assert not out.exists()
+    (tmp_path / ".data.tmp-1-deadbeef").mkdir()  # what a killed writer's atomic_dir left
+    prepare_data.main(flags)
+    assert "brightness (binary): 2 train, 2 val (class 0: 2, class 1: 2)" in capsys.readouterr().out
+    assert (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "data.parts"]
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody may write into: a read-only tmpfs where this process may mount one (root ignores
+    permissions), else a folder without write permission."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = shutil.which("mount") if os.geteuid() == 0 else None
+    if mount is not None and subprocess.run([mount, "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)],
+                                             capture_output=True).returncode == 0:
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    elif os.geteuid() != 0:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+    else:
+        pytest.skip("root without mount: no folder is unwritable")
+
+
+def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_generator_path, capsys):
+    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.commands import manipulate, prepare_data
+    from stylegan2.cli import main as stylegan2_main
+
+    save_classifier(LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5), tmp_path / "model")
+    runs = [lambda: manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
+                                     str(read_only / "edits"), "--generator", str(tiny_generator_path),
+                                     "--n_samples", "1", "--steps", "1", "--no_progress"]),
+            lambda: prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40",
+                                       "--attributes", "b", "--scorers", "builtin:brightness", "--out_dir",
+                                       str(read_only / "data"), "--no_progress"]),
+            lambda: stylegan2_main(["train", "--data", str(tmp_path / "none.npy"), "--outdir",
+                                    str(read_only / "run")])]
+    for run in runs:
+        with pytest.raises(SystemExit) as e:
+            run()
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and f"'{read_only}/" in err, err
+        assert "choose a writable location" in err or "choose a writable path" in err, err
