@@ -104,6 +104,7 @@ def _run(args):
     if args.n_samples < 2:
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
+    sizes = _check_claims_flags(args) if args.claims else None
     check_out_dir(args.out_dir)
     baselines = [m for m in methods if REGISTRY[m].needs_data]
     if baselines and not args.data_dir:
@@ -149,10 +150,9 @@ def _run(args):
     cases = [case for name in targets
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
+    plan = _claims_plan(args, config, clf, scorers, cases, sizes) if args.claims else None
     comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
-    extra, claim_settings = {}, {}
-    if args.claims:
-        extra, claim_settings = _claims(args, config, G, context, w, comparison, scorers, cases)
+    extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
     settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
                 "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
                 "targets": targets, "scored": scored, "latent_only": args.latent_only,
@@ -165,22 +165,14 @@ def _run(args):
           + (", claims.md and the claims' CSVs and plots" if extra else ""))
 
 
-def _claims(args, config, G, context, w, comparison, scorers, cases):
-    """``--claims``: check its inputs, measure (:func:`gradctrl.evaluation.measure_claims`) -> (report files,
-    settings for evaluation.json)."""
-    from gradctrl import world
-    from gradctrl.evaluation import measure_claims
+def _check_claims_flags(args):
+    """``--claims``' own flags, checked before any work -> the small-data sizes [int]; UserError otherwise."""
     from gradctrl.options import check_int
-    from gradctrl.reports import claims_files
 
-    if args.latent_only or scorers is None:
+    if args.latent_only:
         raise UserError("--claims measures with the exact scorer's images: drop --latent_only")
     if not args.data_dir:
         raise UserError("--claims needs --data_dir (the baselines, small data and label association read it)")
-    not_world = [name for name in scorers if not config.attribute(name).scorer.startswith("world:")]
-    if not_world:
-        raise UserError(f"--claims needs exact labels: attribute '{not_world[0]}' is not scored by the world's "
-                        "scorer (world:ATTRIBUTE); use configs/world.toml")
     for flag in ("n_boot", "small_data_seeds", "small_data_latents", "small_data_epochs", "top_k"):
         if getattr(args, flag) is not None:
             check_int(getattr(args, flag), f"--{flag}")
@@ -192,16 +184,36 @@ def _claims(args, config, G, context, w, comparison, scorers, cases):
         raise UserError(f"--small_data_sizes {args.small_data_sizes!r}: give sizes of at least 2")
     if args.small_data_latents > args.n_samples:
         raise UserError(f"--small_data_latents {args.small_data_latents} exceeds --n_samples {args.n_samples}")
+    return sizes
+
+
+def _claims_plan(args, config, clf, scorers, cases, sizes):
+    """``--claims``' settings, checked against the config before the edits -> (small_data, top_k)."""
+    not_world = [name for name in scorers if not config.attribute(name).scorer.startswith("world:")]
+    if not_world:
+        raise UserError(f"--claims needs exact labels: attribute '{not_world[0]}' is not scored by the world's "
+                        "scorer (world:ATTRIBUTE); use configs/world.toml")
     top_k = args.top_k or max((k for case in cases for k in case.exclude.values()), default=0)
-    if not 0 < top_k <= context.classifier.w_dim:
-        raise UserError(f"--top_k {top_k}: give a channel count in [1, {context.classifier.w_dim}] (the config "
-                        "sets no exclusion to take it from)")
+    if not 0 < top_k <= clf.w_dim:
+        raise UserError(f"--top_k {top_k}: give a channel count in [1, {clf.w_dim}] (the config sets no "
+                        "exclusion to take it from)")
     train = config.train
     small_data = {"sizes": sizes, "seeds": list(range(args.small_data_seeds)),
                   "n_latents": args.small_data_latents, "p_val": config.data.p_val,
                   "train": {"hidden_size": train.hidden_size, "n_shared_layers": train.n_shared_layers,
                             "lr": train.lr, "batch_size": train.batch_size,
                             "n_epochs": args.small_data_epochs or train.n_epochs}}
+    return small_data, top_k
+
+
+def _claims(args, plan, G, context, w, comparison, scorers):
+    """``--claims``: measure (:func:`gradctrl.evaluation.measure_claims`) -> (report files, settings for
+    evaluation.json)."""
+    from gradctrl import world
+    from gradctrl.evaluation import measure_claims
+    from gradctrl.reports import claims_files
+
+    small_data, top_k = plan
     pairs = [("planted", a, b) for a, b in world.PLANTED_PAIRS] + [("control", a, b) for a, b in world.CONTROL_PAIRS]
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
                             args.seed, args.batch_size, pairs)
