@@ -288,8 +288,12 @@ def plot_claims(claims):
 
     planted = [r for r in claims.disentanglement if r["pair"] in ("planted", "control") and r["quantity"] == "change"]
     panels = list(dict.fromkeys((r["attribute"], r["edit"], r["other"]) for r in planted)) or [("", "", "")]
-    figure = Figure(figsize=(3.0 * len(panels), 3.0), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(3.0 * columns, 2.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[len(panels):]:
+        axis.set_visible(False)
     for axis, (attr, edit, other) in zip(axes, panels):
         for i, m in enumerate(REGISTRY):
             mine = [r for r in planted if (r["attribute"], r["edit"], r["other"], r["method"]) == (attr, edit, other, m)]

@@ -181,3 +181,37 @@ def test_row_crossings_and_values_agree_with_the_single_curve_versions():
     assert np.array_equal(weights, curves.bootstrap_weights(30, 5, 0))
     assert np.isnan(curves.interval(float("nan"), np.ones(3))[1:]).all()          # not reached: no interval
     assert curves.interval(1.0, np.array([np.nan, 1.0, 1.0])) == (1.0, 1.0, 1.0)  # resamples that missed: left out
+
+
+def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
+    from gradctrl.reports import claims_files
+
+    nan = float("nan")
+    side = [{"attribute": "eyeglasses", "edit": "+1", "method": m, "pair": "planted", "level": level,
+             "other": "age", "quantity": q, "value": v if level < 2 else nan, "low": v - 0.1, "high": v + 0.1}
+            for m, v in (("gradctrl_exclude", 0.1), ("interfacegan", 0.5)) for level in (0.5, 1.0, 2.0)
+            for q in ("change", "flip")]
+    claims = evaluation.Claims(
+        disentanglement=side,
+        levels=[{"attribute": "eyeglasses", "edit": "+1", "method": "ganspace", "target_end": 0.4,
+                 "target_end_low": 0.3, "target_end_high": 0.5, "reached@0.5": False, "reached@1": False,
+                 "reached@2": False}],
+        nonlinearity=[], small_data=[{"size": 250, "seed": 0, "attribute": "age", "edit": "+1",
+                                      "method": "gradctrl_exclude", "val_accuracy": 0.9, "target_end": 1.2,
+                                      "nontarget@1": 0.3}],
+        multi_directional=[], shared_channels=[{"pair": "a / b", "overlap": 0.4, "overlap_low": 0.3,
+                                                "overlap_high": 0.5, "chance": 0.25, "association": 0.6}],
+        drift=[{"attribute": "eyeglasses", "edit": "+1", "method": "gradctrl", "pair": "", "level": 1.0,
+                "other": "image", "quantity": "drift_per_std", "value": 3.0, "low": 2.0, "high": 4.0}],
+        verdicts=evaluation.claim_verdicts(side, [], [], [], [], [250]), notes=["a note"])
+    settings = {"command": "evaluate.py --claims --seed 7", "seed": 7, "n_samples": 64, "n_boot": 200,
+                "top_k": 32, "small_data_seeds": [0], "small_data_latents": 16}
+    files = claims_files(claims, settings)
+    markdown = files["claims.md"]
+    assert markdown.count("Made by: `evaluate.py --claims --seed 7`") == 8          # one under every table
+    assert "**holds**: on the planted partners" in markdown and "| 0.10 [0.00, 0.20] |" in markdown
+    assert "not measured" in markdown and "- a note" in markdown
+    assert "| eyeglasses +1 | GANSpace | 0.40 [0.30, 0.50] | no | no | no |" in markdown
+    for name in ("disentanglement.png", "small_data.png", "shared_channels.png"):
+        assert files[name][:8] == b"\x89PNG\r\n\x1a\n"
+    assert files["disentanglement.csv"].splitlines()[0].startswith("attribute,edit,method,pair,level")
