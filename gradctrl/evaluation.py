@@ -478,7 +478,8 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
             labels = step_labels(case.attribute, scores[case.attribute], labels_of)
             point, low, high, eligible = class_share(labels, case.target_class, weights)
             multi.append(dict(key, share=point, share_low=low, share_high=high, eligible=eligible,
-                              start_share=float(np.mean(labels[:, 0] == case.target_class))))
+                              start_share=float(np.mean(labels[:, 0] == case.target_class)),
+                              config_gradctrl=method == config_method(case)))
 
     nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size)
     shared = _shared_channels(context, w, saliency, labels_of, top_k, weights)
@@ -557,6 +558,11 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes)
             jobs = []
             for case in cases:
                 if case.attribute in splits:
+                    dropped = [a for a in case.exclude if a not in splits]
+                    note = (f"small data: at {size} samples the exclusion of {', '.join(dropped)} from "
+                            f"{case.attribute}'s edits was dropped (no classifier branch at that size)")
+                    if dropped and note not in notes:
+                        notes.append(note)
                     case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
                     method = config_method(case)
                     jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
@@ -660,7 +666,7 @@ def _verdict_small_data(rows, sizes):
 
 def _verdict_multi(rows):
     """Claim 4: GradCtrl's edit towards every class turns at least CLASS_SHARE of the other latents into it."""
-    ours = [r for r in rows if r["method"] == config_method_name(rows, r)]
+    ours = [r for r in rows if r["config_gradctrl"]]
     if not ours:
         return "not measured", "no K-class attribute was edited"
     reached = [r for r in ours if r["share"] >= CLASS_SHARE]
@@ -669,12 +675,6 @@ def _verdict_multi(rows):
               + ", ".join(f"{r['edit']} {r['share']:.2f}" for r in ours)
               + " (holds: every class; partly: at least one)")
     return ("holds" if len(reached) == len(ours) else "holds partly" if reached else "does not hold"), reason
-
-
-def config_method_name(rows, row):
-    """The config's GradCtrl among the methods ``rows`` hold for ``row``'s edit: with exclusion when it ran."""
-    ran = {r["method"] for r in rows if (r["attribute"], r["edit"]) == (row["attribute"], row["edit"])}
-    return "gradctrl_exclude" if "gradctrl_exclude" in ran else "gradctrl"
 
 
 def _verdict_shared(rows):

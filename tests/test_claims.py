@@ -215,3 +215,23 @@ def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
     for name in ("disentanglement.png", "small_data.png", "shared_channels.png"):
         assert files[name][:8] == b"\x89PNG\r\n\x1a\n"
     assert files["disentanglement.csv"].splitlines()[0].startswith("attribute,edit,method,pair,level")
+
+
+@pytest.mark.parametrize("small_share, verdict", [(0.95, "holds"), (0.8, "holds partly"), (0.5, "does not hold")])
+def test_small_data_verdict_compares_a_thousand_with_the_largest_size(small_share, verdict):
+    rows = [{"attribute": "a", "size": size, "seed": seed, "target_end": value}
+            for size, value in ((250, 0.1), (1000, small_share), (2000, 1.0)) for seed in (0, 1)]
+    assert evaluation._verdict_small_data(rows, [250, 1000, 2000])[0] == verdict
+    assert evaluation._verdict_small_data(rows, [250, 2000])[0] == "not measured"
+
+
+def test_multi_directional_and_shared_channel_verdicts():
+    def share(method, value, config=True):
+        return {"attribute": "k", "edit": f"to {method}", "method": method, "share": value, "config_gradctrl": config}
+    rows = [share("x", 0.9), share("y", 0.6), share("baseline", 0.1, config=False)]
+    assert evaluation._verdict_multi(rows)[0] == "holds"
+    assert evaluation._verdict_multi(rows + [share("z", 0.2)])[0] == "holds partly"
+    assert evaluation._verdict_multi([share("z", 0.2)])[0] == "does not hold"
+    pairs = [{"overlap": o, "association": a} for o, a in ((0.2, 0.0), (0.3, 0.1), (0.5, 0.6))]
+    assert evaluation._verdict_shared(pairs)[0] == "holds"
+    assert evaluation._verdict_shared([dict(p, overlap=-p["overlap"]) for p in pairs])[0] == "does not hold"
