@@ -462,7 +462,7 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     from .editing import saliency
 
     weights = with_point(curves.bootstrap_weights(len(w), n_boot, seed))
-    stds, notes = comparison.stds, []
+    stds, notes = comparison.stds, [held_out_note(w, context.data().latents)]
     disentanglement, levels, drift, multi = [], [], [], []
     for (case, method, _), scores, pixel in zip(comparison.results, comparison.scores, comparison.drifts):
         key = {"attribute": case.attribute, "edit": case.label, "method": method}
@@ -486,6 +486,18 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes)
     verdicts = claim_verdicts(disentanglement, nonlinearity, small, multi, shared, small_data["sizes"])
     return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes)
+
+
+def held_out_note(w, latents):
+    """Check that no held-out latent w (N, w_dim) is among the fitted-on ``latents`` (M, w_dim) -> a note
+    saying so; UserError if one is (the claims are measured on held-out latents only)."""
+    seen = {row.tobytes() for row in np.asarray(latents, np.float32)}
+    shared = sum(row.tobytes() in seen for row in np.asarray(w, np.float32))
+    if shared:
+        raise UserError(f"{shared} of the {len(w)} evaluation latents are in the data directory the classifiers "
+                        "were trained on: use another --seed")
+    return (f"held out: none of the {len(w)} evaluation latents is among the data directory's {len(latents)} "
+            "latents the classifiers and baselines were fitted on")
 
 
 def _nonlinearity(G, w, comparison, scorers, weights, batch_size):

@@ -235,3 +235,10 @@ def test_multi_directional_and_shared_channel_verdicts():
     pairs = [{"overlap": o, "association": a} for o, a in ((0.2, 0.0), (0.3, 0.1), (0.5, 0.6))]
     assert evaluation._verdict_shared(pairs)[0] == "holds"
     assert evaluation._verdict_shared([dict(p, overlap=-p["overlap"]) for p in pairs])[0] == "does not hold"
+
+
+def test_held_out_latents_are_checked_against_the_training_latents():
+    latents = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    assert "none of the 3 evaluation latents" in evaluation.held_out_note(latents[:3] + 1, latents)
+    with pytest.raises(UserError, match="2 of the 3 evaluation latents"):
+        evaluation.held_out_note(np.concatenate([latents[5:7], latents[:1] + 1]), latents)
