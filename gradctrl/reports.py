@@ -185,7 +185,9 @@ def claims_markdown(claims, settings):
              "training latents). Changes are in standard deviations of each exact score over the held-out "
              "originals; flips are shares of latents whose exact label changed; brackets are 95 % bootstrap "
              "intervals over latents. The verdict paragraphs are written from the numbers by "
-             "gradctrl.evaluation.claim_verdicts with the thresholds stated in them (docs/claims.md).", "",
+             "gradctrl.evaluation.claim_verdicts with the thresholds stated in them (docs/claims.md). The whole folder "
+             "is regenerated from a clean checkout by `bash scripts/claims.sh`, which builds the data and "
+             "classifier with configs/world.toml and runs the command under each table.", "",
              "| claim | verdict |", "|---|---|"]
     lines += [f"| {CLAIM_TITLES[k]} | {v[0]} |" for k, v in claims.verdicts.items()]
 
