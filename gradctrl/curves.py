@@ -120,3 +120,59 @@ def summarise(target, others, levels=LEVELS):
     """
     return {level: {name: value_at(curve, crossing(target, level)) for name, curve in others.items()}
             for level in levels}
+
+
+# --- confidence intervals over latents (bootstrap) -------------------------------------------------------
+
+# Seed-sequence tag of the bootstrap's random stream (distinct from the latent and split streams).
+BOOTSTRAP_STREAM = 0x424F4F54
+
+
+def bootstrap_weights(n, n_boot, seed):
+    """Bootstrap resamples of n latents as averaging weights -> (n_boot, n) float64.
+
+    Row b holds, per latent, how often resample b drew it (with replacement, n draws) divided by n, so
+    ``weights @ x`` is every resample's mean of a per-latent quantity x (n, ...). Fixed by ``seed``.
+    """
+    rng = np.random.default_rng([int(seed), BOOTSTRAP_STREAM])
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=int(n_boot)).astype(np.float64) / n
+
+
+def crossings(targets, level):
+    """:func:`crossing` of every row: targets (B, S + 1) -> (B,) fractional steps, NaN where never reached."""
+    targets = np.asarray(targets, np.float64)
+    above = targets >= level
+    reached = above.any(axis=1)
+    s = np.argmax(above, axis=1)                                   # first step at or above the level
+    previous = targets[np.arange(len(targets)), np.maximum(s - 1, 0)]
+    current = targets[np.arange(len(targets)), s]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = np.where(s > 0, s - 1 + (level - previous) / (current - previous), 0.0)
+    return np.where(reached, inside, np.nan)
+
+
+def values_at(curves, positions):
+    """:func:`value_at` of every row: curves (B, S + 1) at fractional steps (B,) -> (B,), NaN passes through."""
+    curves = np.asarray(curves, np.float64)
+    positions = np.asarray(positions, np.float64)
+    known = np.isfinite(positions)
+    where = np.where(known, positions, 0.0)
+    low = np.minimum(np.floor(where).astype(np.int64), curves.shape[1] - 1)
+    high = np.minimum(low + 1, curves.shape[1] - 1)
+    rows = np.arange(len(curves))
+    fraction = where - low
+    values = curves[rows, low] * (1 - fraction) + curves[rows, high] * fraction
+    return np.where(known, values, np.nan)
+
+
+def interval(point, resampled, confidence=0.95):
+    """(point, low, high) of a statistic: ``point`` its value on the latents themselves (NaN: not reached),
+    ``resampled`` (B,) its values on the bootstrap resamples (NaN where a resample did not reach it); the
+    interval is the percentile interval of the resamples that did, or (NaN, NaN) when none did."""
+    resampled = np.asarray(resampled, np.float64)
+    finite = resampled[np.isfinite(resampled)]
+    if not np.isfinite(point) or len(finite) == 0:
+        return float(point), float("nan"), float("nan")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(point), float(low), float(high)

@@ -116,3 +116,19 @@ def edit_trajectory(clf, w, attribute, direction=+1, target_class=None, exclude=
     Arguments as :func:`trace_edit`, which also returns the masks and the zero-gradient steps.
     """
     return trace_edit(clf, w, attribute, direction, target_class, exclude, steps, step_size).traj
+
+
+def saliency(clf, w, attribute):
+    """The saliency :func:`trace_edit` masks by: |d p / d w| of ``attribute`` at w (N, w_dim) -> (N, w_dim)
+    float32; for a K-class attribute, per channel the largest |d p_c / d w| over its classes c. The
+    attribute's top-k channels at a latent are ``np.argsort(saliency, axis=1)[:, -k:]``."""
+    import tensorflow as tf
+
+    current = tf.constant(np.asarray(w, np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(current)
+        p = clf.probabilities(current)[attribute]
+        outputs = [p] if clf.num_classes[attribute] == 1 else [p[:, c] for c in range(clf.num_classes[attribute])]
+    result = np.max([np.abs(tape.gradient(o, current).numpy()) for o in outputs], axis=0)
+    del tape
+    return result

@@ -87,6 +87,11 @@ PLANTED = [
      "value": 0.0},
 ]
 
+# The attribute pairs the world correlates (the planted pairs) and a pair it leaves independent (the control
+# pair), as (target, partner): the claims report (gradctrl.evaluation.measure_claims) reads side effects on them.
+PLANTED_PAIRS = (("eyeglasses", "age"), ("smile", "hair_length"))
+CONTROL_PAIRS = (("eyeglasses", "pose"),)
+
 _STREAMS = ("age", "eyeglasses", "hair_length", "smile_sign", "smile_size", "pose", "hair_colour",
             "skin_tone", "background", "face_width")
 

@@ -22,6 +22,8 @@ Writes ``E/curves.csv`` (every step), ``E/summary.csv`` and ``E/summary.md`` (th
 """
 import argparse
 import dataclasses
+import shlex
+import sys
 
 import numpy as np
 
@@ -57,6 +59,22 @@ def build_parser():
                         help="GANSpace picks among this many leading principal components (default 20)")
     parser.add_argument("--batch_size", type=int, default=16,
                         help="images rendered together, and latents per rendering round (default 16)")
+    parser.add_argument("--claims", action="store_true",
+                        help="also measure the paper's five claims with exact labels (world scorers only; needs "
+                             "--data_dir): claims.md, a CSV per table and plots in --out_dir (docs/claims.md)")
+    parser.add_argument("--n_boot", type=int, default=200, help="--claims: bootstrap resamples (default 200)")
+    parser.add_argument("--small_data_sizes", default="250,500,1000,2000,4000",
+                        help="--claims: selected samples per attribute for the small-data classifiers "
+                             "(default 250,500,1000,2000,4000; a size beyond the selection is noted and skipped)")
+    parser.add_argument("--small_data_seeds", type=int, default=3,
+                        help="--claims: seeds 0..n-1 per small-data size (default 3)")
+    parser.add_argument("--small_data_latents", type=int, default=16,
+                        help="--claims: held-out latents each small-data classifier edits (default 16)")
+    parser.add_argument("--small_data_epochs", type=int,
+                        help="--claims: epochs of the small-data classifiers (default: the config's [train])")
+    parser.add_argument("--top_k", type=int,
+                        help="--claims: channels of a salient set for the shared-channel overlap (default: the "
+                             "largest exclusion top-k of the config)")
     parser.add_argument("--latent_only", action="store_true",
                         help="score the edited w with the latent classifiers instead of rendering (quick look; "
                              "circular for GradCtrl)")
@@ -88,6 +106,7 @@ def _run(args):
     if args.n_samples < 2:
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
+    sizes = _check_claims_flags(args) if args.claims else None
     check_out_dir(args.out_dir)
     baselines = [m for m in methods if REGISTRY[m].needs_data]
     if baselines and not args.data_dir:
@@ -133,17 +152,79 @@ def _run(args):
     cases = [case for name in targets
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
+    plan = _claims_plan(args, config, clf, scorers, cases, sizes) if args.claims else None
     with FolderLock(args.out_dir, "--out_dir"):
         comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
+        extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
         settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
                     "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
                     "targets": targets, "scored": scored, "latent_only": args.latent_only,
                     "n_samples": args.n_samples, "seed": args.seed, "truncation": truncation,
                     "levels": list(curves.LEVELS), "ganspace_components": args.ganspace_components,
-                    "cases": [dataclasses.asdict(c) for c in cases]}
-        markdown = write_evaluation(args.out_dir, comparison, settings, args.latent_only)
-    print(markdown)
-    print(f"wrote {args.out_dir}/summary.md, summary.csv, curves.csv, curves.png")
+                    "cases": [dataclasses.asdict(c) for c in cases], **claim_settings}
+        markdown = write_evaluation(args.out_dir, comparison, settings, args.latent_only, extra)
+    print(extra.get("claims.md", markdown))
+    print(f"wrote {args.out_dir}/summary.md, summary.csv, curves.csv, curves.png"
+          + (", claims.md and the claims' CSVs and plots" if extra else ""))
+
+
+def _check_claims_flags(args):
+    """``--claims``' own flags, checked before any work -> the small-data sizes [int]; UserError otherwise."""
+    from gradctrl.options import check_int
+
+    if args.latent_only:
+        raise UserError("--claims measures with the exact scorer's images: drop --latent_only")
+    if not args.data_dir:
+        raise UserError("--claims needs --data_dir (the baselines, small data and label association read it)")
+    for flag in ("n_boot", "small_data_seeds", "small_data_latents", "small_data_epochs", "top_k"):
+        if getattr(args, flag) is not None:
+            check_int(getattr(args, flag), f"--{flag}")
+    try:
+        sizes = [int(size) for size in args.small_data_sizes.split(",") if size.strip()]
+    except ValueError:
+        raise UserError(f"--small_data_sizes {args.small_data_sizes!r}: give comma-separated integers") from None
+    if not sizes or min(sizes) < 2:
+        raise UserError(f"--small_data_sizes {args.small_data_sizes!r}: give sizes of at least 2")
+    if args.small_data_latents > args.n_samples:
+        raise UserError(f"--small_data_latents {args.small_data_latents} exceeds --n_samples {args.n_samples}")
+    return sizes
+
+
+def _claims_plan(args, config, clf, scorers, cases, sizes):
+    """``--claims``' settings, checked against the config before the edits -> (small_data, top_k)."""
+    not_world = [name for name in scorers if not config.attribute(name).scorer.startswith("world:")]
+    if not_world:
+        raise UserError(f"--claims needs exact labels: attribute '{not_world[0]}' is not scored by the world's "
+                        "scorer (world:ATTRIBUTE); use configs/world.toml")
+    top_k = args.top_k or max((k for case in cases for k in case.exclude.values()), default=0)
+    if not 0 < top_k <= clf.w_dim:
+        raise UserError(f"--top_k {top_k}: give a channel count in [1, {clf.w_dim}] (the config sets no "
+                        "exclusion to take it from)")
+    train = config.train
+    small_data = {"sizes": sizes, "seeds": list(range(args.small_data_seeds)),
+                  "n_latents": args.small_data_latents, "p_val": config.data.p_val,
+                  "train": {"hidden_size": train.hidden_size, "n_shared_layers": train.n_shared_layers,
+                            "lr": train.lr, "batch_size": train.batch_size,
+                            "n_epochs": args.small_data_epochs or train.n_epochs}}
+    return small_data, top_k
+
+
+def _claims(args, plan, G, context, w, comparison, scorers):
+    """``--claims``: measure (:func:`gradctrl.evaluation.measure_claims`) -> (report files, settings for
+    evaluation.json)."""
+    from gradctrl import world
+    from gradctrl.evaluation import measure_claims
+    from gradctrl.reports import claims_files
+
+    small_data, top_k = plan
+    pairs = [("planted", a, b) for a, b in world.PLANTED_PAIRS] + [("control", a, b) for a, b in world.CONTROL_PAIRS]
+    claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
+                            args.seed, args.batch_size, pairs)
+    settings = {"command": "evaluate.py " + shlex.join(sys.argv[1:]), "seed": args.seed, "n_samples": args.n_samples,
+                "n_boot": args.n_boot, "top_k": top_k, "small_data_seeds": small_data["seeds"],
+                "small_data_latents": args.small_data_latents}
+    return claims_files(claims, settings), dict(settings, small_data=small_data,
+                                                verdicts={k: list(v) for k, v in claims.verdicts.items()})
 
 
 def main(argv=None):

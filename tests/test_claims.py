@@ -1,0 +1,244 @@
+"""The claims' measurements (gradctrl.evaluation, evaluate.py --claims) on cases with known answers:
+a planted linear world in w whose method ranking is analytic, a direction pair with a known cosine, a
+K-class toy whose argmax is reachable, and the pieces (overlap, association, subsets, intervals)."""
+import numpy as np
+import pytest
+
+from gradctrl import curves, evaluation
+from gradctrl.baselines import linear_trajectory
+from gradctrl.classifier import LatentClassifier
+from gradctrl.errors import UserError
+from gradctrl.methods import EditContext, edit_cases, edit_latents
+
+W_DIM = 6
+U_A = np.array([1, 1, 1, 1, 0, 0]) / 2.0             # the target's score direction
+U_B = np.array([1, 1, 0, 0, 0, 0]) / np.sqrt(2.0)    # the planted partner's: cosine 1/sqrt(2) with U_A
+
+
+def linear_classifier(directions, num_classes):
+    """A LatentClassifier with linear branches whose logits are w @ directions[name] (w_dim,) or (w_dim, K)."""
+    clf = LatentClassifier(W_DIM, list(directions), num_classes, hidden_size=None, seed=0)
+    for name, d in directions.items():
+        kernel, bias = clf.branch_layers[name][0].kernel, clf.branch_layers[name][0].bias
+        kernel.assign(np.asarray(d, np.float32).reshape(W_DIM, -1))
+        bias.assign(np.zeros(bias.shape, np.float32))
+    return clf
+
+
+def linear_scores(w, traj):
+    """The planted world's exact scores at every step: {attr: (N, S + 1)}, score = w @ u."""
+    path = np.concatenate([w[:, None], traj], axis=1).astype(np.float64)
+    return {"a": path @ U_A, "b": path @ U_B}
+
+
+def sign_labels(attribute, scores):
+    return (np.asarray(scores) > 0).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((40, W_DIM)).astype(np.float32)
+    originals = linear_scores(w, np.zeros((40, 0, W_DIM)))
+    stds = curves.score_stds({k: v[:, 0] for k, v in originals.items()})
+    return w, stds, evaluation.with_point(curves.bootstrap_weights(len(w), 50, 0))
+
+
+def partner_change(w, traj, stds, weights, level=1.0):
+    case = edit_cases("a", 1)[0]
+    rows, _ = evaluation.matched_side_effects(case, linear_scores(w, traj), stds, sign_labels, weights,
+                                              levels=(level,))
+    return next(r for r in rows if r["other"] == "b" and r["quantity"] == "change")
+
+
+def test_planted_linear_world_ranks_methods_as_the_analysis_says(world):
+    """A direction d moves the partner by level * (std_a / std_b) * (d . u_b) / (d . u_a) std at matched
+    target change: 0 for the exclusion (and the conditional direction), 1/sqrt(2) * ratio for the plain
+    gradient, sqrt(2) * ratio for the partner's own direction."""
+    w, stds, weights = world
+    clf = linear_classifier({"a": U_A, "b": U_B}, {"a": 1, "b": 1})
+    case = edit_cases("a", 1, exclude={"b": 2}, steps=6, step_size=0.5)[0]
+    ratio = stds["a"] / stds["b"]
+    expected = {"gradctrl_exclude": 0.0, "gradctrl": ratio * U_A @ U_B}
+    measured = {m: partner_change(w, edit_latents(m, EditContext(clf), w, case).traj, stds, weights)
+                for m in expected}
+    conditional = U_A - (U_A @ U_B) * U_B
+    measured["interfacegan_cond"] = partner_change(w, linear_trajectory(w, conditional, 1, 6, 0.5), stds, weights)
+    measured["ganspace"] = partner_change(w, linear_trajectory(w, U_B, 1, 6, 0.5), stds, weights)
+    expected.update(interfacegan_cond=0.0, ganspace=ratio / (U_A @ U_B))
+    for method, value in expected.items():
+        assert measured[method]["value"] == pytest.approx(value, abs=1e-5), method
+        # Every latent moves alike in a linear world: the bootstrap interval is the point itself.
+        assert measured[method]["low"] == pytest.approx(value, abs=1e-5)
+    rows = [dict(r, attribute="a", edit="+1", method=m, pair="planted") for m, r in measured.items()]
+    verdict, _ = evaluation._verdict_disentanglement([r for r in rows if r["method"] != "interfacegan_cond"], 1.0)
+    assert verdict == "holds"                          # strictly smaller than both, intervals apart
+    verdict, reason = evaluation._verdict_disentanglement(rows, 1.0)
+    assert verdict == "holds partly" and "in 2 of 3 comparisons" in reason   # a tie with the conditional one
+
+
+def test_a_level_one_method_does_not_reach_blanks_only_its_cell(world):
+    w, stds, weights = world
+    short = partner_change(w, linear_trajectory(w, U_A, 1, 1, 0.01), stds, weights)
+    assert np.isnan(short["value"]) and np.isnan(short["low"])
+    assert np.isfinite(partner_change(w, linear_trajectory(w, U_A, 1, 6, 0.5), stds, weights)["value"])
+
+
+def test_step_cosine_of_a_known_direction_pair():
+    phi = 0.7
+    w = np.zeros((3, 4), np.float32)
+    first, last = np.eye(4)[0], np.cos(phi) * np.eye(4)[0] + np.sin(phi) * np.eye(4)[1]
+    traj = np.stack([w + first, w + first + 0.5 * first, w + 1.5 * first + 2 * last], axis=1)
+    assert evaluation.step_cosines(w, traj) == pytest.approx(np.full(3, np.cos(phi)))
+    straight = evaluation.straight_trajectory(w, traj)
+    assert straight.shape == traj.shape
+    np.testing.assert_allclose(straight[:, 2], w + 3 * first)             # 3 steps of the first step's length
+    # A straight path has cosine 1; a latent that never moved has none.
+    assert evaluation.step_cosines(w, straight) == pytest.approx(np.ones(3))
+    assert np.isnan(evaluation.step_cosines(w, np.zeros((3, 2, 4)))).all()
+
+
+def test_k_class_toy_argmax_is_reached_towards_every_class():
+    """Three classes scored by w @ e_c: GradCtrl towards class c on the matching softmax classifier turns
+    every latent not of class c into c; the share counts only those latents."""
+    rng = np.random.default_rng(1)
+    w = (0.3 * rng.standard_normal((24, W_DIM))).astype(np.float32)
+    classes = np.eye(W_DIM)[:, :3] * 2.0
+    clf = linear_classifier({"k": classes, "a": U_A}, {"k": 3, "a": 1})
+    weights = evaluation.with_point(curves.bootstrap_weights(len(w), 20, 0))
+    for case in edit_cases("k", 3, steps=9, step_size=0.4):
+        traj = edit_latents("gradctrl", EditContext(clf), w, case).traj
+        path = np.concatenate([w[:, None], traj], axis=1)
+        labels = np.argmax(path @ classes, axis=2)
+        share, low, high, eligible = evaluation.class_share(labels, case.target_class, weights)
+        assert (share, low, high) == pytest.approx((1.0, 1.0, 1.0))
+        assert eligible == int(np.sum(labels[:, 0] != case.target_class)) > 0
+    # A walk away from the class reaches it for nobody.
+    labels = np.stack([np.zeros(5, int), np.ones(5, int)], axis=1)
+    labels[0] = 2
+    assert evaluation.class_share(labels, 2, evaluation.with_point(np.zeros((0, 5))))[0] == 0.0
+
+
+def test_topk_overlap_association_and_rank_correlation():
+    saliency = np.arange(12, dtype=float)[None].repeat(2, axis=0)
+    assert evaluation.topk_overlap(saliency, saliency, 4).tolist() == [1.0, 1.0]
+    assert evaluation.topk_overlap(saliency, -saliency, 4).tolist() == [0.0, 0.0]
+    assert evaluation.topk_overlap(saliency, np.roll(saliency, 2, axis=1), 4).tolist() == [0.5, 0.5]
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2, 4000)
+    assert evaluation.cramers_v(a, a) == pytest.approx(1.0)
+    assert evaluation.cramers_v(a, 1 - a) == pytest.approx(1.0)
+    assert evaluation.cramers_v(a, rng.integers(0, 4, 4000)) < 0.05
+    assert evaluation.rank_correlation([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
+    assert evaluation.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_subsample_selection_is_balanced_seeded_and_refuses_too_many():
+    indices = np.arange(100, 140)
+    labels = np.repeat([0, 1], 20)
+    subset = evaluation.subsample_selection(indices, labels, 10, seed=3)
+    assert len(subset) == 10 and np.all(np.diff(subset) > 0)
+    assert np.sum(subset < 120) == 5                                     # 5 of each class
+    assert subset.tolist() == evaluation.subsample_selection(indices, labels, 10, seed=3).tolist()
+    assert subset.tolist() != evaluation.subsample_selection(indices, labels, 10, seed=4).tolist()
+    with pytest.raises(UserError, match="need 25 of class 0"):
+        evaluation.subsample_selection(indices, labels, 50, seed=0)
+
+
+def test_weighted_interval_covers_the_mean_and_skips_nan():
+    values = np.random.default_rng(0).standard_normal(200) + 3.0
+    weights = evaluation.with_point(curves.bootstrap_weights(200, 400, 1))
+    point, low, high = evaluation.weighted_interval(values, weights)
+    assert point == pytest.approx(values.mean()) and low < point < high
+    assert high - low == pytest.approx(2 * 1.96 * values.std() / np.sqrt(200), rel=0.25)
+    values[:10] = np.nan
+    assert evaluation.weighted_interval(values, weights)[0] == pytest.approx(np.nanmean(values))
+
+
+def test_claims_flags_are_checked_before_any_work(tmp_path, capsys):
+    from gradctrl.commands.evaluate import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model_dir", str(tmp_path / "none"), "--out_dir", str(tmp_path / "out"), "--claims",
+              "--latent_only"])
+    assert exit_info.value.code == 2
+    assert "--claims" in capsys.readouterr().err
+
+
+def test_row_crossings_and_values_agree_with_the_single_curve_versions():
+    rng = np.random.default_rng(2)
+    targets = np.cumsum(rng.uniform(-0.2, 1.0, (30, 6)), axis=1)
+    targets[:, 0] = 0.0
+    values = rng.standard_normal((30, 6))
+    positions = curves.crossings(targets, 1.5)
+    for row, position, curve in zip(targets, positions, values):
+        single = curves.crossing(row, 1.5)
+        assert (np.isnan(position) and single is None) or position == pytest.approx(single)
+        if single is not None:
+            assert curves.values_at(curve[None], np.array([position]))[0] == pytest.approx(curves.value_at(curve, single))
+    weights = curves.bootstrap_weights(30, 5, 0)
+    assert weights.shape == (5, 30) and np.allclose(weights.sum(axis=1), 1.0)
+    assert np.array_equal(weights, curves.bootstrap_weights(30, 5, 0))
+    assert np.isnan(curves.interval(float("nan"), np.ones(3))[1:]).all()          # not reached: no interval
+    assert curves.interval(1.0, np.array([np.nan, 1.0, 1.0])) == (1.0, 1.0, 1.0)  # resamples that missed: left out
+
+
+def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
+    from gradctrl.reports import claims_files
+
+    nan = float("nan")
+    side = [{"attribute": "eyeglasses", "edit": "+1", "method": m, "pair": "planted", "level": level,
+             "other": "age", "quantity": q, "value": v if level < 2 else nan, "low": v - 0.1, "high": v + 0.1}
+            for m, v in (("gradctrl_exclude", 0.1), ("interfacegan", 0.5)) for level in (0.5, 1.0, 2.0)
+            for q in ("change", "flip")]
+    claims = evaluation.Claims(
+        disentanglement=side,
+        levels=[{"attribute": "eyeglasses", "edit": "+1", "method": "ganspace", "target_end": 0.4,
+                 "target_end_low": 0.3, "target_end_high": 0.5, "reached@0.5": False, "reached@1": False,
+                 "reached@2": False}],
+        nonlinearity=[], small_data=[{"size": 250, "seed": 0, "attribute": "age", "edit": "+1",
+                                      "method": "gradctrl_exclude", "val_accuracy": 0.9, "target_end": 1.2,
+                                      "nontarget@1": 0.3}],
+        multi_directional=[], shared_channels=[{"pair": "a / b", "overlap": 0.4, "overlap_low": 0.3,
+                                                "overlap_high": 0.5, "chance": 0.25, "association": 0.6}],
+        drift=[{"attribute": "eyeglasses", "edit": "+1", "method": "gradctrl", "pair": "", "level": 1.0,
+                "other": "image", "quantity": "drift_per_std", "value": 3.0, "low": 2.0, "high": 4.0}],
+        verdicts=evaluation.claim_verdicts(side, [], [], [], [], [250]), notes=["a note"])
+    settings = {"command": "evaluate.py --claims --seed 7", "seed": 7, "n_samples": 64, "n_boot": 200,
+                "top_k": 32, "small_data_seeds": [0], "small_data_latents": 16}
+    files = claims_files(claims, settings)
+    markdown = files["claims.md"]
+    assert markdown.count("Made by: `evaluate.py --claims --seed 7`") == 8          # one under every table
+    assert "**holds**: on the planted partners" in markdown and "| 0.10 [0.00, 0.20] |" in markdown
+    assert "not measured" in markdown and "- a note" in markdown
+    assert "| eyeglasses +1 | GANSpace | 0.40 [0.30, 0.50] | no | no | no |" in markdown
+    for name in ("disentanglement.png", "small_data.png", "shared_channels.png"):
+        assert files[name][:8] == b"\x89PNG\r\n\x1a\n"
+    assert files["disentanglement.csv"].splitlines()[0].startswith("attribute,edit,method,pair,level")
+
+
+@pytest.mark.parametrize("small_share, verdict", [(0.95, "holds"), (0.8, "holds partly"), (0.5, "does not hold")])
+def test_small_data_verdict_compares_a_thousand_with_the_largest_size(small_share, verdict):
+    rows = [{"attribute": "a", "size": size, "seed": seed, "target_end": value}
+            for size, value in ((250, 0.1), (1000, small_share), (2000, 1.0)) for seed in (0, 1)]
+    assert evaluation._verdict_small_data(rows, [250, 1000, 2000])[0] == verdict
+    assert evaluation._verdict_small_data(rows, [250, 2000])[0] == "not measured"
+
+
+def test_multi_directional_and_shared_channel_verdicts():
+    def share(method, value, config=True):
+        return {"attribute": "k", "edit": f"to {method}", "method": method, "share": value, "config_gradctrl": config}
+    rows = [share("x", 0.9), share("y", 0.6), share("baseline", 0.1, config=False)]
+    assert evaluation._verdict_multi(rows)[0] == "holds"
+    assert evaluation._verdict_multi(rows + [share("z", 0.2)])[0] == "holds partly"
+    assert evaluation._verdict_multi([share("z", 0.2)])[0] == "does not hold"
+    pairs = [{"overlap": o, "association": a} for o, a in ((0.2, 0.0), (0.3, 0.1), (0.5, 0.6))]
+    assert evaluation._verdict_shared(pairs)[0] == "holds"
+    assert evaluation._verdict_shared([dict(p, overlap=-p["overlap"]) for p in pairs])[0] == "does not hold"
+
+
+def test_held_out_latents_are_checked_against_the_training_latents():
+    latents = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    assert "none of the 3 evaluation latents" in evaluation.held_out_note(latents[:3] + 1, latents)
+    with pytest.raises(UserError, match="2 of the 3 evaluation latents"):
+        evaluation.held_out_note(np.concatenate([latents[5:7], latents[:1] + 1]), latents)
