@@ -102,18 +102,6 @@ def check_out_dir(out_dir):
     return check_output_dir(out_dir, MARKER_FILE, "an evaluation directory")
 
 
-def write_outputs(out_dir, files):
-    """Write ``files`` ({name: str or bytes}) into directory ``out_dir`` atomically (temporary sibling, rename).
-
-    An existing evaluation directory (holding evaluation.json) is replaced; any other non-empty path is refused.
-    """
-    from stylegan2.atomic import atomic_dir
-
-    with atomic_dir(check_out_dir(out_dir)) as tmp:
-        for name, content in files.items():
-            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-
-
 def markdown_report(comparison, latent_only):
     """The summary as markdown: the tables, then the notes (skipped methods, zero-gradient steps)."""
     markdown = markdown_tables(comparison.rows, comparison.matched, comparison.methods, latent_only)
@@ -142,11 +130,6 @@ def write_evaluation(out_dir, comparison, settings, latent_only, extra=None):
         for name, content in files.items():
             (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     return markdown
-
-
-def check_out_dir(out_dir):
-    """UserError unless ``out_dir`` is absent, empty, or an earlier evaluation (holding evaluation.json)."""
-    return check_output_dir(out_dir, MARKER_FILE, "an evaluation directory")
 
 
 # --- the claims report (evaluate.py --claims; docs/claims.md) -----------------------------------------
