@@ -17,17 +17,13 @@ from .errors import UserError
 BINARY = ("eyeglasses", "hair_length")  # the attributes the scorer reads as a logit
 
 
-def generated_images(generator, n, seed, truncation_psi=1.0, batch_size=64):
+def generated_images(generator, n, seed, truncation_psi=1.0):
     """``n`` samples of ``generator`` (a stylegan2 Generator) for z ~ N(0, I) from ``RandomState(seed)``,
     truncated towards w_avg by ``truncation_psi``, stored noise -> uint8 (n, R, R, C)."""
-    import stylegan2
+    from stylegan2.training import render
 
     z = np.random.RandomState(seed).randn(n, generator.z_dim).astype(np.float32)
-    parts = [stylegan2.to_uint8(generator.synthesis(generator.mapping(z[i:i + batch_size],
-                                                                      truncation_psi=truncation_psi),
-                                                    noise_mode="const"))
-             for i in range(0, n, batch_size)]
-    return np.concatenate([np.asarray(part) for part in parts])
+    return render(generator, z, truncation_psi=truncation_psi)
 
 
 def scored_factors(scores):

@@ -567,10 +567,11 @@ def grid_latents(options, z_dim):
     return np.random.RandomState(options.seed).randn(options.grid_size ** 2, z_dim).astype(np.float32)
 
 
-def render(generator, z, batch_size=64):
-    """Gs images for z, psi 1, stored noise -> uint8 (N, R, R, C)."""
-    out = [to_uint8(generator.synthesis(generator.mapping(z[i:i + batch_size]))) for i in range(0, len(z), batch_size)]
-    return np.concatenate(out)
+def render(generator, z, batch_size=64, truncation_psi=1.0):
+    """Images of ``generator`` for z (N, z_dim), truncated by ``truncation_psi``, stored noise -> uint8 (N, R, R, C)."""
+    out = [to_uint8(generator.synthesis(generator.mapping(z[i:i + batch_size], truncation_psi=truncation_psi)))
+           for i in range(0, len(z), batch_size)]
+    return np.concatenate([np.asarray(part) for part in out])
 
 
 def train(options, outdir, resume=False, init=None, progress=True, stop_after_kimg=None):
