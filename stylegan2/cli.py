@@ -118,7 +118,9 @@ def _add_train_parser(commands):
     defaults = TrainingOptions()
     helps = dict(total_kimg="length of the run in thousands of real images", snapshot_kimg="kimg between snapshots",
                  mirror="x-flip half the real images", r1_gamma="R1 weight gamma", r1_interval="minibatches between R1 steps",
-                 pl_weight="path-length weight (0: off)", ema_kimg="Gs half-life in kimg",
+                 pl_weight="path-length weight (0: off)",
+                 mapping_lrmul="learning-rate multiplier of the mapping network (NVIDIA's 0.01 suits runs of "
+                               "millions of images; short runs barely move the mapping)", ema_kimg="Gs half-life in kimg",
                  ema_rampup="cap the half-life at this x the images seen (0: NVIDIA's fixed half-life)",
                  precision="float32 or bfloat16 convolutions", kid_samples="samples for KID at each snapshot (0: none)",
                  devices="data-parallel training on this many GPUs (CPU devices when no GPU is visible), each "

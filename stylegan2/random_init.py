@@ -12,7 +12,8 @@ from .official_pickle import NetworkState
 W_AVG_SAMPLES = 10_000
 
 # G_main / G_mapping defaults that NVIDIA's static_kwargs omit when unchanged.
-_DEFAULTS = dict(architecture="skip", latent_size=512, dlatent_size=512, mapping_layers=8, mapping_fmaps=512)
+_DEFAULTS = dict(architecture="skip", latent_size=512, dlatent_size=512, mapping_layers=8, mapping_fmaps=512,
+                 mapping_lrmul=0.01)
 
 
 def _check_int(name, value, minimum):
@@ -38,11 +39,12 @@ def _modulated(rng, variables, scope, kernel, in_channels, out_channels, w_dim, 
 
 
 def random_generator(resolution=64, architecture="skip", fmap_base=16384, fmap_max=512, z_dim=512, w_dim=512,
-                     mapping_layers=8, seed=0, num_channels=3, mapping_fmaps=None):
+                     mapping_layers=8, seed=0, num_channels=3, mapping_fmaps=None, mapping_lrmul=0.01):
     """A StyleGAN2 generator with NVIDIA's variable shapes and initialisation and random weights.
 
     Channels per stage: nf(s) = clip(int(fmap_base / 2^s), 1, fmap_max) (the 4x4 stage is s = 1).
-    mapping_fmaps (hidden width of the mapping network) defaults to w_dim. Variables are drawn with
+    mapping_fmaps (hidden width of the mapping network) defaults to w_dim; mapping_lrmul is the mapping
+    network's learning-rate multiplier (NVIDIA's 0.01; recorded in the pickle when it differs). Variables are drawn with
     np.random.RandomState(seed) in NVIDIA's creation order; w_avg (``dlatent_avg``) is the mean mapping
     output over 10,000 z drawn next from the same stream. -> :class:`Generator`.
     """
@@ -61,6 +63,8 @@ def random_generator(resolution=64, architecture="skip", fmap_base=16384, fmap_m
     num_channels = _check_int("num_channels", num_channels, 1)
     mapping_fmaps = w_dim if mapping_fmaps is None else _check_int("mapping_fmaps", mapping_fmaps, 1)
     seed = _check_int("seed", seed, 0)
+    if not (isinstance(mapping_lrmul, (int, float)) and np.isfinite(mapping_lrmul) and mapping_lrmul > 0):
+        raise InputError(f"random_generator: mapping_lrmul must be a number > 0, got {mapping_lrmul!r}")
 
     def nf(stage):
         return int(np.clip(int(fmap_base / (2.0 ** stage)), 1, fmap_max))
@@ -69,7 +73,7 @@ def random_generator(resolution=64, architecture="skip", fmap_base=16384, fmap_m
     rng = np.random.RandomState(seed)
     kwargs = dict(num_channels=num_channels, resolution=resolution, label_size=0, fmap_base=fmap_base, fmap_max=fmap_max)
     chosen = dict(architecture=architecture, latent_size=z_dim, dlatent_size=w_dim, mapping_layers=mapping_layers,
-                  mapping_fmaps=mapping_fmaps)
+                  mapping_fmaps=mapping_fmaps, mapping_lrmul=float(mapping_lrmul))
     kwargs.update({key: value for key, value in chosen.items() if value != _DEFAULTS[key]})
 
     synthesis = {}
@@ -93,7 +97,7 @@ def random_generator(resolution=64, architecture="skip", fmap_base=16384, fmap_m
     fan_in = z_dim
     for index in range(mapping_layers):
         fmaps = w_dim if index == mapping_layers - 1 else mapping_fmaps
-        _dense(rng, mapping, f"Dense{index}", fan_in, fmaps, 0.01)
+        _dense(rng, mapping, f"Dense{index}", fan_in, fmaps, mapping_lrmul)
         fan_in = fmaps
 
     components = {

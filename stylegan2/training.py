@@ -72,6 +72,7 @@ class TrainingOptions:
     z_dim: int = 128
     w_dim: int = 128
     mapping_layers: int = 2
+    mapping_lrmul: float = 0.01
     batch_size: int = 32
     lr: float = 0.002
     beta1: float = 0.0
@@ -94,7 +95,7 @@ class TrainingOptions:
     def check(self):
         """InputError (one line) for a value out of range."""
         positive = ("total_kimg", "snapshot_kimg", "fmap_base", "fmap_max", "z_dim", "w_dim", "mapping_layers",
-                    "batch_size", "lr", "eps", "r1_interval", "pl_interval", "ema_kimg", "mbstd_group_size",
+                    "mapping_lrmul", "batch_size", "lr", "eps", "r1_interval", "pl_interval", "ema_kimg", "mbstd_group_size",
                     "grid_size")
         for name in positive:
             value = getattr(self, name)
@@ -218,7 +219,7 @@ class Trainer:
         self.replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
         g = random_generator(resolution=resolution, architecture="skip", fmap_base=o.fmap_base, fmap_max=o.fmap_max,
                              z_dim=o.z_dim, w_dim=o.w_dim, mapping_layers=o.mapping_layers, seed=o.seed,
-                             num_channels=channels)
+                             num_channels=channels, mapping_lrmul=o.mapping_lrmul)
         state = g.state
         state.variables["dlatent_avg"] = np.zeros(o.w_dim, np.float32)  # NVIDIA starts the running mean at 0
         d_kwargs = dict(num_channels=channels, resolution=resolution, label_size=0, fmap_base=o.fmap_base,

@@ -322,3 +322,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
     lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(lines) == 1 and message in lines[0], result.stderr[-400:]
     assert "Traceback" not in result.stderr
+
+
+def test_mapping_lrmul_speeds_the_mapping_without_changing_its_start():
+    """Same seed: the same initial mapping function at lrmul 0.01 and 1.0. One Adam step (beta1 0) moves every
+    stored weight by lr * sign(gradient), so the mapping's output w moves about lrmul times as far: 100x."""
+    z = tf.constant(np.random.RandomState(1).standard_normal((16, TINY["z_dim"])).astype(np.float32))
+    trainers = {lrmul: Trainer(discs(), TrainingOptions(**TINY, mapping_lrmul=lrmul)) for lrmul in (0.01, 1.0)}
+    start = {lrmul: t.G.mapping(z).numpy() for lrmul, t in trainers.items()}
+    np.testing.assert_allclose(start[0.01], start[1.0], rtol=1e-5, atol=1e-6)
+    moved = {}
+    for lrmul, t in trainers.items():
+        t.train_iteration()
+        moved[lrmul] = np.abs(t.G.mapping(z).numpy() - start[lrmul]).mean()
+    assert moved[0.01] > 0
+    assert moved[1.0] / moved[0.01] == pytest.approx(100, rel=0.1)
