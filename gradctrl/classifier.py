@@ -182,6 +182,7 @@ def _load_ours(path):
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{where}: missing {WEIGHTS_FILE}: train the model again")
+    files.check_container(weights, f"{where}: {WEIGHTS_FILE}", "copy the model directory again or train the model again")
     try:
         with warnings.catch_warnings():      # Keras warns before raising on a mismatch; the error says it all
             warnings.simplefilter("ignore")

@@ -5,11 +5,14 @@
 - PNG images: :func:`stylegan2.images.write_png`;
 - JSON documents: :func:`json_bytes` / :func:`write_json` (here);
 - output folders a command may replace: :func:`check_output_dir` (here);
-- writes overlapped with rendering: :class:`BackgroundWriter` (here).
+- writes overlapped with rendering: :class:`BackgroundWriter` (here);
+- and, for the Keras files the toolkit reads (classifier weights, scorers), :func:`check_container`: a
+  truncated or corrupt file is told apart from one that reads but does not fit.
 """
 import collections
 import concurrent.futures
 import json
+import zipfile
 from pathlib import Path
 
 from stylegan2.atomic import write_bytes
@@ -25,6 +28,31 @@ def check_output_dir(path, marker, kind):
     if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / marker).is_file())):
         raise UserError(f"output '{path}' exists and is not {kind}: choose another --out_dir or remove it")
     return path
+
+
+def check_container(path, what, fix):
+    """Read a Keras container through -> None; UserError "``what`` is truncated or corrupt (cause): ``fix``"
+    when it cannot be.
+
+    ``.h5`` / ``.hdf5`` (HDF5): opened and every dataset read; ``.keras`` (a zip archive): every member's
+    CRC checked. Other paths (a SavedModel folder) are left to their loaders. Run it before handing the file
+    to Keras, whose errors for a damaged file read like a mismatch of layers.
+    """
+    path = Path(path)
+    try:
+        if path.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                f.visititems(lambda name, item: item[()] if isinstance(item, h5py.Dataset) else None)
+        elif path.suffix == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"member '{bad}' fails its CRC check")
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        cause = " ".join(str(e).split())[:200] or type(e).__name__
+        raise UserError(f"{what} is truncated or corrupt ({cause}): {fix}") from None
 
 
 def json_bytes(obj):

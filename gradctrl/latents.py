@@ -47,7 +47,7 @@ def load_latents(path, w_dim=None):
     """The w latents in ``path`` -> (N, w_dim) float32: a ``.npy`` file, or the authors' pickled array.
 
     ``w_dim``, if given, is the width the caller needs (the classifier's or generator's); a mismatch,
-    a non-2-D array or a non-finite value is a UserError.
+    a non-2-D array, an array without rows or columns (e.g. (0, w_dim)) or a non-finite value is a UserError.
     """
     path = Path(path)
     what = "latent file"
@@ -66,6 +66,9 @@ def load_latents(path, w_dim=None):
         raise UserError(f"{what} '{path}': unknown extension '{path.suffix}' (use .npy, or .pkl as the authors saved)")
     if array.ndim != 2:
         raise UserError(f"{what} '{path}' has shape {array.shape}: expected (N, w_dim), one w per row")
+    if 0 in array.shape:
+        raise UserError(f"{what} '{path}' is empty (shape {array.shape}): give a file holding at least one w "
+                        "(N >= 1 rows), or leave --input_dir out to sample latents")
     if w_dim is not None and array.shape[1] != w_dim:
         raise UserError(f"{what} '{path}' holds latents of width {array.shape[1]}, but {w_dim} is needed")
     if not np.isfinite(array).all():

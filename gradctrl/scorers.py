@@ -39,6 +39,7 @@ import numpy as np
 from stylegan2.errors import InputError
 
 from .errors import UserError
+from .files import check_container
 
 BUILTIN_NAMES = ("brightness", "warmth", "color3")
 NVIDIA_OPTIONS = ("prob", "neg")
@@ -155,12 +156,38 @@ def _python_function(spec, rest):
     return function
 
 
+KERAS_OPTIONS = ("size", "range", "output")
+KERAS_USAGE = "keras:PATH[,size=H|HxW][,range=LO:HI][,output=NAME]"
+NVIDIA_USAGE = "nvidia:PATH[,prob][,neg]"
+
+
+def _split_options(spec, rest, known, valued, usage):
+    """``PATH[,option,...]`` of a spec -> (path, [option text]), each option checked to be known.
+
+    The path ends at the first comma, unless ``rest`` as a whole names an existing file or folder (a path
+    with commas). ``known``: the option names; ``valued``: options are ``name=value`` (Keras) rather than
+    bare words (NVIDIA). An unknown option, a malformed one or a space beside a comma is a UserError naming it.
+    """
+    if "," not in rest or Path(rest).exists():
+        return rest, []
+    path, *items = rest.split(",")
+    for item in items:
+        if item != item.strip():
+            raise UserError(f"scorer '{spec}': option {item!r} has a space beside its comma: write the options "
+                            f"without spaces, e.g. {usage}")
+        name, has_value, _ = item.partition("=")
+        if name not in known or has_value != ("=" if valued else ""):
+            form = ", ".join(f"{k}=..." if valued else k for k in known)
+            raise UserError(f"scorer '{spec}': unknown option {item!r} (the options are {form}; use {usage})")
+    return path, items
+
+
 def _keras_options(spec, rest):
     """Split ``PATH[,key=value...]`` -> (path, {'size': (H, W) | None, 'range': (lo, hi), 'output': str | None})."""
-    parts = rest.split(",")
+    path, items = _split_options(spec, rest, KERAS_OPTIONS, True, KERAS_USAGE)
     options = {"size": None, "range": (0.0, 255.0), "output": None}
-    while len(parts) > 1 and "=" in parts[-1] and parts[-1].split("=", 1)[0] in options:
-        key, value = parts.pop().split("=", 1)
+    for item in items:
+        key, value = item.split("=", 1)
         try:
             if key == "size":
                 h, _, w = value.lower().partition("x")
@@ -177,7 +204,6 @@ def _keras_options(spec, rest):
         except ValueError:
             raise UserError(f"scorer '{spec}': bad option {key}={value!r} (use size=H or size=HxW, "
                             "range=LO:HI, output=NAME)") from None
-    path = ",".join(parts)
     if not path:
         raise UserError(f"scorer '{spec}' names no model file: use keras:PATH")
     return path, options
@@ -196,6 +222,8 @@ def _keras_function(spec, rest):
             call, input_shape = _saved_model_call(spec, tf, model_path, options["output"])
         elif model_path.suffix in (".keras", ".h5", ".hdf5"):
             import keras
+
+            check_container(model_path, f"scorer '{spec}': model '{path}'", "copy or download it again")
 
             model = keras.saving.load_model(model_path, compile=False)
             input_shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
@@ -268,13 +296,10 @@ def _saved_model_call(spec, tf, folder, output):
 
 def _nvidia_function(spec, rest):
     """Load the NVIDIA attribute classifier an ``nvidia:`` spec names -> images uint8 (N,H,W,C) -> scores (N,)."""
-    parts = rest.split(",")
-    options = set()
-    while len(parts) > 1 and parts[-1] in NVIDIA_OPTIONS:
-        options.add(parts.pop())
-    path = ",".join(parts)
+    path, items = _split_options(spec, rest, NVIDIA_OPTIONS, False, NVIDIA_USAGE)
+    options = set(items)
     if not path:
-        raise UserError(f"scorer '{spec}' names no classifier file: use nvidia:PATH[,prob][,neg]")
+        raise UserError(f"scorer '{spec}' names no classifier file: use {NVIDIA_USAGE}")
     import stylegan2
     import tensorflow as tf
     from stylegan2.classifier import probabilities

@@ -117,7 +117,8 @@ def _unpickle(path, what, download_url):
     """Open ``path`` and unpickle it through the allow-list (numpy's rebuilders and the Network class) -> the object.
 
     Refuses (InputError, one line) a missing or unreadable file, a truncated or non-pickle file and any
-    global outside the allow-list; a missing file's message says where ``download_url`` has NVIDIA's files.
+    global outside the allow-list; a missing or truncated file's message says where ``download_url`` has
+    NVIDIA's files.
     """
     try:
         file = open(path, "rb")
@@ -130,7 +131,8 @@ def _unpickle(path, what, download_url):
     allowed = dict(safe_pickle.NUMPY_GLOBALS)
     allowed[NETWORK_GLOBAL] = NetworkState
     with file:
-        return safe_pickle.load(file, allowed, what)
+        return safe_pickle.load(file, allowed, what,
+                                fix=f"download it again (NVIDIA's networks are at {download_url}) or copy it again")
 
 
 def read_networks(path):

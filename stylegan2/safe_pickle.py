@@ -93,22 +93,27 @@ class AllowListUnpickler(pickle.Unpickler):
         return self._persistent_load(pid)
 
 
-def load(file, allowed, what, persistent_load=None):
+def load(file, allowed, what, persistent_load=None, fix="download or copy it again"):
     """Read one pickle from a binary file object through the allow-list; every failure is an InputError.
 
-    ``what`` names the file in messages, e.g. ``"network pickle 'x.pkl'"``.
+    ``what`` names the file in messages, e.g. ``"network pickle 'x.pkl'"``; ``fix`` is what a truncated or
+    empty file's message tells the user to do (e.g. where to download the file again).
     """
     try:
         return AllowListUnpickler(file, allowed, what, persistent_load).load()
     except InputError:
         raise
     except EOFError:
-        raise InputError(f"{what} is truncated or empty: download or copy it again") from None
-    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+        raise InputError(f"{what} is truncated or empty: {fix}") from None
+    except pickle.UnpicklingError as e:
+        if "truncated" in str(e):  # the stream ends inside an opcode's argument: a cut-off download or copy
+            raise InputError(f"{what} is truncated (it ends in the middle of its data): {fix}") from None
+        raise InputError(f"{what} is not a readable pickle (UnpicklingError: {e})") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
             UnicodeDecodeError, OverflowError) as e:
         raise InputError(f"{what} is not a readable pickle ({type(e).__name__}: {e})") from None
 
 
-def loads(data, allowed, what, persistent_load=None):
+def loads(data, allowed, what, persistent_load=None, fix="download or copy it again"):
     """:func:`load` for bytes already in memory."""
-    return load(io.BytesIO(data), allowed, what, persistent_load)
+    return load(io.BytesIO(data), allowed, what, persistent_load, fix)

@@ -230,3 +230,66 @@ def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_genera
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1 and f"'{read_only}/" in err, err
         assert "choose a writable location" in err or "choose a writable path" in err, err
+
+
+def _one_line_error(run, capsys):
+    """Run a command's ``main``; assert it exits with code 2 and one line on stderr -> that line."""
+    with pytest.raises(SystemExit) as e:
+        run()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A classifier directory for the tiny generator's w (32 channels): attributes a (binary) and b (binary)."""
+    from gradctrl.classifier import LatentClassifier, save_classifier
+
+    path = tmp_path / "model"
+    save_classifier(LatentClassifier(32, ["a", "b"], {"a": 1, "b": 1}, hidden_size=8, seed=5), path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.97])
+def test_a_truncated_generator_pickle_says_where_to_download_it_again(tmp_path, tiny_generator_path, capsys, keep):
+    """Item 7: cut anywhere, the pickle is named truncated with a fix, not "not a readable pickle"."""
+    from stylegan2.cli import main
+
+    data = tiny_generator_path.read_bytes()
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(data[:int(len(data) * keep)])
+    err = _one_line_error(lambda: main(["generate", "--network", str(cut), "--seeds", "0", "--outdir",
+                                        str(tmp_path / "images"), "--no-progress"]), capsys)
+    assert f"network pickle '{cut}' is truncated" in err, err
+    assert "download it again (NVIDIA's networks are at https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/)" in err
+    assert not (tmp_path / "images").exists()
+
+
+def test_truncated_classifier_weights_are_reported_as_truncated_not_as_a_mismatch(tmp_path, tiny_model, capsys):
+    """Item 7: a cut-off classifier.weights.h5 is "truncated or corrupt", with a fix."""
+    from gradctrl.commands import manipulate
+
+    weights = tiny_model / "classifier.weights.h5"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:len(data) // 2])
+    err = _one_line_error(lambda: manipulate.main(["--model_dir", str(tiny_model), "--attribute", "a",
+                                                   "--out_dir", str(tmp_path / "edits")]), capsys)
+    assert "classifier.weights.h5 is truncated or corrupt" in err and "does not match" not in err, err
+    assert err.endswith("copy the model directory again or train the model again"), err
+
+
+@pytest.mark.parametrize("shape", [(0, 32), (3, 0)])
+def test_a_latent_file_without_rows_is_refused(tmp_path, tiny_model, tiny_generator_path, capsys, shape):
+    """Item 4: an empty latent file is one line naming it, not exit 0 with empty output."""
+    import numpy as np
+
+    from gradctrl.commands import manipulate
+
+    latents = tmp_path / "latents.npy"
+    np.save(latents, np.zeros(shape, np.float32))
+    err = _one_line_error(lambda: manipulate.main([
+        "--model_dir", str(tiny_model), "--attribute", "a", "--out_dir", str(tmp_path / "edits"), "--generator",
+        str(tiny_generator_path), "--input_dir", str(latents), "--no_progress"]), capsys)
+    assert f"--input_dir '{latents}': latent file '{latents}'" in err and f"shape {shape}" in err, err
+    assert not (tmp_path / "edits").exists()

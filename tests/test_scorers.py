@@ -106,6 +106,14 @@ def test_bad_scorer_output_is_a_one_line_error(user_module, function, message):
     ("keras:/no/such/model.keras", r"model '/no/such/model.keras' not found"),
     ("keras:m.keras,size=0", r"bad option size='0'"),
     ("keras:m.keras,range=1:1", r"bad option range='1:1'"),
+    # issue 13, item 11: a misspelt option or a space is named, not reported as a missing model
+    ("keras:m.keras,rnge=0:1", r"unknown option 'rnge=0:1' \(the options are size=\.\.\., range=\.\.\., output=\.\.\.;"),
+    ("keras:m.keras, range=0:1", r"option ' range=0:1' has a space beside its comma"),
+    ("keras:m.keras,size=32 ,range=0:1", r"option 'size=32 ' has a space beside its comma"),
+    ("keras:m.keras,range", r"unknown option 'range'"),
+    ("nvidia:c.pkl,prb", r"unknown option 'prb' \(the options are prob, neg; use nvidia:PATH\[,prob\]\[,neg\]\)"),
+    ("nvidia:c.pkl,prob=1", r"unknown option 'prob=1'"),
+    ("nvidia:c.pkl, neg", r"option ' neg' has a space beside its comma"),
 ])
 def test_bad_specs_are_one_line_errors(user_module, spec, message):
     with pytest.raises(UserError, match=message):
@@ -148,6 +156,20 @@ def test_keras_h5_binary_and_explicit_size(tmp_path):
     scores = make_scorer(f"keras:{path},size=4,range=0:1")(_solid([[255, 0, 0], [0, 0, 0]], size=12))
     assert scores.shape == (2,)
     np.testing.assert_allclose(scores, [1 / 3, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+def test_a_truncated_keras_file_is_reported_as_truncated(tmp_path, name):
+    """Issue 13, item 7: a cut-off download is named as such, with a fix, whatever Keras would have said."""
+    import keras
+
+    path = tmp_path / name
+    _mean_model(keras, 4, 1).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])
+    with pytest.raises(UserError, match=rf"scorer 'keras:{path}': model '{path}' is truncated or corrupt "
+                                        r"\(.+\): copy or download it again$"):
+        make_scorer(f"keras:{path}")
 
 
 def test_saved_model_folder_through_its_serving_signature(tmp_path):
