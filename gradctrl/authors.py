@@ -61,29 +61,55 @@ class _Storage:
     """A storage announced by a persistent id; ``data`` is filled in once the raw bytes are read."""
 
     def __init__(self, storage_type, key, n_elements):
+        self.type = storage_type
         self.dtype = storage_type.dtype
         self.key = key
         self.n_elements = n_elements
         self.data = None
 
 
-class _LazyTensor:
-    """Stand-in for ``torch._utils._rebuild_tensor_v2``'s result: a strided view to take once data is read."""
+def _is_int(value):
+    """True for a Python or numpy integer that is not a bool (the only offsets, sizes and counts accepted)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
-    def __init__(self, storage, offset, size, stride, *unused):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+class _LazyTensor:
+    """Stand-in for ``torch._utils._rebuild_tensor_v2``'s result: a strided view to take once data is read.
+
+    The arguments are kept as the file gave them; :meth:`materialize` checks each before using it."""
+
+    def __init__(self, storage=None, offset=None, size=None, stride=None, *unused):
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
     def materialize(self, what, name):
-        """The tensor as a contiguous numpy array; UserError when the view does not fit its storage."""
+        """The tensor as a contiguous numpy array; UserError naming ``what`` and ``name`` when its storage,
+        offset, size or stride is not what PyTorch writes, or the view does not fit inside its storage."""
+        def bad(problem):
+            return UserError(f"{what}: tensor '{name}' {problem} (the file is damaged or not a PyTorch checkpoint)")
+
+        if not isinstance(self.storage, _Storage) or self.storage.data is None:
+            raise bad("is not backed by one of the file's storages")
         data = self.storage.data
-        if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride) or len(self.size) != len(self.stride):
-            raise UserError(f"{what}: tensor '{name}' has an invalid shape {self.size} / stride {self.stride}")
-        if 0 not in self.size:
-            last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-            if self.offset < 0 or last >= len(data):
-                raise UserError(f"{what}: tensor '{name}' reaches past the end of its storage (the file is damaged)")
+        if not _is_int(self.offset) or self.offset < 0:
+            raise bad(f"has storage offset {self.offset!r}, not an integer >= 0")
+        for field, value in (("size", self.size), ("stride", self.stride)):
+            if not isinstance(value, (tuple, list)) or not all(_is_int(v) and v >= 0 for v in value):
+                raise bad(f"has {field} {value!r}, not a tuple of integers >= 0")
+        size, stride, offset = tuple(int(v) for v in self.size), tuple(int(v) for v in self.stride), int(self.offset)
+        if len(size) != len(stride):
+            raise bad(f"has a size {size} and a stride {stride} of different lengths")
+        count = int(np.prod(size, dtype=object))
+        if count > len(data):
+            raise bad(f"has {count} elements (size {size}) but its storage holds {len(data)}")
+        if count:
+            last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+            if last >= len(data):
+                raise bad(f"reaches element {last} of a storage of {len(data)} (offset {offset}, size {size}, "
+                          f"stride {stride})")
+        elif offset > len(data):
+            raise bad(f"has storage offset {offset} past the end of its storage of {len(data)}")
         view = np.lib.stride_tricks.as_strided(
-            data[self.offset:], shape=self.size, strides=[s * data.itemsize for s in self.stride], writeable=False)
+            data[offset:], shape=size, strides=[s * data.itemsize for s in stride], writeable=False)
         return np.array(view, dtype=data.dtype.newbyteorder("="), order="C")
 
 
@@ -106,10 +132,18 @@ def read_legacy_state_dict(path):
 
     def persistent_load(pid):
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise UserError(f"{what}: unexpected persistent reference {pid!r} (not a legacy PyTorch storage)")
+            raise UserError(f"{what}: unexpected persistent reference {_short(pid)} (not a legacy PyTorch storage)")
         _, storage_type, key, _location, n_elements = pid[:5]
+        if not isinstance(key, str):
+            raise UserError(f"{what}: a storage key is {_short(key)}, not a string (the file is damaged)")
+        if not _is_int(n_elements) or n_elements < 0:
+            raise UserError(f"{what}: storage {key} has element count {_short(n_elements)}, not an integer >= 0 "
+                            "(the file is damaged)")
         if key not in storages:
-            storages[key] = _Storage(storage_type, key, n_elements)
+            storages[key] = _Storage(storage_type, key, int(n_elements))
+        elif (storages[key].type.name, storages[key].n_elements) != (storage_type.name, n_elements):
+            raise UserError(f"{what}: storage {key} is announced twice with different types or sizes "
+                            "(the file is damaged)")
         return storages[key]
 
     with open(path, "rb") as f:
@@ -127,8 +161,10 @@ def read_legacy_state_dict(path):
             raise UserError(f"{what} was not written on a little-endian machine, which this reader does not handle")
         state = safe_pickle.load(f, _allowed_globals(), what, persistent_load)
         keys = safe_pickle.load(f, {}, what)
-        if not isinstance(state, dict) or not isinstance(keys, list) or set(keys) != set(storages):
+        if not isinstance(state, dict) or not isinstance(keys, list) or len(keys) != len(set(map(repr, keys))) \
+                or set(map(repr, keys)) != set(map(repr, storages)):
             raise UserError(f"{what}: its storage list does not match its state dict (the file is damaged)")
+        file_size = os.fstat(f.fileno()).st_size
         for key in keys:
             storage = storages[key]
             count_bytes = f.read(8)
@@ -138,17 +174,27 @@ def read_legacy_state_dict(path):
             if count != storage.n_elements:
                 raise UserError(f"{what}: storage {key} holds {count} elements, its header says "
                                 f"{storage.n_elements} (the file is damaged)")
-            raw = f.read(count * storage.dtype.itemsize)
-            if len(raw) < count * storage.dtype.itemsize:
-                raise UserError(f"{what} is truncated: download or copy it again")
-            storage.data = np.frombuffer(raw, dtype=storage.dtype)
+            n_bytes = count * storage.dtype.itemsize
+            if n_bytes > file_size - f.tell():
+                raise UserError(f"{what} is truncated (storage {key} needs {n_bytes} bytes, "
+                                f"{file_size - f.tell()} are left): download or copy it again")
+            storage.data = np.frombuffer(f.read(n_bytes), dtype=storage.dtype)
 
     result = collections.OrderedDict()
     for name, value in state.items():
+        if not isinstance(name, str):
+            raise UserError(f"{what}: a state-dict entry is named {_short(name)}, not a string; this is not a "
+                            "state dict")
         if not isinstance(value, _LazyTensor):
             raise UserError(f"{what}: entry '{name}' is not a tensor; this is not a state dict")
         result[name] = value.materialize(what, name)
     return result
+
+
+def _short(value):
+    """``repr(value)`` cut to 60 characters, for messages about values read from a file."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_model_params(path):
@@ -167,6 +213,8 @@ def read_model_params(path):
     if not isinstance(attributes, str) or not attributes:
         raise UserError(f"{what}: 'attributes' must be a comma-separated string of names")
     names = attributes.split(",")
+    if not all(names) or len(set(names)) != len(names):
+        raise UserError(f"{what}: 'attributes' {_short(attributes)} must name distinct attributes, comma-separated")
     if params.get("n_attributes", len(names)) != len(names):
         raise UserError(f"{what}: 'n_attributes' is {params['n_attributes']} but 'attributes' names {len(names)}")
     classes = params.get("multiclass_classes")
@@ -181,10 +229,10 @@ def read_model_params(path):
             raise UserError(f"{what}: 'multiclass_classes' {classes!r} must give one count >= 1 per attribute")
     hidden_size = params.get("hidden_size")
     n_shared = params.get("n_shared_layers", 0)
-    if not (hidden_size is None or isinstance(hidden_size, int) and hidden_size > 0):
-        raise UserError(f"{what}: 'hidden_size' must be a positive integer or None, not {hidden_size!r}")
-    if not isinstance(n_shared, int) or n_shared < 0:
-        raise UserError(f"{what}: 'n_shared_layers' must be an integer >= 0, not {n_shared!r}")
+    if not (hidden_size is None or _is_int(hidden_size) and hidden_size > 0):
+        raise UserError(f"{what}: 'hidden_size' must be a positive integer or None, not {_short(hidden_size)}")
+    if not _is_int(n_shared) or n_shared < 0:
+        raise UserError(f"{what}: 'n_shared_layers' must be an integer >= 0, not {_short(n_shared)}")
     return {"attributes": names, "num_classes": dict(zip(names, counts)), "hidden_size": hidden_size,
             "n_shared_layers": n_shared}
 
@@ -213,6 +261,10 @@ def read_released(path):
             raise UserError(f"'{pth}' lacks '{w_key}' / '{b_key}', which its model_params.pkl implies")
         used.update((w_key, b_key))
         kernel, bias = state[w_key], state[b_key]
+        for key, array in ((w_key, kernel), (b_key, bias)):
+            if array.dtype.kind != "f":
+                raise UserError(f"'{pth}': '{key}' holds {array.dtype} values, not floating-point weights "
+                                "(the file is damaged or not this classifier)")
         if kernel.ndim != 2 or bias.shape != kernel.shape[:1]:
             raise UserError(f"'{pth}': '{w_key}' {kernel.shape} and '{b_key}' {bias.shape} are not one linear layer")
         return kernel.T.astype(np.float32), bias.astype(np.float32)

@@ -40,22 +40,28 @@ def fake_torch(monkeypatch):
     _rebuild_tensor_v2.__module__ = "torch._utils"
     _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
     utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    storage_cls = type("FloatStorage", (), {"__module__": "torch"})
-    torch.FloatStorage = storage_cls
+    for name in ("FloatStorage", "LongStorage"):
+        setattr(torch, name, type(name, (), {"__module__": "torch"}))
     torch._utils = utils
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setitem(sys.modules, "torch._utils", utils)
     return torch
 
 
-def write_legacy(path, tensors, torch):
-    """Write {name: _FakeTensor} in PyTorch's legacy format, as torch.save(..., _use_new_zipfile_serialization=False)."""
+def write_legacy(path, tensors, torch, announce=None, count=None, keys=None):
+    """Write {name: _FakeTensor} in PyTorch's legacy format, as torch.save(..., _use_new_zipfile_serialization=False).
+
+    Crafting: ``announce(storage, torch)`` -> the persistent id to write (default: a FloatStorage of its
+    elements); ``count(storage)`` -> the element count written before its data; ``keys``: the storage key list.
+    """
     storages = {}
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, _FakeStorage):
                 storages[obj.key] = obj
+                if announce is not None:
+                    return announce(obj, torch)
                 return ("storage", torch.FloatStorage, obj.key, "cpu", len(obj.data), None)
             return None
 
@@ -69,10 +75,10 @@ def write_legacy(path, tensors, torch):
     for header in (0x1950A86A20F9469CFC6C, 1001, HEADER_SYS_INFO):
         pickle.dump(header, buffer, protocol=2)
     Pickler(buffer, protocol=2).dump(collections.OrderedDict(tensors))
-    keys = sorted(storages)
+    keys = sorted(storages) if keys is None else keys
     pickle.dump(keys, buffer, protocol=2)
-    for key in keys:
-        buffer.write(struct.pack("<q", len(storages[key].data)))
+    for key in sorted(storages):
+        buffer.write(struct.pack("<q", len(storages[key].data) if count is None else count(storages[key])))
         buffer.write(storages[key].data.astype("<f4").tobytes())
     path.write_bytes(buffer.getvalue())
 
@@ -171,6 +177,83 @@ def test_shared_layers_and_linear_branches(tmp_path, fake_torch):
     logit_b = trunk @ params["classifiers.1.classifier.0"][0].T.astype(np.float64) + params["classifiers.1.classifier.0"][1]
     e = np.exp(logit_b - logit_b.max(1, keepdims=True))
     np.testing.assert_allclose(probs["b"], e / e.sum(1, keepdims=True), atol=1e-5)
+
+
+_S = _FakeStorage("0", np.arange(6, dtype=np.float32))
+
+
+def _pid(key="0", n=6, kind="FloatStorage"):
+    return lambda storage, torch: ("storage", getattr(torch, kind), key, "cpu", n, None)
+
+
+# Crafted checkpoints (issue 13, item 6): each field the reader uses, given a value PyTorch never writes.
+CRAFTED = {
+    "negative storage count": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))),
+                               dict(announce=_pid(n=-1), count=lambda s: -1),
+                               r"storage 0 has element count -1, not an integer >= 0"),
+    "huge storage count": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))),
+                           dict(announce=_pid(n=2 ** 60), count=lambda s: 2 ** 60),
+                           r"is truncated \(storage 0 needs 4611686018427387904 bytes, 24 are left\)"),
+    "count unlike the header": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))), dict(count=lambda s: 5),
+                                r"storage 0 holds 5 elements, its header says 6"),
+    "non-integer count": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))), dict(announce=_pid(n=6.0)),
+                          r"storage 0 has element count 6\.0, not an integer"),
+    "non-string key": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))), dict(announce=_pid(key=("0",))),
+                       r"a storage key is \('0',\), not a string"),
+    "duplicate keys": (dict(t=_FakeTensor(_S, 0, (2, 3), (3, 1))), dict(keys=["0", "0"]),
+                       r"its storage list does not match its state dict"),
+    "non-integer offset": (dict(t=_FakeTensor(_S, 1.5, (2, 2), (2, 1))), {},
+                           r"tensor 't' has storage offset 1\.5, not an integer >= 0"),
+    "negative offset": (dict(t=_FakeTensor(_S, -2, (2,), (1,))), {},
+                        r"tensor 't' has storage offset -2, not an integer >= 0"),
+    "offset past the storage": (dict(t=_FakeTensor(_S, 5, (2,), (1,))), {},
+                                r"tensor 't' reaches element 6 of a storage of 6"),
+    "offset past an empty view": (dict(t=_FakeTensor(_S, 99, (0,), (1,))), {},
+                                  r"tensor 't' has storage offset 99 past the end of its storage of 6"),
+    "float size": (dict(t=_FakeTensor(_S, 0, (2.0, 3), (3, 1))), {}, r"tensor 't' has size \(2\.0, 3\)"),
+    "bool stride": (dict(t=_FakeTensor(_S, 0, (2, 3), (True, 1))), {}, r"tensor 't' has stride \(True, 1\)"),
+    "size not a tuple": (dict(t=_FakeTensor(_S, 0, 6, (1,))), {}, r"tensor 't' has size 6, not a tuple"),
+    "negative stride": (dict(t=_FakeTensor(_S, 5, (2,), (-1,))), {}, r"tensor 't' has stride \(-1,\)"),
+    "size and stride of different lengths": (dict(t=_FakeTensor(_S, 0, (2, 3), (1,))), {},
+                                             r"tensor 't' has a size \(2, 3\) and a stride \(1,\) of different"),
+    "a view larger than its storage": (dict(t=_FakeTensor(_S, 0, (10 ** 6, 10 ** 6), (0, 0))), {},
+                                       r"tensor 't' has 1000000000000 elements \(size \(1000000, 1000000\)\) "
+                                       r"but its storage holds 6"),
+    "no storage": (dict(t=_FakeTensor(7, 0, (1,), (1,))), {}, r"tensor 't' is not backed by one of the file's"),
+    "non-string name": ({3: _FakeTensor(_S, 0, (6,), (1,))}, {}, r"a state-dict entry is named 3, not a string"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_checkpoints_are_one_line_errors(tmp_path, fake_torch, case):
+    tensors, crafting, message = CRAFTED[case]
+    write_legacy(tmp_path / "model.pth", tensors, fake_torch, **crafting)
+    with pytest.raises(InputError, match=rf"^PyTorch checkpoint '{tmp_path / 'model.pth'}'.*{message}"):
+        authors.read_legacy_state_dict(tmp_path / "model.pth")
+
+
+def test_crafted_released_models_are_one_line_errors_of_the_commands(tmp_path, fake_torch, capsys):
+    """Through a command: exit code 2, one line, no traceback; integer weights and bad parameters are refused."""
+    from gradctrl.commands import manipulate
+
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = {"classifiers.0.classifier.0.weight": _FakeTensor(_S, 0, (1, 3), (3, 1)),
+               "classifiers.0.classifier.0.bias": _FakeTensor(_S, 0, (1,), (1,))}
+    checks = [(dict(announce=_pid(n=-1), count=lambda s: -1), {}, "element count -1"),
+              (dict(announce=_pid(n=3, kind="LongStorage"), count=lambda s: 3), {},
+               "'classifiers.0.classifier.0.weight' holds int64 values, not floating-point weights"),
+              ({}, {"hidden_size": True}, "'hidden_size' must be a positive integer or None, not True"),
+              ({}, {"attributes": "a,a", "n_attributes": 2}, "'attributes' 'a,a' must name distinct attributes")]
+    for crafting, params, message in checks:
+        write_legacy(model / "model.pth", weights, fake_torch, **crafting)
+        with open(model / "model_params.pkl", "wb") as f:
+            pickle.dump({"attributes": "a", "n_attributes": 1, "n_shared_layers": 0, "hidden_size": None, **params}, f)
+        with pytest.raises(SystemExit) as e:
+            manipulate.main(["--model_dir", str(model), "--attribute", "a", "--out_dir", str(tmp_path / "edits")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "edits").exists()
 
 
 def test_refuses_foreign_globals(tmp_path):
