@@ -44,7 +44,8 @@ SAMPLING_KEYS = ("generator_sha256", "n_samples", "seed", "truncation", "scorers
 class SamplingPlan:
     """What determines the sampled data (plus the part layout).
 
-    ``scorers``: {attribute: spec string}, in attribute order; ``classes``: {attribute: K expected from the
+    ``scorers``: {attribute: :func:`gradctrl.scorers.scorer_record` of its spec (the spec, with the
+    content hash of the model file it reads)}, in attribute order; ``classes``: {attribute: K expected from the
     config (1 = binary)} for the attributes the config describes; ``p_perclass`` / ``p_val``: the selection
     the parts directory was started with (merge defaults).
     """
@@ -136,6 +137,13 @@ def check_parts_dir(parts_dir, plan):
         return
     for key in SAMPLING_KEYS:
         mine = plan.run_record()[key]
+        if key == "scorers" and isinstance(record[key], dict) and list(record[key]) == list(mine):
+            changed = [a for a in mine if record[key][a] != mine[a]]
+            if changed:
+                raise UserError(f"parts directory '{parts_dir}' was started with the scorer {record[key][changed[0]]!r} "
+                                f"for '{changed[0]}', not {mine[changed[0]]!r} (a changed model file counts as "
+                                "another scorer): restore it, or delete the parts directory / choose another "
+                                "--parts_dir")
         if record[key] != mine:
             raise UserError(f"parts directory '{parts_dir}' was started with {key} = {record[key]!r}, not "
                             f"{mine!r}: repeat the original settings, or delete it / choose another --parts_dir")

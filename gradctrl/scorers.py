@@ -111,6 +111,40 @@ def make_scorer(spec, attribute=None):
                     + f": use {SPEC_HELP}")
 
 
+def scorer_record(spec):
+    """How a data manifest records the scorer ``spec`` names -> str: the spec, followed by
+    ``sha256:<hex>`` of the model it reads for ``keras:``, ``nvidia:`` and ``world:`` specs (a SavedModel
+    folder: the hash of its files' relative paths and hashes), so that a model file changed under the same
+    path counts as another scorer. ``python:`` and ``builtin:`` specs name code and are recorded as given.
+    Call it after :func:`make_scorer` has accepted the spec."""
+    kind, _, rest = spec.partition(":")
+    if kind == "keras":
+        path = _keras_options(spec, rest)[0]
+    elif kind == "nvidia":
+        path = _split_options(spec, rest, NVIDIA_OPTIONS, False, NVIDIA_USAGE)[0]
+    elif kind == "world":
+        from .world import SCORER_PATH
+
+        path = SCORER_PATH
+    else:
+        return spec
+    return f"{spec} sha256:{_content_sha256(Path(path))}"
+
+
+def _content_sha256(path):
+    """Hex SHA-256 of a file's bytes, or of a folder's files (each one's relative path and hash, in order)."""
+    import hashlib
+
+    from .generators import file_sha256
+
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()} {file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 def _rgb(images, name):
     """float64 per-image channel means (N, 3) of an RGB uint8 batch; other channel counts are refused."""
     if images.ndim != 4 or images.shape[3] != 3:

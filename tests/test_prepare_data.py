@@ -224,7 +224,10 @@ def test_nvidia_classifier_scorers_end_to_end(tmp_path, tiny_generator_path):
     run(base_args(tiny_generator_path, tmp_path / "d", n_samples=12, batch_size=5, part_size=12, scorers=scorers)
         + ["--p_perclass", "0.2", "--save_images"])
     data = read_data_dir(tmp_path / "d")
-    assert data.manifest["scorers"] == {"smile": f"nvidia:{d64}", "age": f"nvidia:{young8},neg"}
+    from gradctrl.generators import file_sha256  # the classifier files' content hashes are recorded too
+
+    assert data.manifest["scorers"] == {"smile": f"nvidia:{d64} sha256:{file_sha256(d64)}",
+                                        "age": f"nvidia:{young8},neg sha256:{file_sha256(young8)}"}
     saved = np.stack([np.asarray(Image.open(tmp_path / "d.parts" / "images" / f"{i:08d}.png")) for i in range(12)])
     x = saved.astype(np.float32) / 127.5 - 1
     age = -reference_logits(variables, kwargs, np.transpose(x, (0, 3, 1, 2)))

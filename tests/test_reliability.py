@@ -293,3 +293,58 @@ def test_a_latent_file_without_rows_is_refused(tmp_path, tiny_model, tiny_genera
         str(tiny_generator_path), "--input_dir", str(latents), "--no_progress"]), capsys)
     assert f"--input_dir '{latents}': latent file '{latents}'" in err and f"shape {shape}" in err, err
     assert not (tmp_path / "edits").exists()
+
+
+def _tiny_keras_scorer(path, weight):
+    """A Keras model on (16, 16, 3) images: ``weight`` x the mean pixel value (one logit)."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.layers[-1].set_weights([np.full((3, 1), weight, np.float32), np.zeros(1, np.float32)])
+    model.save(path)
+
+
+def test_a_changed_keras_scorer_file_is_a_changed_setting(tmp_path, tiny_generator_path, capsys):
+    """Item 4: the Keras scorer is recorded with its content hash; a shard run after the file changed is refused
+    instead of mixing scores of two models."""
+    import json
+
+    from gradctrl.commands import prepare_data
+    from gradctrl.generators import file_sha256
+
+    model = tmp_path / "scorer.keras"
+    _tiny_keras_scorer(model, 1.0)
+    flags = ["--generator", str(tiny_generator_path), "--n_samples", "40", "--part_size", "20", "--attributes",
+             "a", "--scorers", f"keras:{model},range=0:1", "--out_dir", str(tmp_path / "data"), "--no_progress"]
+    prepare_data.main(flags + ["--shard", "0/2"])
+    capsys.readouterr()
+    run = json.loads((tmp_path / "data.parts" / "run.json").read_text())
+    assert run["scorers"] == {"a": f"keras:{model},range=0:1 sha256:{file_sha256(model)}"}
+    _tiny_keras_scorer(model, -1.0)  # same path, another model
+    err = _one_line_error(lambda: prepare_data.main(flags + ["--shard", "1/2"]), capsys)
+    assert f"was started with the scorer 'keras:{model},range=0:1 sha256:{run['scorers']['a'][-64:]}' for 'a'" in err
+    assert "a changed model file counts as another scorer" in err, err
+    assert sorted(p.name for p in (tmp_path / "data.parts").iterdir()) == ["part_000000.npz", "run.json"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ("layers = [0, 99]", "key 'attributes.a.layers': [0, 99] reaches past the 6 W+ layers of the generator"),
+    ("exclude = { b = 999 }", "key 'attributes.a.exclude.b': top-k 999 exceeds the latent width 32"),
+])
+def test_prepare_data_checks_the_config_against_the_generator(tmp_path, tiny_generator_path, capsys, table,
+                                                              message):
+    """Item 4: a config that does not fit the generator is refused by the first command that loads both,
+    before any sample is drawn."""
+    from gradctrl.commands import prepare_data
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[generator]\nfile = "{tiny_generator_path}"\n'
+                      f'[attributes.a]\nscorer = "builtin:brightness"\n{table}\n'
+                      '[attributes.b]\nscorer = "builtin:warmth"\n')
+    err = _one_line_error(lambda: prepare_data.main(["--config", str(config), "--n_samples", "40", "--out_dir",
+                                                     str(tmp_path / "data"), "--no_progress"]), capsys)
+    assert f"config {config}: {message}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
