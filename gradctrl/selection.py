@@ -18,6 +18,16 @@ from .errors import UserError
 SPLIT_STREAM = 0x53504C54
 
 
+EMPTY_CLASS_FIX = "sample more (--n_samples), use another scorer, or give the attribute fewer classes"
+
+
+def missing_classes(labels, num_classes):
+    """The classes no label names -> [int], ascending: of 0..K-1 for a K-class attribute, of 0 and 1 for a
+    binary one (``num_classes`` 1). ``labels``: (M,) int, the selected samples' labels (-1s are ignored)."""
+    present = set(np.asarray(labels).reshape(-1).tolist())
+    return [c for c in range(max(num_classes, 2)) if c not in present]
+
+
 def per_class_count(p_perclass, n_samples):
     """n = floor(p_perclass x n_samples), robust to binary rounding (0.29 x 100 gives 29, not 28)."""
     return int(math.floor(round(p_perclass * n_samples, 6)))
@@ -50,12 +60,12 @@ def select(scores, p_perclass, attribute="attribute"):
     else:
         winners = scores.argmax(axis=1)
         chosen, chosen_labels = [], []
+        empty = missing_classes(winners, scores.shape[1])
+        if empty:
+            raise UserError(f"attribute '{attribute}': its scorer picks class {empty[0]} for none of the {n_samples} "
+                            f"samples, so nothing can be learned about it: {EMPTY_CLASS_FIX}")
         for c in range(scores.shape[1]):
             members = np.flatnonzero(winners == c)
-            if len(members) == 0:
-                raise UserError(f"attribute '{attribute}': its scorer picks class {c} for none of the {n_samples} "
-                                "samples, so nothing can be learned about it: sample more (--n_samples), use "
-                                "another scorer, or give the attribute fewer classes")
             best = members[np.argsort(-scores[members, c], kind="stable")[:n]]
             chosen.append(best)
             chosen_labels.append(np.full(len(best), c, np.int64))

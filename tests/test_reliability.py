@@ -348,3 +348,33 @@ def test_prepare_data_checks_the_config_against_the_generator(tmp_path, tiny_gen
                                                      str(tmp_path / "data"), "--no_progress"]), capsys)
     assert f"config {config}: {message}" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+def test_train_refuses_a_data_directory_with_an_empty_class(tmp_path, capsys):
+    """Item 3: a data directory whose K-class attribute has no sample of some class (one written before
+    selection refused it, or by hand) is refused by train.py, naming the attribute, the class and the fixes."""
+    import numpy as np
+
+    from gradctrl.commands import train
+    from gradctrl.datadir import DataDir, write_data_dir
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 3)).astype(np.float32)
+    scores[:, 1] = -1.0  # "all samples green": class 1 is nobody's argmax
+    labels = scores.argmax(axis=1).astype(np.int64)
+    binary = rng.random(20).astype(np.float32)
+    binary_labels = np.where(binary > 0.5, 1, 0).astype(np.int64)
+    data = DataDir(latents=rng.standard_normal((20, 32)).astype(np.float32),
+                   scores={"b": binary, "colour": scores}, labels={"b": binary_labels, "colour": labels},
+                   splits={"b": {"train": list(range(14)), "val": list(range(14, 20))},
+                           "colour": {"train": list(range(14)), "val": list(range(14, 20))}}, manifest={})
+    write_data_dir(tmp_path / "data", data)
+    err = _one_line_error(lambda: train.main(["--data_dir", str(tmp_path / "data"), "--out_dir",
+                                              str(tmp_path / "model"), "--n_epochs", "1", "--quiet"]), capsys)
+    assert "attribute 'colour' has no training sample of class 1" in err, err
+    assert "sample more (--n_samples), use another scorer, or give the attribute fewer classes" in err, err
+    assert "or leave 'colour' out with --attributes" in err, err
+    assert not (tmp_path / "model").exists()
+    train.main(["--data_dir", str(tmp_path / "data"), "--out_dir", str(tmp_path / "model"), "--attributes", "b",
+                "--n_epochs", "1", "--quiet"])
+    assert (tmp_path / "model" / "classifier.json").is_file()

@@ -13,6 +13,7 @@ import argparse
 from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 from gradctrl.options import check_int, check_number, flags_over_config
+from gradctrl.selection import EMPTY_CLASS_FIX, missing_classes
 
 
 def _hidden_size(text):
@@ -59,7 +60,8 @@ def _settings(args, cfg):
 
 
 def _attributes(args, data, cfg):
-    """The attributes to train, in order; UserError for names the data directory lacks."""
+    """The attributes to train, in order; UserError for names the data directory lacks, a class without
+    training samples, or a class count unlike the config's."""
     if args.attributes is None:
         names = data.attributes
     else:
@@ -71,7 +73,13 @@ def _attributes(args, data, cfg):
                 raise UserError(f"--attributes {name!r}: the data directory '{args.data_dir}' has no such attribute "
                                 f"(it has {', '.join(data.attributes)})")
     for name in names:
-        if name in cfg.attributes and cfg.attributes[name].classes != data.num_classes(name):
+        k = data.num_classes(name)
+        empty = missing_classes(data.labels[name][data.splits[name]["train"]], k)
+        if empty:
+            raise UserError(f"--data_dir '{args.data_dir}': attribute '{name}' has no training sample of class "
+                            f"{empty[0]}, so its branch cannot learn it: rerun prepare_data.py ({EMPTY_CLASS_FIX}), "
+                            f"or leave '{name}' out with --attributes")
+        if name in cfg.attributes and cfg.attributes[name].classes != k:
             raise UserError(f"config {cfg.path}: key 'attributes.{name}.classes' is {cfg.attributes[name].classes} "
                             f"but the data directory scores it with {data.num_classes(name)} class(es)")
     return names
