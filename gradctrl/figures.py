@@ -92,24 +92,30 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     return figure
 
 
-def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude"):
+def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude", progress=False):
     """Edit strips of a registered edit method (default GradCtrl with the config's exclusion), yielded one at a
     time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
     w: (N, w_dim); the rows of latent 0 come first. Each attribute gives one row per edit case ("+1" and
     "-1", or "to <class>" for each class of a K-class one). Exclusion, layers, steps and step size: the
-    config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute).
+    config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute). ``progress``: a bar
+    with rate and ETA on stderr, one tick per strip.
     """
+    from tqdm import tqdm
+
     from .methods import EditContext, config_cases, edit_latents
     from .render import render_originals, render_uint8, wplus
 
     context = EditContext(clf, G)
     cases = [case for name in attributes
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, layers=layerwise)]
-    for i in range(len(w)):
-        w_i = w[i:i + 1]
-        original = render_originals(G, w_i, batch_size)
-        for case in cases:
-            traj = edit_latents(method, context, w_i, case).traj
-            frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers)[0], batch_size)
-            yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])
+    with tqdm(total=len(w) * len(cases), desc="strips", unit="strip", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for i in range(len(w)):
+            w_i = w[i:i + 1]
+            original = render_originals(G, w_i, batch_size)
+            for case in cases:
+                traj = edit_latents(method, context, w_i, case).traj
+                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers)[0], batch_size)
+                bar.update()
+                yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])

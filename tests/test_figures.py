@@ -58,7 +58,13 @@ def test_figure_command_on_the_tiny_generator(tmp_path, tiny_generator_path, cap
     image = Image.open(out)
     # 2 latents x (light +1, light -1, hue r, g, b) rows; 5 frames of 16 x 12 px in 320 px: 48 px high each.
     assert image.size[1] == 10 * 48 and image.size[0] >= LABEL_MIN_WIDTH + 320
-    assert "wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out
+    # issue 13, item 8: one tick per strip, with rate and ETA; none under --no_progress
+    assert "strips: 100%" in captured.err and "10/10 [" in captured.err and "strip/s]" in captured.err, captured.err
+    figures.main(["--config", str(config), "--model_dir", str(tmp_path / "model"), "--out", str(out),
+                  "--n_samples", "1", "--width", "320", "--no_progress"])
+    assert capsys.readouterr().err == ""
     with pytest.raises(SystemExit):
         figures.main(["--config", str(config), "--model_dir", str(tmp_path / "model"), "--out", str(out),
                       "--layerwise", "3:9"])

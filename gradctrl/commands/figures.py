@@ -34,6 +34,7 @@ def build_parser():
     parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
     parser.add_argument("--title", help="a line of text above the rows")
     parser.add_argument("--batch_size", type=int, default=8, help="images rendered together (default 8)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -72,7 +73,7 @@ def _run(args):
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
     with FolderLock(args.out, "--out"):
-        figure = assemble_figure(edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size),
-                                 args.width, crop, args.title)
+        rows = edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size, progress=not args.no_progress)
+        figure = assemble_figure(rows, args.width, crop, args.title)
         write_png(args.out, np.asarray(figure))
     print(f"wrote {args.out} ({figure.width} x {figure.height} px)")
