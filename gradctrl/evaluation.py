@@ -20,7 +20,7 @@ import numpy as np
 from . import curves
 from .errors import UserError
 from .options import check_int
-from .methods import REGISTRY, EditContext, edit_latents
+from .methods import REGISTRY, EditContext, edit_latents, zero_gradient_cause
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,40 +45,66 @@ class Comparison:
     trajectories: list = dataclasses.field(default_factory=list)
 
 
-def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16):
+def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True):
     """Edit w (N, w_dim) with every method for every case and measure the curves -> :class:`Comparison`.
 
     G: the generator; context: the :class:`gradctrl.methods.EditContext`; cases: [EditCase]; methods:
     registered names; scorers: {attr: Scorer} (image scores), or None to score the edited w with the
-    context's latent classifier (no rendering, no drift); batch_size: images rendered together.
+    context's latent classifier (no rendering, no drift); batch_size: images rendered together; progress:
+    bars with rate and ETA on stderr for the edits and the rendering.
+
+    One attribute's problem never stops the others: an edit a method cannot make (e.g. InterFaceGAN on an
+    attribute with an empty class), a scorer that fails, or a score that is constant over the originals
+    leaves that edit or attribute out with a note giving the reason; only fewer than two measurable
+    attributes is an error.
     """
+    from tqdm import tqdm
+
     clf = context.classifier
     notes, jobs = [], []
-    for case in cases:
-        for method in methods:
-            if REGISTRY[method].exclusion and not case.exclude:
-                note = f"{REGISTRY[method].title} skipped for '{case.attribute}': the config sets no exclusion"
-                if note not in notes:
-                    notes.append(note)
-                continue
+    pairs = [(case, method) for case in cases for method in methods]
+    for case, method in tqdm(pairs, desc="editing", unit="edit", disable=not progress, dynamic_ncols=True):
+        title = REGISTRY[method].title
+        if REGISTRY[method].exclusion and not case.exclude:
+            note = f"{title} skipped for '{case.attribute}': the config sets no exclusion"
+            if note not in notes:
+                notes.append(note)
+            continue
+        try:
             edit = edit_latents(method, context, w, case)
-            if edit.zero_gradient_steps:
-                notes.append(f"{REGISTRY[method].title} on '{case.attribute}' {case.label}: {edit.zero_gradient_steps} "
-                             "steps had a zero masked gradient (the latent stayed put)")
-            jobs.append((case, method, edit.traj))
+        except UserError as e:
+            notes.append(f"{title} on '{case.attribute}' {case.label} left out: {e}")
+            continue
+        cause = zero_gradient_cause(method, case)
+        if edit.zero_gradient_steps and cause:
+            notes.append(f"{title} on '{case.attribute}' {case.label}: {edit.zero_gradient_steps} step(s) left a "
+                         f"latent in place ({cause})")
+        jobs.append((case, method, edit.traj))
 
     if scorers is None:
-        originals, measured = _latent_measurements(clf, w, jobs)
+        originals, measured, failed = _latent_measurements(clf, w, jobs)
     else:
-        originals, measured = _image_measurements(G, w, jobs, scorers, batch_size)
-    stds = curves.score_stds(originals)
-    results = [(case, method, case_curves(case, scores, stds, drift))
-               for (case, method, _), (scores, drift) in zip(jobs, measured)]
+        originals, measured, failed = _image_measurements(G, w, jobs, scorers, batch_size, progress)
+    stds = {}
+    for attr in originals:
+        try:
+            stds.update(curves.score_stds({attr: originals[attr]}))
+        except UserError as e:
+            failed.setdefault(attr, str(e))
+    for attr, reason in failed.items():
+        notes.append(f"attribute '{attr}' left out of every comparison (as target and as non-target): {reason}")
+    if len(stds) < 2:
+        raise UserError("fewer than two attributes can be measured, so there is no non-target change to "
+                        f"compare: {'; '.join(notes[-len(failed):]) if failed else 'score at least two attributes'}")
+    kept = [(job, {attr: s for attr, s in scores.items() if attr in stds}, drift)
+            for job, (scores, drift) in zip(jobs, measured) if job[0].attribute in stds]
+    results = [(case, method, case_curves(case, scores, stds, drift)) for (case, method, _), scores, drift in kept]
     rows = summary_rows(results)
     present = [m for m in methods if any(r["method"] == m for r in rows)]
     matched = matched_means(rows, present)
-    return Comparison(results, rows, present, matched, stds, notes, [scores for scores, _ in measured],
-                      [drift for _, drift in measured], [traj for _, _, traj in jobs])
+    notes += steps_notes(matched, present, [case for (case, _, _), _, _ in kept])
+    return Comparison(results, rows, present, matched, stds, notes, [scores for _, scores, _ in kept],
+                      [drift for _, _, drift in kept], [traj for (_, _, traj), _, _ in kept])
 
 
 def case_curves(case, scores, stds, drift=None):
@@ -115,10 +141,12 @@ def summary_rows(results, levels=curves.LEVELS):
 
 
 def matched_means(rows, methods, levels=curves.LEVELS):
-    """Per level and method, the mean non-target change and drift over the edits that EVERY method reached.
+    """Per level and method, the mean non-target change and drift over the edits THAT method reached.
 
-    Returns {level: {"edits": count, method: {"nontarget": float, "drift": float or None}}}: a comparison at
-    matched target change, on the same edits for every method (empty when no edit was reached by all).
+    Returns {level: {"edits": edits measured, "common": edits every method reached, method: {"nontarget":
+    float or None, "drift": float or None, "reached": edits this method reached, "edits": edits this method
+    made}}}: a method that falls short of a level on some edits still shows its other edits, and the
+    counts say on how many each mean stands (None: the method reached the level on no edit).
     """
     by_edit = {}
     for row in rows:
@@ -126,16 +154,32 @@ def matched_means(rows, methods, levels=curves.LEVELS):
     result = {}
     for level in levels:
         key = f"{level:g}"
-        edits = [e for e in by_edit.values()
-                 if all(m in e and e[m][f"nontarget@{key}"] is not None for m in methods)]
-        entry = {"edits": len(edits)}
+        entry = {"edits": len(by_edit),
+                 "common": sum(all(m in e and e[m][f"nontarget@{key}"] is not None for m in methods)
+                               for e in by_edit.values())}
         for m in methods:
-            values = [e[m][f"nontarget@{key}"] for e in edits]
-            drifts = [e[m][f"drift@{key}"] for e in edits if e[m][f"drift@{key}"] is not None]
-            entry[m] = {"nontarget": float(np.mean(values)) if values else None,
-                        "drift": float(np.mean(drifts)) if drifts else None}
+            made = [e[m] for e in by_edit.values() if m in e]
+            reached = [row for row in made if row[f"nontarget@{key}"] is not None]
+            drifts = [row[f"drift@{key}"] for row in reached if row[f"drift@{key}"] is not None]
+            entry[m] = {"nontarget": float(np.mean([row[f"nontarget@{key}"] for row in reached])) if reached else None,
+                        "drift": float(np.mean(drifts)) if drifts else None,
+                        "reached": len(reached), "edits": len(made)}
         result[level] = entry
     return result
+
+
+def steps_notes(matched, methods, cases):
+    """Notes for the levels a method did not reach on every edit it made, suggesting more ``--steps``
+    (twice the most steps of ``cases``, [EditCase]) -> [str]."""
+    notes = []
+    steps = max((case.steps for case in cases), default=0)
+    for level, entry in matched.items():
+        short = [f"{REGISTRY[m].title} ({entry[m]['reached']} of {entry[m]['edits']})" for m in methods
+                 if entry[m]["reached"] < entry[m]["edits"]]
+        if short:
+            notes.append(f"a target change of {level:g} std is not reached within {steps} steps by every edit of "
+                         f"{', '.join(short)}: rerun with more steps (e.g. --steps {2 * steps}) to compare there")
+    return notes
 
 
 def curve_rows(results):
@@ -151,7 +195,10 @@ def curve_rows(results):
 
 
 def _latent_measurements(clf, w, jobs):
-    """Latent-classifier probabilities of the originals and of every step: no rendering, no drift."""
+    """Latent-classifier probabilities of the originals and of every step: no rendering, no drift.
+
+    Returns (original scores {attr: (N,) or (N, K)}, [(scores {attr: (N, S + 1[, K])}, None)] per job, {}:
+    no attribute fails here)."""
     originals = clf.predict(w)
     measured = []
     for _, _, traj in jobs:
@@ -161,26 +208,37 @@ def _latent_measurements(clf, w, jobs):
                                         p.reshape((n, steps) + p.shape[1:])], axis=1)
                   for attr, p in predicted.items()}
         measured.append((scores, None))
-    return originals, measured
+    return originals, measured, {}
 
 
-def _image_measurements(G, w, jobs, scorers, batch_size):
+def _image_measurements(G, w, jobs, scorers, batch_size, progress=True):
     """Render the originals and every step of every job, in batches of latents; score and measure drift.
 
     Returns (original scores {attr: (N,) or (N, K)}, [(scores {attr: (N, S + 1[, K])}, drift (N, S + 1))]
-    per job). Only one batch of images is held at a time.
+    per job, {attr: reason} for the attributes whose scorer failed, which are left out of both). Only one
+    batch of images is held at a time; ``progress``: a bar with rate and ETA on stderr.
     """
     from tqdm import tqdm
 
     from .render import render_originals, render_uint8, wplus
 
+    failed = {}
+
     def score(images):
-        return {attr: scorer(images) for attr, scorer in scorers.items()}
+        scores = {}
+        for attr, scorer in scorers.items():
+            if attr not in failed:
+                try:
+                    scores[attr] = scorer(images)
+                except UserError as e:
+                    failed[attr] = str(e)
+        return scores
 
     n = len(w)
     original_parts, job_parts = [], [[] for _ in jobs]
     starts = range(0, n, batch_size)
-    with tqdm(total=len(starts) * (1 + len(jobs)), desc="rendering", unit="edit", disable=None) as bar:
+    with tqdm(total=len(starts) * (1 + len(jobs)), desc="rendering", unit="batch", disable=not progress,
+              dynamic_ncols=True) as bar:
         for start in starts:
             w_batch = w[start:start + batch_size]
             b = len(w_batch)
@@ -196,13 +254,14 @@ def _image_measurements(G, w, jobs, scorers, batch_size):
                 images = np.concatenate([originals[:, None], images.reshape((b, steps) + images.shape[1:])], axis=1)
                 scores = {attr: np.concatenate([original_scores[attr][:, None],
                                                 s.reshape((b, steps) + s.shape[1:])], axis=1)
-                          for attr, s in step_scores.items()}
+                          for attr, s in step_scores.items() if attr in original_scores}
                 parts.append((scores, curves.pixel_drift(images)))
                 bar.update()
-    originals = {attr: np.concatenate([p[attr] for p in original_parts]) for attr in scorers}
-    measured = [({attr: np.concatenate([p[0][attr] for p in parts]) for attr in scorers},
+    measured_attrs = [attr for attr in scorers if attr not in failed]
+    originals = {attr: np.concatenate([p[attr] for p in original_parts]) for attr in measured_attrs}
+    measured = [({attr: np.concatenate([p[0][attr] for p in parts]) for attr in measured_attrs},
                  np.concatenate([p[1] for p in parts])) for parts in job_parts]
-    return originals, measured
+    return originals, measured, failed
 
 
 # --- the paper's claims, measured with exact labels on held-out latents (issue 11, docs/claims.md) ------
@@ -449,7 +508,7 @@ def _interval_row(prefix, triple):
 
 
 def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, top_k, n_boot=200, seed=0,
-                   batch_size=16, pairs=()):
+                   batch_size=16, pairs=(), progress=True):
     """Measure the paper's five claims (and the image drift) on held-out latents -> :class:`Claims`.
 
     G, context, w (N, w_dim), scorers: as :func:`compare_methods`, whose image-scored ``comparison`` of every
@@ -457,7 +516,8 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     {"sizes": [n selected per attribute], "seeds": [int], "n_latents": held-out latents edited per
     classifier, "train": keyword arguments of :func:`gradctrl.training.train_classifier` (seed excluded),
     "p_val": float}; top_k: channels of a salient set (claim 5); n_boot, seed: bootstrap resamples and their
-    seed; pairs: [(kind, target, partner)] the pairs whose side effects are tabled apart (planted, control).
+    seed; pairs: [(kind, target, partner)] the pairs whose side effects are tabled apart (planted, control);
+    progress: bars with rate and ETA on stderr for the straight-line renders and the small-data classifiers.
     """
     from .editing import saliency
 
@@ -481,9 +541,9 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
                               start_share=float(np.mean(labels[:, 0] == case.target_class)),
                               config_gradctrl=method == config_method(case)))
 
-    nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size)
+    nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress)
     shared = _shared_channels(context, w, saliency, labels_of, top_k, weights)
-    small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes)
+    small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes, progress)
     verdicts = claim_verdicts(disentanglement, nonlinearity, small, multi, shared, small_data["sizes"])
     return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes)
 
@@ -500,12 +560,21 @@ def held_out_note(w, latents):
             "latents the classifiers and baselines were fitted on")
 
 
-def _nonlinearity(G, w, comparison, scorers, weights, batch_size):
+def _claims_measurements(G, w, jobs, scorers, batch_size, progress):
+    """:func:`_image_measurements` for the claims, which need every attribute: a failed scorer is a UserError."""
+    originals, measured, failed = _image_measurements(G, w, jobs, scorers, batch_size, progress)
+    if failed:
+        attr, reason = next(iter(failed.items()))
+        raise UserError(f"the claims need every attribute, and attribute '{attr}' failed: {reason}")
+    return originals, measured
+
+
+def _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress):
     """Claim 2: per edit, the config's GradCtrl path against the straight line through its first step."""
     chosen = [(case, scores, traj) for (case, method, _), scores, traj
               in zip(comparison.results, comparison.scores, comparison.trajectories) if method == config_method(case)]
     jobs = [(case, "straight", straight_trajectory(w, traj)) for case, _, traj in chosen]
-    _, straight = _image_measurements(G, w, jobs, scorers, batch_size)
+    _, straight = _claims_measurements(G, w, jobs, scorers, batch_size, progress)
     rows = []
     for (case, scores, traj), (line_scores, _) in zip(chosen, straight):
         cosine = weighted_interval(step_cosines(w, traj), weights)
@@ -536,9 +605,11 @@ def _shared_channels(context, w, saliency, labels_of, top_k, weights):
     return rows
 
 
-def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes):
+def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes, progress):
     """Claim 3: classifiers trained on n selected samples per attribute (several seeds), each edited with the
     config's GradCtrl on the first ``n_latents`` held-out latents; exact-scored target and side effects."""
+    from tqdm import tqdm
+
     from .selection import split
     from .training import train_classifier
 
@@ -547,43 +618,44 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes)
     single = with_point(np.zeros((0, len(w_small))))
     cases = list({(case.attribute, case.label): case for case, _, _ in comparison.results}.values())
     rows = []
-    for size in settings["sizes"]:
-        for seed in settings["seeds"]:
-            splits, skipped = {}, []
-            for attr in clf.attributes:
-                selected = np.concatenate([data.splits[attr]["train"], data.splits[attr]["val"]]).astype(np.int64)
-                try:
-                    subset = subsample_selection(selected, data.labels[attr][selected], size, seed)
-                except UserError:
-                    skipped.append(f"{attr} ({len(selected)} selected)")
-                    continue
-                train, val = split(subset, settings["p_val"], seed, labels=data.labels[attr][subset])
-                splits[attr] = {"train": train.tolist(), "val": val.tolist()}
-            note = f"small data: {size} samples per attribute is more than the selection of " + ", ".join(skipped)
-            if skipped and note not in notes:
-                notes.append(note)
-            if not splits:
+    runs = [(size, seed) for size in settings["sizes"] for seed in settings["seeds"]]
+    for size, seed in tqdm(runs, desc="small data", unit="classifier", disable=not progress,
+                           dynamic_ncols=True):
+        splits, skipped = {}, []
+        for attr in clf.attributes:
+            selected = np.concatenate([data.splits[attr]["train"], data.splits[attr]["val"]]).astype(np.int64)
+            try:
+                subset = subsample_selection(selected, data.labels[attr][selected], size, seed)
+            except UserError:
+                skipped.append(f"{attr} ({len(selected)} selected)")
                 continue
-            small_clf, metrics = train_classifier(data.latents, data.labels, splits,
-                                                  {a: clf.num_classes[a] for a in splits}, seed=seed,
-                                                  **settings["train"])
-            jobs = []
-            for case in cases:
-                if case.attribute in splits:
-                    dropped = [a for a in case.exclude if a not in splits]
-                    note = (f"small data: at {size} samples the exclusion of {', '.join(dropped)} from "
-                            f"{case.attribute}'s edits was dropped (no classifier branch at that size)")
-                    if dropped and note not in notes:
-                        notes.append(note)
-                    case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
-                    method = config_method(case)
-                    jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
-            _, measured = _image_measurements(G, w_small, jobs, scorers, batch_size)
-            for (case, method, _), (scores, _) in zip(jobs, measured):
-                summary = path_summary(case, scores, comparison.stds, single)
-                rows.append({"size": size, "seed": seed, "attribute": case.attribute, "edit": case.label,
-                             "method": method, "val_accuracy": metrics["best_val_accuracy"][case.attribute],
-                             "target_end": summary["target_end"][0], "nontarget@1": summary["nontarget@1"][0]})
+            train, val = split(subset, settings["p_val"], seed, labels=data.labels[attr][subset])
+            splits[attr] = {"train": train.tolist(), "val": val.tolist()}
+        note = f"small data: {size} samples per attribute is more than the selection of " + ", ".join(skipped)
+        if skipped and note not in notes:
+            notes.append(note)
+        if not splits:
+            continue
+        small_clf, metrics = train_classifier(data.latents, data.labels, splits,
+                                              {a: clf.num_classes[a] for a in splits}, seed=seed,
+                                              **settings["train"])
+        jobs = []
+        for case in cases:
+            if case.attribute in splits:
+                dropped = [a for a in case.exclude if a not in splits]
+                note = (f"small data: at {size} samples the exclusion of {', '.join(dropped)} from "
+                        f"{case.attribute}'s edits was dropped (no classifier branch at that size)")
+                if dropped and note not in notes:
+                    notes.append(note)
+                case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
+                method = config_method(case)
+                jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
+        _, measured = _claims_measurements(G, w_small, jobs, scorers, batch_size, False)
+        for (case, method, _), (scores, _) in zip(jobs, measured):
+            summary = path_summary(case, scores, comparison.stds, single)
+            rows.append({"size": size, "seed": seed, "attribute": case.attribute, "edit": case.label,
+                         "method": method, "val_accuracy": metrics["best_val_accuracy"][case.attribute],
+                         "target_end": summary["target_end"][0], "nontarget@1": summary["nontarget@1"][0]})
     return rows
 
 

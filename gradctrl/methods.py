@@ -33,6 +33,7 @@ import numpy as np
 
 from . import baselines
 from .errors import UserError
+from .selection import EMPTY_CLASS_FIX, missing_classes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +276,10 @@ def interfacegan_from_data(data, attribute, condition_on=(), C=1.0, seed=0):
     """
     def normals(name):
         indices = np.asarray(_split(data, name)["train"], np.int64)
+        empty = missing_classes(data.labels[name][indices], data.num_classes(name))
+        if empty:
+            raise UserError(f"attribute '{name}' has no selected training sample of class {empty[0]} in the data "
+                            f"directory, so InterFaceGAN has no boundary to fit: {EMPTY_CLASS_FIX}")
         return baselines.interfacegan_normals(data.latents[indices], data.labels[name][indices],
                                               data.num_classes(name), C, seed)
 

@@ -25,25 +25,40 @@ def _fmt(value, digits=2):
     return "not reached" if value is None else f"{value:.{digits}f}"
 
 
+def _reached(entry, key, digits):
+    """A matched-table cell of ``entry[key]``: 'mean (reached/edits)', or 'not reached (0/edits)'."""
+    return f"{_fmt(entry[key], digits)} ({entry['reached']}/{entry['edits']})"
+
+
 def markdown_tables(rows, matched, methods, latent_only, levels=curves.LEVELS):
-    """The summary as markdown: the matched comparison first, then every edit."""
-    unit = "latent-classifier" if latent_only else "image-score"
-    lines = [f"Changes in standard deviations of each {unit} over the held-out originals; drift in 0-255 "
-             "pixel values." + (" Latent-only: no images, no drift; circular for GradCtrl." if latent_only else ""),
-             "", "Mean over the edits every method reached, at matched target change:", ""]
+    """The summary as markdown: each method at matched target change first, then every edit.
+
+    ``matched``: :func:`gradctrl.evaluation.matched_means`; each of its cells shows the method's mean over the
+    edits it reached at that level and how many those are (reached/made), so a method that falls short marks
+    only its own cells. Latent-only summaries say they have no drift and show no drift columns.
+    """
+    if latent_only:
+        intro = ("Changes in standard deviations of each latent-classifier probability over the held-out "
+                 "originals (latent-only: nothing is rendered; circular for GradCtrl).")
+    else:
+        intro = ("Changes in standard deviations of each image score over the held-out originals; drift in 0-255 "
+                 "pixel values.")
+    lines = [intro, "", "Per method, the mean over the edits it reached, at matched target change (in brackets: "
+             "edits reached / edits made; see the notes for more --steps):", ""]
     header = ["method"] + [f"non-target @{level:g}" for level in levels]
     if not latent_only:
         header += [f"drift @{level:g}" for level in levels]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in methods:
-        cells = [REGISTRY[m].title] + [_fmt(matched[level][m]["nontarget"]) for level in levels]
+        cells = [REGISTRY[m].title] + [_reached(matched[level][m], "nontarget", 2) for level in levels]
         if not latent_only:
-            cells += [_fmt(matched[level][m]["drift"], 1) for level in levels]
+            cells += [_reached(matched[level][m], "drift", 1) for level in levels]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("| edits compared | " + " | ".join(str(matched[level]["edits"]) for level in levels)
+    lines.append("| reached by every method | " + " | ".join(f"{matched[level]['common']}/{matched[level]['edits']}"
+                                                           for level in levels)
                  + (" | " * len(levels) if not latent_only else "") + " |")
-    lines += ["", "Every edit (target change at the end of the path, non-target change and drift where the "
-              "target change first reaches each level):", ""]
+    lines += ["", "Every edit (target change at the end of the path, non-target change"
+              + ("" if latent_only else " and drift") + " where the target change first reaches each level):", ""]
     header = ["attribute", "edit", "method", "target end", "non-target end"] + \
         [f"non-target @{level:g}" for level in levels]
     if not latent_only:

@@ -154,3 +154,43 @@ def test_baselines_need_a_data_directory_and_outputs_are_not_clobbered(setup, ca
     with pytest.raises(SystemExit):
         evaluate.main(_args(setup, setup / "data", "--latent_only", "--methods", "gradctrl"))
     assert "exists and is not an evaluation directory" in capsys.readouterr().err and (setup / "data" / "latents.npy").exists()
+
+
+def test_an_attribute_with_an_empty_class_blocks_no_other_and_bars_show_progress(setup, tmp_path, capsys):
+    """Issue 13, items 3, 8, 9: InterFaceGAN cannot fit 'color' (no selected sample of class 1) and says so in
+    the notes while every other comparison is made; the summary gives each method's levels with counts; the
+    edit and render loops show bars with rate and ETA, none under --no_progress."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(setup / "data", data)
+    labels = np.load(data / "labels" / "color.npy")
+    np.save(data / "labels" / "color.npy", np.where(labels == 1, 0, labels))
+    out = tmp_path / "eval"
+    args = _args(setup, out, "--methods", "gradctrl,interfacegan")
+    args[args.index("--data_dir") + 1] = str(data)
+    evaluate.main(args)
+    captured = capsys.readouterr()
+    for bar in ("editing", "rendering"):
+        assert any(line.startswith(f"{bar}: 100%") and "<00:00" in line and "/s]" in line
+                   for line in captured.err.replace("\r", "\n").splitlines()), captured.err
+    summary = (out / "summary.md").read_text()
+    assert ("InterFaceGAN on 'color' to green left out: attribute 'color' has no selected training sample of class 1 "
+            "in the data directory, so InterFaceGAN has no boundary to fit") in summary
+    rows = _read_csv(out / "summary.csv")
+    assert {(r["attribute"], r["method"]) for r in rows} == {  # InterFaceGAN fits all classes of 'color' at once
+        (a, m) for a in ("brightness", "warmth", "color") for m in ("gradctrl", "interfacegan")} - {("color", "interfacegan")}
+    made = {m: sum(r["method"] == m for r in rows) for m in ("gradctrl", "interfacegan")}
+    table = summary.split("Every edit")[0]
+    for method, title in (("gradctrl", "GradCtrl (no exclusion)"), ("interfacegan", "InterFaceGAN")):
+        line = next(l for l in table.splitlines() if l.startswith(f"| {title} |"))
+        assert line.count(f"/{made[method]})") == 6, line  # every cell: its mean and reached / made
+    evaluate.main(args + ["--no_progress"])
+    assert capsys.readouterr().err == ""
+
+
+def test_the_latent_only_summary_promises_no_drift(setup, tmp_path):
+    """Issue 13, item 12: the latent-only header and tables say nothing of drift."""
+    out = tmp_path / "eval"
+    evaluate.main(_args(setup, out, "--latent_only", "--methods", "gradctrl", "--no_progress"))
+    assert "drift" not in (out / "summary.md").read_text().lower()

@@ -75,6 +75,7 @@ def build_parser():
     parser.add_argument("--top_k", type=int,
                         help="--claims: channels of a salient set for the shared-channel overlap (default: the "
                              "largest exclusion top-k of the config)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     parser.add_argument("--latent_only", action="store_true",
                         help="score the edited w with the latent classifiers instead of rendering (quick look; "
                              "circular for GradCtrl)")
@@ -154,7 +155,8 @@ def _run(args):
 
     plan = _claims_plan(args, config, clf, scorers, cases, sizes) if args.claims else None
     with FolderLock(args.out_dir, "--out_dir"):
-        comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size)
+        comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size,
+                                     progress=not args.no_progress)
         extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
         settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
                     "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
@@ -219,7 +221,7 @@ def _claims(args, plan, G, context, w, comparison, scorers):
     small_data, top_k = plan
     pairs = [("planted", a, b) for a, b in world.PLANTED_PAIRS] + [("control", a, b) for a, b in world.CONTROL_PAIRS]
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
-                            args.seed, args.batch_size, pairs)
+                            args.seed, args.batch_size, pairs, progress=not args.no_progress)
     settings = {"command": "evaluate.py " + shlex.join(sys.argv[1:]), "seed": args.seed, "n_samples": args.n_samples,
                 "n_boot": args.n_boot, "top_k": top_k, "small_data_seeds": small_data["seeds"],
                 "small_data_latents": args.small_data_latents}
