@@ -24,6 +24,13 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
 - ``precision="bfloat16"``: convolution inputs, weights and outputs in bfloat16, everything else in
   float32; opt-in, its error against float32 is printed by ``bench/generator.py``.
 
+Inference (:meth:`FastSynthesis.per_sample`, what :class:`~stylegan2.generator.Generator` runs) renders one
+sample at a time in a graph loop: every XLA function is compiled once per process, for batch 1, instead of
+once per batch size (9-30 s at 1024 px per new batch size, measured), the activations held at any moment are
+those of one sample (peak memory at batch 4, 1024 px: 4.0 -> 2.2 GiB, measured), and a sample's image does not
+depend on what else is in its batch. Per image it is as fast as the batched call on CPU (the convolutions of
+the large layers fill the cores at batch 1; ``bench/generator.py`` prints both).
+
 Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
 operations: compiling them would cost more than it saves (and tiny test generators stay quick).
 """
@@ -243,3 +250,21 @@ class FastSynthesis:
                 y = self._skip_sum(f"rgb{index}", y, self._torgb(block.torgb, z, block.torgb.styles(ws)),
                                    block.torgb.bias)
         return y
+
+    def per_sample(self, ws, noise):
+        """:meth:`__call__` on one sample at a time, in turn (a graph loop; see the module docstring).
+
+        ws: (N, num_ws, w_dim) float32; noise: list of (N or 1, H, W, 1), one per noise input. -> (N, R, R, C)
+        float32, NHWC, each image that of its sample rendered alone.
+        """
+        net = self._net
+        _, num_ws, w_dim = ws.shape
+
+        def one(index):
+            sample_noise = [tf.reshape(buffer[tf.minimum(index, tf.shape(buffer)[0] - 1)], [1, h, w, 1])
+                            for buffer, (h, w) in zip(noise, net.noise_shapes)]
+            return self(tf.reshape(ws[index], [1, num_ws, w_dim]), sample_noise)[0]
+
+        # parallel_iterations=1: one sample in flight, so only its activations are held.
+        return tf.map_fn(one, tf.range(tf.shape(ws)[0]), parallel_iterations=1, fn_output_signature=tf.TensorSpec(
+            [net.resolution, net.resolution, net.img_channels], tf.float32))

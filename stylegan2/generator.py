@@ -30,6 +30,8 @@ class Generator:
     'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
+    The fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new
+    batch size, one sample's activations in memory); ``jit_compile`` renders the batch at once.
     """
 
     def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None,
@@ -85,9 +87,13 @@ class Generator:
         if not fast and precision != "float32":
             raise InputError("precision other than float32 needs the fast path (fast=True)")
         self.fast = bool(fast)
-        synthesis = (FastSynthesis(self._synthesis_net, modconv, precision, xla) if self.fast
-                     else self._synthesis_net)
-        self._synthesis_fn = tf.function(synthesis.__call__, autograph=not self.fast, jit_compile=bool(jit_compile),
+        if not self.fast:
+            synthesis = self._synthesis_net.__call__
+        elif jit_compile:
+            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).__call__
+        else:  # one sample at a time: XLA compiled once for every batch size, one sample's activations held
+            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).per_sample
+        self._synthesis_fn = tf.function(synthesis, autograph=not self.fast, jit_compile=bool(jit_compile),
                                          input_signature=[
             tf.TensorSpec([None, self.num_ws, self.w_dim], tf.float32),
             [tf.TensorSpec([None, h, w, 1], tf.float32) for h, w in self.noise_shapes]])
