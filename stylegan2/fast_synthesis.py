@@ -21,8 +21,11 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
 - ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
   grouped convolution) instead of ``"input"`` (modulate the activations): the default on a GPU.
-- ``precision="bfloat16"``: convolution inputs, weights and outputs in bfloat16, everything else in
-  float32; opt-in, its error against float32 is printed by ``bench/generator.py``.
+- ``precision="bfloat16"``: the convolutions of the layers from :data:`BF16_FROM_RESOLUTION` (64 px) up take
+  bfloat16 inputs and weights and give bfloat16 outputs (oneDNN accumulates in float32); everything else is
+  float32: the small layers (5 % of config-f's FLOPs, half the error), modulation, demodulation, the FIR pass
+  of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum. Opt-in; its error against
+  float32 and its speed are printed by ``bench/generator.py``.
 
 Inference (:meth:`FastSynthesis.per_sample`, what :class:`~stylegan2.generator.Generator` runs) renders one
 sample at a time in a graph loop: every XLA function is compiled once per process, for batch 1, instead of
@@ -46,6 +49,16 @@ XLA_MIN_ELEMENTS = 1 << 18
 XLA_CONV_MIN_CHANNELS = 256
 MODCONV_MODES = ("input", "grouped")
 PRECISIONS = ("float32", "bfloat16")
+# Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
+# Measured on config-f 1024 (xla=False, 2 samples): every layer adds about the same error (bfloat16 rounding of
+# its input, weight and output, about equally), but the 7 layers under 64 px hold 5 % of the FLOPs: keeping them
+# in float32 halves the error (mean abs 0.0085 -> 0.0047, max 0.061 -> 0.039); from 128 px: 0.0033.
+BF16_FROM_RESOLUTION = 64
+
+
+def _layer_resolution(position):
+    """Output resolution of conv layer ``position`` (net.conv_layers order: 4x4 conv, then two per block)."""
+    return 4 if position == 0 else 2 ** (3 + (position - 1) // 2)
 
 
 def default_modconv():
@@ -57,12 +70,13 @@ class FastSynthesis:
     """Callable like ``SynthesisNetwork``: ``(ws (N, num_ws, w_dim), noise list) -> (N, R, R, C) float32``.
 
     net: the :class:`SynthesisNetwork` whose weights are used; modconv: 'input' | 'grouped' (None: by device,
-    :func:`default_modconv`); precision: 'float32' | 'bfloat16'; xla: True / False forces XLA for every layer's
+    :func:`default_modconv`); precision: 'float32' | 'bfloat16' (then the convolutions of layers with outputs of
+    ``bfloat16_from`` px and more run in bfloat16, the rest in float32); xla: True / False forces XLA for every layer's
     fused steps / for none, None chooses by size on CPU (see the module docstring). Call it inside a
     ``tf.function``.
     """
 
-    def __init__(self, net, modconv=None, precision="float32", xla=None):
+    def __init__(self, net, modconv=None, precision="float32", xla=None, bfloat16_from=BF16_FROM_RESOLUTION):
         modconv = modconv or default_modconv()
         if modconv not in MODCONV_MODES:
             raise ValueError(f"modconv must be one of {MODCONV_MODES}, got {modconv!r}")
@@ -72,7 +86,9 @@ class FastSynthesis:
             raise ValueError("the fast path needs a separable resample_kernel")
         self.modconv, self.precision = modconv, precision
         self._net = net
-        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        # The compute dtype of each conv layer's convolution (positions as in net.conv_layers).
+        self._dtypes = [tf.bfloat16 if precision == "bfloat16" and _layer_resolution(position) >= bfloat16_from
+                        else tf.float32 for position in range(len(net.conv_layers))]
         self._kernel = net.resample_kernel
         self._act, self._gain = ops.activation(net.activation)
         self._functions = {}
@@ -89,18 +105,25 @@ class FastSynthesis:
             self._functions[key] = tf.function(function, jit_compile=True, autograph=False)
         return self._functions[key]
 
-    def _cast(self, x):
-        return x if x.dtype == self._dtype else tf.cast(x, self._dtype)
+    @staticmethod
+    def _cast(x, dtype):
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    @staticmethod
+    def _float32_phases(phased):
+        """Phases from :func:`ops.upsample_conv_phases` cast to float32, for the FIR pass."""
+        phases = [[None if p is None else tf.cast(p, tf.float32) for p in row] for row in phased["phases"]]
+        return dict(phased, phases=phases)
 
     @staticmethod
     def _demodulation(s, weight):
         """rsqrt(sum over (kh, kw, I) of (weight * s)^2 + 1e-8): (N, O)."""
         return tf.math.rsqrt(tf.matmul(tf.square(s), tf.reduce_sum(tf.square(weight), axis=[0, 1])) + 1e-8)
 
-    def _epilogue(self, y, d, noise, layer, s_next, rgb_weight):
-        """Demodulate (d may be None: already in the weight), add noise and bias, activate.
+    def _epilogue(self, y, d, noise, layer, s_next, rgb_weight, next_dtype):
+        """Demodulate (d may be None: already in the weight), add noise and bias, activate, in float32.
 
-        -> (z, z * s_next or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last layer, whose
+        -> (z, z * s_next in ``next_dtype`` or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last layer, whose
         output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
         """
         y = tf.cast(y, tf.float32)
@@ -111,7 +134,7 @@ class FastSynthesis:
         z = z if self._gain == 1.0 else z * self._gain
         if rgb_weight is not None:
             return self._rgb(z, rgb_weight), None
-        zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :])
+        zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
         return z, zm
 
     @staticmethod
@@ -140,21 +163,24 @@ class FastSynthesis:
         _, h, w, _ = y.shape
         return tf.transpose(tf.reshape(y, [h, w, -1, channels]), [2, 0, 1, 3])
 
-    def _conv(self, xm, layer, up, weight=None):
-        """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution.
+    def _conv(self, xm, layer, up, dtype, weight=None):
+        """The layer's convolution of modulated xm in ``dtype``: a tensor, or the phases of an up-sampling
+        convolution.
 
         weight: None for the layer's own runtime weight, read from its variables in the graph (so gradients
         with respect to the stored weights are exact), else a grouped weight."""
-        w = self._cast(layer.weight if weight is None else weight)
+        w = self._cast(layer.weight if weight is None else weight, dtype)
         if up:
-            return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
-        return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
+            return ops.upsample_conv_phases(self._cast(xm, dtype), w, self._kernel)
+        return tf.nn.conv2d(self._cast(xm, dtype), w, strides=1, padding="SAME")
 
     # ----- layers -----
 
-    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next, rgb_weight=None):
+    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next, dtypes, rgb_weight=None):
         """One modulated 3x3 layer -> :meth:`_epilogue`'s pair. x: unmodulated input (grouped mode); xm = x * s
-        (input mode); rgb_weight: see :meth:`_epilogue`."""
+        (input mode); dtypes: (this layer's convolution dtype, the next one's); rgb_weight: see :meth:`_epilogue`.
+        The FIR pass of an up-sampling layer runs in float32 (it adds 4 rounded phases otherwise)."""
+        dtype, next_dtype = dtypes
         _, h, w, _ = (x if xm is None else xm).shape
         out_h, out_w = (2 * h, 2 * w) if up else (h, w)
         large = out_h * out_w * layer.out_channels >= XLA_MIN_ELEMENTS
@@ -162,22 +188,23 @@ class FastSynthesis:
             weight = self._grouped_weight(layer, s, demodulate=True)
 
             def body(x, weight, noise, s_next, rgb_weight):
-                y = self._conv(self._to_groups(x), layer, up, weight)
-                y = ops.fir_interleave(y, self._kernel) if up else y
-                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight)
+                y = self._conv(self._to_groups(x), layer, up, dtype, weight)
+                y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight,
+                                      next_dtype)
             return self._compiled(key, body, large)(x, weight, noise, s_next, rgb_weight)
 
         d = self._demodulation(s, layer.weight)
 
         def rest(y, d, noise, s_next, rgb_weight):
-            y = ops.fir_interleave(y, self._kernel) if up else y
-            return self._epilogue(y, d, noise, layer, s_next, rgb_weight)
+            y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+            return self._epilogue(y, d, noise, layer, s_next, rgb_weight, next_dtype)
 
-        if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and self._dtype == tf.float32 and self._xla is not False:
+        if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and dtype == tf.float32 and self._xla is not False:
             def whole(xm, d, noise, s_next, rgb_weight):
-                return rest(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+                return rest(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
             return self._compiled(key, whole, True)(xm, d, noise, s_next, rgb_weight)
-        return self._compiled(key, rest, large)(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+        return self._compiled(key, rest, large)(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
 
     def _compiles(self, layer, size):
         """Whether a layer with ``size`` x ``size`` outputs runs its steps as one XLA function (see _compiled)."""
@@ -202,14 +229,14 @@ class FastSynthesis:
         # RGB has few channels and light steps: compiled from 8x fewer values (128 px and up for RGB).
         return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
 
-    def _resnet_tail(self, key, z, t, skip_weight, s_next):
-        """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next)."""
+    def _resnet_tail(self, key, z, t, skip_weight, s_next, next_dtype):
+        """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next in ``next_dtype``)."""
         _, h, w, c = z.shape
 
         def body(z, t, s_next):
             skip = ops.upsample_conv_2d_polyphase(t, skip_weight(), self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
-            return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :])
+            return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
         return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
 
     def __call__(self, ws, noise):
@@ -219,15 +246,17 @@ class FastSynthesis:
         styles = [layer.styles(ws) for layer in layers]
 
         def modulate(x, position):
-            return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :])
+            return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :],
+                                                   self._dtypes[position])
 
         def run(position, x, xm, rgb_weight=None):
             """Layer ``position`` -> (z, z modulated for the next layer, or None where that is not done here)."""
             layer = layers[position]
             ends_block = net.architecture == "resnet" and position % 2 == 0 and position > 0
             s_next = None if grouped or ends_block or position + 1 == len(layers) else styles[position + 1]
+            dtypes = self._dtypes[position], self._dtypes[min(position + 1, len(layers) - 1)]
             return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[layer.ws_index],
-                                         layer.up, s_next, rgb_weight)
+                                         layer.up, s_next, dtypes, rgb_weight)
 
         x = tf.tile(net.const, [tf.shape(ws)[0], 1, 1, 1])
         z, zm = run(0, x, modulate(x, 0))
@@ -245,7 +274,8 @@ class FastSynthesis:
             z, zm = run(position + 1, z, zm)
             if block.skip_weight is not None:
                 s_next = None if grouped or position + 2 == len(layers) else styles[position + 2]
-                z, zm = self._resnet_tail(f"tail{index}", z, t, block.skip_weight, s_next)
+                z, zm = self._resnet_tail(f"tail{index}", z, t, block.skip_weight, s_next,
+                                          self._dtypes[min(position + 2, len(layers) - 1)])
             if block.torgb is not None:
                 y = self._skip_sum(f"rgb{index}", y, self._torgb(block.torgb, z, block.torgb.styles(ws)),
                                    block.torgb.bias)
