@@ -21,18 +21,19 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
 - ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
   grouped convolution) instead of ``"input"`` (modulate the activations): the default on a GPU.
-- ``precision="bfloat16"``: the convolutions of the layers from :data:`BF16_FROM_RESOLUTION` (64 px) up take
+- ``precision="bfloat16"``: the convolutions of the layers from :data:`BF16_FROM_RESOLUTION` (128 px) up take
   bfloat16 inputs and weights and give bfloat16 outputs (oneDNN accumulates in float32); everything else is
-  float32: the small layers (5 % of config-f's FLOPs, half the error), modulation, demodulation, the FIR pass
-  of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum. Opt-in; its error against
-  float32 and its speed are printed by ``bench/generator.py``.
+  float32: the layers under 128 px (22 % of config-f's FLOPs, 9 of its 17 layers' errors), modulation,
+  demodulation, the FIR pass of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum.
+  Opt-in; its error against float32 and its speed are printed by ``bench/generator.py``.
 
 Inference (:meth:`FastSynthesis.per_sample`, what :class:`~stylegan2.generator.Generator` runs) renders one
 sample at a time in a graph loop: every XLA function is compiled once per process, for batch 1, instead of
 once per batch size (9-30 s at 1024 px per new batch size, measured), the activations held at any moment are
 those of one sample (peak memory at batch 4, 1024 px: 4.0 -> 2.2 GiB, measured), and a sample's image does not
-depend on what else is in its batch. Per image it is as fast as the batched call on CPU (the convolutions of
-the large layers fill the cores at batch 1; ``bench/generator.py`` prints both).
+depend on what else is in its batch. Per image it is about as fast as the batched call on CPU: the large
+layers' convolutions fill the cores at batch 1 (measured at 1024 px, batch 4, in one sitting: 9.7 vs 9.3 s
+per call, within the shared machine's noise).
 
 Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
 operations: compiling them would cost more than it saves (and tiny test generators stay quick).
@@ -50,10 +51,12 @@ XLA_CONV_MIN_CHANNELS = 256
 MODCONV_MODES = ("input", "grouped")
 PRECISIONS = ("float32", "bfloat16")
 # Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
-# Measured on config-f 1024 (xla=False, 2 samples): every layer adds about the same error (bfloat16 rounding of
-# its input, weight and output, about equally), but the 7 layers under 64 px hold 5 % of the FLOPs: keeping them
-# in float32 halves the error (mean abs 0.0085 -> 0.0047, max 0.061 -> 0.039); from 128 px: 0.0033.
-BF16_FROM_RESOLUTION = 64
+# Measured on config-f 1024 (xla=False, 2 samples, raw images of std 1.5): every layer adds about the same
+# error (bfloat16 rounding of its input, weight and output, about equally), so the layers with the fewest FLOPs
+# per layer stay float32. Mean abs error vs float32: every layer 0.0085 (max 0.061); from 64 px (the 7 layers
+# under it hold 5 % of the FLOPs) 0.0047, 0.0051-0.0052 in bench/generator.py; from 128 px (22 % of the FLOPs
+# in float32) 0.0033 (max 0.038): the issue's bound of 0.005 with a margin.
+BF16_FROM_RESOLUTION = 128
 
 
 def _layer_resolution(position):
@@ -123,8 +126,8 @@ class FastSynthesis:
     def _epilogue(self, y, d, noise, layer, s_next, rgb_weight, next_dtype):
         """Demodulate (d may be None: already in the weight), add noise and bias, activate, in float32.
 
-        -> (z, z * s_next in ``next_dtype`` or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last layer, whose
-        output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
+        -> (z, z * s_next in ``next_dtype`` or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last
+        layer, whose output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
         """
         y = tf.cast(y, tf.float32)
         if d is not None:

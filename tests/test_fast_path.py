@@ -108,8 +108,8 @@ def test_bfloat16_mode_is_close_and_float32_out(modconv):
     assert 1e-5 < error < 0.02  # bfloat16 rounding (8-bit mantissa): visible but small
 
 
-def test_bfloat16_leaves_layers_under_64_px_in_float32():
-    """Generator(precision='bfloat16') converts only layers from 64 px: a 16 px network renders as in float32."""
+def test_bfloat16_leaves_small_layers_in_float32():
+    """Generator(precision='bfloat16') converts only layers from 128 px: a 16 px network renders as in float32."""
     state = randomised("skip16")
     ws = rand(2, 6, 32, seed=11)
     np.testing.assert_array_equal(Generator(state, precision="bfloat16").synthesis(ws), Generator(state).synthesis(ws))
