@@ -302,8 +302,8 @@ def main(argv=None):
             batch, new_batch = batches[0], max(batches[-1] // 2, 2)
             times = child_json("--first_call_child", f"{resolution},{batch},{new_batch}")
             for precision, (first, normal, first_new, normal_new) in times.items():
-                log(f"first calls, {resolution} px, {precision} (fresh process): batch {batch} {first:.1f} s (compiles) "
-                    f"then {normal:.1f} s; first call at batch {new_batch} {first_new:.1f} s vs {normal_new:.1f} s "
+                log(f"first calls, {resolution} px, {precision} (fresh process): batch {batch} {first:.1f} s "
+                    f"(compiles) then {normal:.1f} s; first call at batch {new_batch} {first_new:.1f} s vs {normal_new:.1f} s "
                     f"normal (+{first_new - normal_new:.1f} s)")
                 results["first_call"].append(dict(resolution=resolution, precision=precision, batch=batch,
                                                   new_batch=new_batch, seconds=[first, normal, first_new, normal_new]))
@@ -311,8 +311,8 @@ def main(argv=None):
             for precision in ("float32",) + (() if args.no_bf16 else ("bfloat16",)):
                 peaks = {int(k): v for k, v in child_json(
                     "--memory_child", f"{resolution},{args.memory_batch},{args.memory_batches},{precision}").items()}
-                log(f"memory, {resolution} px, batch {args.memory_batch}, {precision} (fresh process): peak RSS after " +
-                    ", ".join(f"{n} batch(es) {mib:.0f} MiB" for n, mib in peaks.items()) + " in a row")
+                log(f"memory, {resolution} px, batch {args.memory_batch}, {precision} (fresh process): peak RSS "
+                    "after " + ", ".join(f"{n} batch(es) {mib:.0f} MiB" for n, mib in peaks.items()) + " in a row")
                 results["memory"].append(dict(resolution=resolution, batch=args.memory_batch, precision=precision,
                                               peak_mib=peaks))
     if args.json:

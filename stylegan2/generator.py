@@ -58,8 +58,9 @@ class Generator:
                                                components["synthesis"].static_kwargs, what)
         # The state's structure only: the components' values live in the networks' variables (a second copy
         # would hold the network's size again in memory: 130 MB for config-f); ``state`` reads them back.
-        self._state = NetworkState(state.name, state.static_kwargs, state.build_func_name, state.variables, {
-            cname: NetworkState(c.name, c.static_kwargs, c.build_func_name, {}) for cname, c in state.components.items()})
+        structure = {cname: NetworkState(c.name, c.static_kwargs, c.build_func_name, {})
+                     for cname, c in state.components.items()}
+        self._state = NetworkState(state.name, state.static_kwargs, state.build_func_name, state.variables, structure)
         self._state.build_module_src = state.build_module_src
         self.mapping_network, self.synthesis_network = self._mapping_net, self._synthesis_net
         self.z_dim = self._mapping_net.z_dim
