@@ -304,7 +304,7 @@ def main(argv=None):
             for precision, (first, normal, first_new, normal_new) in times.items():
                 log(f"first calls, {resolution} px, {precision} (fresh process): batch {batch} {first:.1f} s "
                     f"(compiles) then {normal:.1f} s; first call at batch {new_batch} {first_new:.1f} s vs {normal_new:.1f} s "
-                    f"normal (+{first_new - normal_new:.1f} s)")
+                    f"normal ({first_new - normal_new:+.1f} s)")
                 results["first_call"].append(dict(resolution=resolution, precision=precision, batch=batch,
                                                   new_batch=new_batch, seconds=[first, normal, first_new, normal_new]))
         if args.memory_batches > 0:
