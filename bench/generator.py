@@ -22,7 +22,7 @@ the mapping network are not counted. Config-f 1024: 148.5 GFLOP per image.
 
     python bench/generator.py --quick          # 256 px, batches 1 and 4 (about a minute on 2 cores)
     python bench/generator.py                  # 256 and 1024 px, batches 1, 4, 8 (several minutes)
-    python bench/generator.py --resolutions 1024 --batches 1,4 --repeats 2 --no_reference --memory_batches 6
+    python bench/generator.py --resolutions 1024 --batches 1,4 --repeats 2 --no_reference --memory_batches 10
 
 The machine is shared: figures vary with its load; repeat a run to see the spread.
 """
