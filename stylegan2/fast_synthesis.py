@@ -64,6 +64,12 @@ def _layer_resolution(position):
     return 4 if position == 0 else 2 ** (3 + (position - 1) // 2)
 
 
+def default_per_sample():
+    """True when TensorFlow sees no GPU: render one sample at a time (:meth:`FastSynthesis.per_sample`), as fast per
+    image on CPU and without a compile per batch size; a GPU needs whole batches to be busy."""
+    return not tf.config.list_logical_devices("GPU")
+
+
 def default_modconv():
     """'grouped' when TensorFlow sees a GPU (NVIDIA's fused modulated convolution is faster there), else 'input'."""
     return "grouped" if tf.config.list_logical_devices("GPU") else "input"

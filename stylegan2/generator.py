@@ -7,7 +7,7 @@ import tensorflow as tf
 from . import official_pickle
 from .errors import InputError
 from . import ops
-from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis
+from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis, default_per_sample
 from .networks import MappingNetwork, SynthesisNetwork
 from .official_pickle import NetworkState
 
@@ -30,12 +30,13 @@ class Generator:
     'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
-    The fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new
-    batch size, one sample's activations in memory); ``jit_compile`` renders the batch at once.
+    ``per_sample`` (None: True on CPU, False when TensorFlow sees a GPU): the fast path renders one sample at a
+    time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch size, one sample's activations in
+    memory, each image independent of its batch); ``jit_compile`` always renders the batch at once.
     """
 
     def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None,
-                 jit_compile=False):
+                 jit_compile=False, per_sample=None):
         if not isinstance(state, NetworkState):
             raise InputError(f"{what}: expected a Network state, got {type(state).__name__}")
         if state.build_func_name != "G_main":
@@ -94,7 +95,7 @@ class Generator:
         self.fast = bool(fast)
         if not self.fast:
             synthesis = self._synthesis_net.__call__
-        elif jit_compile:
+        elif jit_compile or not (default_per_sample() if per_sample is None else per_sample):
             synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).__call__
         else:  # one sample at a time: XLA compiled once for every batch size, one sample's activations held
             synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).per_sample

@@ -156,10 +156,10 @@ def test_fast_paths_match_nvidia_fixture(modconv):
 
 @pytest.mark.parametrize("modconv", ["input", "grouped"])
 def test_each_image_is_that_of_its_sample_alone(modconv):
-    """The Generator renders one sample at a time: an image is bit-for-bit the same alone, in any batch and at
-    any place in it, with per-sample noise; and equals the batched fast path to float32 rounding."""
+    """Rendering one sample at a time (the default on CPU): an image is bit-for-bit the same alone, in any batch
+    and at any place in it, with per-sample noise; and equals the batched fast path to float32 rounding."""
     state = randomised("skip16")
-    G = Generator(state, xla=True, modconv=modconv)  # XLA functions too, compiled for batch 1 only
+    G = Generator(state, xla=True, modconv=modconv, per_sample=True)  # XLA functions too, compiled for batch 1
     ws = rand(3, G.num_ws, G.w_dim, seed=13)
     noise = [rand(3, h, w, seed=14 + i) for i, (h, w) in enumerate(G.noise_shapes)]
     batch = np.asarray(G.synthesis(ws, noise=noise))
@@ -168,6 +168,5 @@ def test_each_image_is_that_of_its_sample_alone(modconv):
         np.testing.assert_array_equal(alone[0], batch[i])
     order = [2, 0, 1]
     np.testing.assert_array_equal(G.synthesis(ws[order], noise=[n[order] for n in noise]), batch[order])
-    batched = FastSynthesis(G.synthesis_network, modconv=modconv, xla=True)
-    together = batched(tf.constant(ws), [tf.constant(n[..., np.newaxis]) for n in noise])
+    together = Generator(state, xla=True, modconv=modconv, per_sample=False).synthesis(ws, noise=noise)
     assert rel_error(batch, together) < REL_TOL
