@@ -27,13 +27,14 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   demodulation, the FIR pass of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum.
   Opt-in; its error against float32 and its speed are printed by ``bench/generator.py``.
 
-Inference (:meth:`FastSynthesis.per_sample`, what :class:`~stylegan2.generator.Generator` runs) renders one
-sample at a time in a graph loop: every XLA function is compiled once per process, for batch 1, instead of
-once per batch size (9-30 s at 1024 px per new batch size, measured), the activations held at any moment are
-those of one sample (peak memory at batch 4, 1024 px: 4.0 -> 2.2 GiB, measured), and a sample's image does not
-depend on what else is in its batch. Per image it is about as fast as the batched call on CPU: the large
-layers' convolutions fill the cores at batch 1 (measured at 1024 px, batch 4, in one sitting: 9.7 vs 9.3 s
-per call, within the shared machine's noise).
+Inference at 256 px and more on CPU (:meth:`FastSynthesis.per_sample`, what
+:class:`~stylegan2.generator.Generator` runs there, :func:`default_per_sample`) renders one sample at a time
+in a graph loop: every XLA function is compiled once per process, for batch 1, instead of once per batch size
+(9-30 s at 1024 px per new batch size, measured), the activations held at any moment are those of one sample
+(peak memory at batch 4, 1024 px: 4.0 -> 2.2 GiB, measured), and a sample's image does not depend on what
+else is in its batch. There it is about as fast per image as whole batches: the large layers' convolutions
+fill the cores at batch 1. Smaller networks render whole batches, which are faster for them (their small
+layers do not fill the cores; see :data:`PER_SAMPLE_MIN_RESOLUTION`).
 
 Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
 operations: compiling them would cost more than it saves (and tiny test generators stay quick).
@@ -48,6 +49,11 @@ from . import ops
 XLA_MIN_ELEMENTS = 1 << 18
 # Input channels from which XLA's convolution beats TensorFlow's (oneDNN) convolution on CPU (bench/generator.py).
 XLA_CONV_MIN_CHANNELS = 256
+# Output resolution from which Generator renders one sample at a time on CPU. Per-image time, one sample at a
+# time vs whole batches (config-f shapes, this loaded 2-core CPU, measured back to back): 16 px batch 64 44 vs
+# 16 ms, 64 px batch 8 298 vs 247 ms, 128 px batch 8 572 vs 514 ms, 256 px batch 4 1.3 vs 1.8 s, 1024 px
+# batch 4 2.4 vs 2.3 s; whole batches compile per batch size (1024 px: 9-21 s).
+PER_SAMPLE_MIN_RESOLUTION = 256
 MODCONV_MODES = ("input", "grouped")
 PRECISIONS = ("float32", "bfloat16")
 # Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
@@ -64,10 +70,11 @@ def _layer_resolution(position):
     return 4 if position == 0 else 2 ** (3 + (position - 1) // 2)
 
 
-def default_per_sample():
-    """True when TensorFlow sees no GPU: render one sample at a time (:meth:`FastSynthesis.per_sample`), as fast per
-    image on CPU and without a compile per batch size; a GPU needs whole batches to be busy."""
-    return not tf.config.list_logical_devices("GPU")
+def default_per_sample(resolution):
+    """Whether to render one sample at a time (:meth:`FastSynthesis.per_sample`) at ``resolution`` (px): on CPU
+    from :data:`PER_SAMPLE_MIN_RESOLUTION` up, where it is as fast per image as whole batches and saves the
+    compile per batch size and most of the memory; not on a GPU, which needs whole batches to be busy."""
+    return resolution >= PER_SAMPLE_MIN_RESOLUTION and not tf.config.list_logical_devices("GPU")
 
 
 def default_modconv():

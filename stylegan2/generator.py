@@ -30,8 +30,8 @@ class Generator:
     'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
-    ``per_sample`` (None: True on CPU, False when TensorFlow sees a GPU): the fast path renders one sample at a
-    time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch size, one sample's activations in
+    ``per_sample`` (None: :func:`~stylegan2.fast_synthesis.default_per_sample`, True on CPU from 256 px): the
+    fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch size, one sample's activations in
     memory, each image independent of its batch); ``jit_compile`` always renders the batch at once.
     """
 
@@ -95,7 +95,7 @@ class Generator:
         self.fast = bool(fast)
         if not self.fast:
             synthesis = self._synthesis_net.__call__
-        elif jit_compile or not (default_per_sample() if per_sample is None else per_sample):
+        elif jit_compile or not (default_per_sample(self.img_resolution) if per_sample is None else per_sample):
             synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).__call__
         else:  # one sample at a time: XLA compiled once for every batch size, one sample's activations held
             synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).per_sample
