@@ -22,7 +22,8 @@ the mapping network are not counted. Config-f 1024: 148.5 GFLOP per image.
 
     python bench/generator.py --quick          # 256 px, batches 1 and 4 (about a minute on 2 cores)
     python bench/generator.py                  # 256 and 1024 px, batches 1, 4, 8 (several minutes)
-    python bench/generator.py --resolutions 1024 --batches 1,4 --repeats 2 --no_reference --memory_batches 10
+    python bench/generator.py --resolutions 1024 --batches 1,4 --repeats 2 --no_reference --memory_batches 10 \
+        --other_mode
 
 The machine is shared: figures vary with its load; repeat a run to see the spread.
 """
@@ -83,8 +84,10 @@ def render_function(G, ws):
     return lambda: G.synthesis(ws).numpy()
 
 
-def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference, bf16, log, jit=False):
+def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference, bf16, log, jit=False,
+                     other_mode=False):
     """Time every path at ``resolution`` for each batch size in interleaved rounds; log and return the rows."""
+    from stylegan2.fast_synthesis import default_per_sample
     from stylegan2.generator import Generator
 
     build = time.perf_counter()
@@ -96,6 +99,10 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
     G_ref = Generator(G.state, fast=False) if reference else None
     G_bf16 = Generator(G.state, precision="bfloat16") if bf16 else None
     G_jit = Generator(G.state, jit_compile=True) if jit else None
+    per_sample = default_per_sample(resolution)
+    # The default's other rendering mode: whole batches where the default is one sample at a time, or back.
+    G_other = Generator(G.state, per_sample=not per_sample) if other_mode else None
+    log(f"default rendering: {'one sample at a time' if per_sample else 'whole batches'}")
     rows = []
     matmuls = {"matmul": matmul_function(tf, tf.float32), "matmul_bf16": matmul_function(tf, tf.bfloat16)}
     for batch in batches:
@@ -106,6 +113,8 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
             functions["reference"] = render_function(G_ref, ws)
         if bf16:
             functions["bfloat16"] = render_function(G_bf16, ws)
+        if other_mode:
+            functions["other"] = render_function(G_other, ws)
         if jit:
             start = time.perf_counter()
             G_jit.synthesis(ws).numpy()
@@ -123,6 +132,11 @@ def bench_resolution(tf, np, stylegan2, resolution, batches, repeats, reference,
             ref = seconds["reference"] / batch
             row.update(reference_s_per_image=ref, speedup=ref / fast)
             text += f"; straightforward path {ref:.3f} s/image -> speed-up {ref / fast:.2f}x"
+        if other_mode:
+            other = seconds["other"] / batch
+            row.update(other_mode_s_per_image=other)
+            text += (f"; {'whole batches' if per_sample else 'one sample at a time'} {other:.3f} s/image "
+                     "(after a warm-up call: its compiling not counted)")
         if bf16:
             low = seconds["bfloat16"] / batch
             images32 = np.asarray(G.synthesis(ws))
@@ -250,6 +264,8 @@ def main(argv=None):
     parser.add_argument("--no_reference", action="store_true", help="skip the straightforward path")
     parser.add_argument("--no_bf16", action="store_true", help="skip the bfloat16 mode")
     parser.add_argument("--jit", action="store_true", help="also time the whole synthesis compiled by XLA")
+    parser.add_argument("--other_mode", action="store_true", help="also time the default's other rendering mode "
+                        "(whole batches where the default is one sample at a time, or back)")
     parser.add_argument("--memory_batches", type=int, default=50,
                         help="batches in a row for the memory check, per precision (50; 0: skip)")
     parser.add_argument("--memory_batch", type=int, default=4, help="batch size of the memory check (4)")
@@ -296,7 +312,7 @@ def main(argv=None):
             "; ".join(f"{name} {', '.join(names)}" for name, names in kernels.items()))
     for resolution in resolutions:
         results["rows"] += bench_resolution(tf, np, stylegan2, resolution, batches, args.repeats,
-                                            not args.no_reference, not args.no_bf16, log, args.jit)
+                                            not args.no_reference, not args.no_bf16, log, args.jit, args.other_mode)
     for resolution in resolutions:
         if not args.no_first_call:
             batch, new_batch = batches[0], max(batches[-1] // 2, 2)
