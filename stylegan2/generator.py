@@ -31,8 +31,9 @@ class Generator:
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
     ``per_sample`` (None: :func:`~stylegan2.fast_synthesis.default_per_sample`, True on CPU from 256 px): the
-    fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch size, one sample's activations in
-    memory, each image independent of its batch); ``jit_compile`` always renders the batch at once.
+    fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch
+    size, one sample's activations in memory, each image independent of its batch); ``jit_compile`` always
+    renders the batch at once.
     """
 
     def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None,
