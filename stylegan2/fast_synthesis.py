@@ -21,8 +21,20 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   measured with ``bench/generator.py``), the convolution joins its layer's XLA function.
 - ``modconv="grouped"`` (NVIDIA's ``fused_modconv``: per-sample modulated and demodulated weights, one
   grouped convolution) instead of ``"input"`` (modulate the activations): the default on a GPU.
-- ``precision="bfloat16"``: convolution inputs, weights and outputs in bfloat16, everything else in
-  float32; opt-in, its error against float32 is printed by ``bench/generator.py``.
+- ``precision="bfloat16"``: the convolutions of the layers from :data:`BF16_FROM_RESOLUTION` (128 px) up take
+  bfloat16 inputs and weights and give bfloat16 outputs (oneDNN accumulates in float32); everything else is
+  float32: the layers under 128 px (22 % of config-f's FLOPs, 9 of its 17 layers' errors), modulation,
+  demodulation, the FIR pass of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum.
+  Opt-in; its error against float32 and its speed are printed by ``bench/generator.py``.
+
+Inference at 256 px and more on CPU (:meth:`FastSynthesis.per_sample`, what
+:class:`~stylegan2.generator.Generator` runs there, :func:`default_per_sample`) renders one sample at a time
+in a graph loop: every XLA function is compiled once per process, for batch 1, instead of once per batch size
+(9-30 s at 1024 px per new batch size, measured), the activations held at any moment are those of one sample
+(peak memory at batch 4, 1024 px: 4.0 -> 2.2 GiB, measured), and a sample's image does not depend on what
+else is in its batch. There it is about as fast per image as whole batches: the large layers' convolutions
+fill the cores at batch 1. Smaller networks render whole batches, which are faster for them (their small
+layers do not fill the cores; see :data:`PER_SAMPLE_MIN_RESOLUTION`).
 
 Small layers (fewer than :data:`XLA_MIN_ELEMENTS` activation values per sample) run as plain TensorFlow
 operations: compiling them would cost more than it saves (and tiny test generators stay quick).
@@ -37,8 +49,32 @@ from . import ops
 XLA_MIN_ELEMENTS = 1 << 18
 # Input channels from which XLA's convolution beats TensorFlow's (oneDNN) convolution on CPU (bench/generator.py).
 XLA_CONV_MIN_CHANNELS = 256
+# Output resolution from which Generator renders one sample at a time on CPU. Per-image time, one sample at a
+# time vs whole batches (config-f shapes, this loaded 2-core CPU, measured back to back): 16 px batch 64 44 vs
+# 16 ms, 64 px batch 8 298 vs 247 ms, 128 px batch 8 572 vs 514 ms, 256 px batch 4 1.3 vs 1.8 s, 1024 px
+# batch 4 2.4 vs 2.3 s; whole batches compile per batch size (1024 px: 9-21 s).
+PER_SAMPLE_MIN_RESOLUTION = 256
 MODCONV_MODES = ("input", "grouped")
 PRECISIONS = ("float32", "bfloat16")
+# Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
+# Measured on config-f 1024 (xla=False, 2 samples, raw images of std 1.5): every layer adds about the same
+# error (bfloat16 rounding of its input, weight and output, about equally), so the layers with the fewest FLOPs
+# per layer stay float32. Mean abs error vs float32: every layer 0.0085 (max 0.061); from 64 px (the 7 layers
+# under it hold 5 % of the FLOPs) 0.0047, 0.0051-0.0052 in bench/generator.py; from 128 px (22 % of the FLOPs
+# in float32) 0.0033 (max 0.038): the issue's bound of 0.005 with a margin.
+BF16_FROM_RESOLUTION = 128
+
+
+def _layer_resolution(position):
+    """Output resolution of conv layer ``position`` (net.conv_layers order: 4x4 conv, then two per block)."""
+    return 4 if position == 0 else 2 ** (3 + (position - 1) // 2)
+
+
+def default_per_sample(resolution):
+    """Whether to render one sample at a time (:meth:`FastSynthesis.per_sample`) at ``resolution`` (px): on CPU
+    from :data:`PER_SAMPLE_MIN_RESOLUTION` up, where it is as fast per image as whole batches and saves the
+    compile per batch size and most of the memory; not on a GPU, which needs whole batches to be busy."""
+    return resolution >= PER_SAMPLE_MIN_RESOLUTION and not tf.config.list_logical_devices("GPU")
 
 
 def default_modconv():
@@ -50,12 +86,13 @@ class FastSynthesis:
     """Callable like ``SynthesisNetwork``: ``(ws (N, num_ws, w_dim), noise list) -> (N, R, R, C) float32``.
 
     net: the :class:`SynthesisNetwork` whose weights are used; modconv: 'input' | 'grouped' (None: by device,
-    :func:`default_modconv`); precision: 'float32' | 'bfloat16'; xla: True / False forces XLA for every layer's
+    :func:`default_modconv`); precision: 'float32' | 'bfloat16' (then the convolutions of layers with outputs of
+    ``bfloat16_from`` px and more run in bfloat16, the rest in float32); xla: True / False forces XLA for every layer's
     fused steps / for none, None chooses by size on CPU (see the module docstring). Call it inside a
     ``tf.function``.
     """
 
-    def __init__(self, net, modconv=None, precision="float32", xla=None):
+    def __init__(self, net, modconv=None, precision="float32", xla=None, bfloat16_from=BF16_FROM_RESOLUTION):
         modconv = modconv or default_modconv()
         if modconv not in MODCONV_MODES:
             raise ValueError(f"modconv must be one of {MODCONV_MODES}, got {modconv!r}")
@@ -65,7 +102,9 @@ class FastSynthesis:
             raise ValueError("the fast path needs a separable resample_kernel")
         self.modconv, self.precision = modconv, precision
         self._net = net
-        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        # The compute dtype of each conv layer's convolution (positions as in net.conv_layers).
+        self._dtypes = [tf.bfloat16 if precision == "bfloat16" and _layer_resolution(position) >= bfloat16_from
+                        else tf.float32 for position in range(len(net.conv_layers))]
         self._kernel = net.resample_kernel
         self._act, self._gain = ops.activation(net.activation)
         self._functions = {}
@@ -82,19 +121,26 @@ class FastSynthesis:
             self._functions[key] = tf.function(function, jit_compile=True, autograph=False)
         return self._functions[key]
 
-    def _cast(self, x):
-        return x if x.dtype == self._dtype else tf.cast(x, self._dtype)
+    @staticmethod
+    def _cast(x, dtype):
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    @staticmethod
+    def _float32_phases(phased):
+        """Phases from :func:`ops.upsample_conv_phases` cast to float32, for the FIR pass."""
+        phases = [[None if p is None else tf.cast(p, tf.float32) for p in row] for row in phased["phases"]]
+        return dict(phased, phases=phases)
 
     @staticmethod
     def _demodulation(s, weight):
         """rsqrt(sum over (kh, kw, I) of (weight * s)^2 + 1e-8): (N, O)."""
         return tf.math.rsqrt(tf.matmul(tf.square(s), tf.reduce_sum(tf.square(weight), axis=[0, 1])) + 1e-8)
 
-    def _epilogue(self, y, d, noise, layer, s_next, rgb_weight):
-        """Demodulate (d may be None: already in the weight), add noise and bias, activate.
+    def _epilogue(self, y, d, noise, layer, s_next, rgb_weight, next_dtype):
+        """Demodulate (d may be None: already in the weight), add noise and bias, activate, in float32.
 
-        -> (z, z * s_next or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last layer, whose
-        output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
+        -> (z, z * s_next in ``next_dtype`` or None); with ``rgb_weight`` (N, C, C_img) instead (the network's last
+        layer, whose output only feeds ToRGB): (ToRGB of z without bias, None), so z itself is never written out.
         """
         y = tf.cast(y, tf.float32)
         if d is not None:
@@ -104,7 +150,7 @@ class FastSynthesis:
         z = z if self._gain == 1.0 else z * self._gain
         if rgb_weight is not None:
             return self._rgb(z, rgb_weight), None
-        zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :])
+        zm = None if s_next is None else self._cast(z * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
         return z, zm
 
     @staticmethod
@@ -133,21 +179,24 @@ class FastSynthesis:
         _, h, w, _ = y.shape
         return tf.transpose(tf.reshape(y, [h, w, -1, channels]), [2, 0, 1, 3])
 
-    def _conv(self, xm, layer, up, weight=None):
-        """The layer's convolution of modulated xm: a tensor, or the phases of an up-sampling convolution.
+    def _conv(self, xm, layer, up, dtype, weight=None):
+        """The layer's convolution of modulated xm in ``dtype``: a tensor, or the phases of an up-sampling
+        convolution.
 
         weight: None for the layer's own runtime weight, read from its variables in the graph (so gradients
         with respect to the stored weights are exact), else a grouped weight."""
-        w = self._cast(layer.weight if weight is None else weight)
+        w = self._cast(layer.weight if weight is None else weight, dtype)
         if up:
-            return ops.upsample_conv_phases(self._cast(xm), w, self._kernel)
-        return tf.nn.conv2d(self._cast(xm), w, strides=1, padding="SAME")
+            return ops.upsample_conv_phases(self._cast(xm, dtype), w, self._kernel)
+        return tf.nn.conv2d(self._cast(xm, dtype), w, strides=1, padding="SAME")
 
     # ----- layers -----
 
-    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next, rgb_weight=None):
+    def _modulated_layer(self, key, layer, x, xm, s, noise, up, s_next, dtypes, rgb_weight=None):
         """One modulated 3x3 layer -> :meth:`_epilogue`'s pair. x: unmodulated input (grouped mode); xm = x * s
-        (input mode); rgb_weight: see :meth:`_epilogue`."""
+        (input mode); dtypes: (this layer's convolution dtype, the next one's); rgb_weight: see :meth:`_epilogue`.
+        The FIR pass of an up-sampling layer runs in float32 (it adds 4 rounded phases otherwise)."""
+        dtype, next_dtype = dtypes
         _, h, w, _ = (x if xm is None else xm).shape
         out_h, out_w = (2 * h, 2 * w) if up else (h, w)
         large = out_h * out_w * layer.out_channels >= XLA_MIN_ELEMENTS
@@ -155,22 +204,23 @@ class FastSynthesis:
             weight = self._grouped_weight(layer, s, demodulate=True)
 
             def body(x, weight, noise, s_next, rgb_weight):
-                y = self._conv(self._to_groups(x), layer, up, weight)
-                y = ops.fir_interleave(y, self._kernel) if up else y
-                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight)
+                y = self._conv(self._to_groups(x), layer, up, dtype, weight)
+                y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+                return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight,
+                                      next_dtype)
             return self._compiled(key, body, large)(x, weight, noise, s_next, rgb_weight)
 
         d = self._demodulation(s, layer.weight)
 
         def rest(y, d, noise, s_next, rgb_weight):
-            y = ops.fir_interleave(y, self._kernel) if up else y
-            return self._epilogue(y, d, noise, layer, s_next, rgb_weight)
+            y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+            return self._epilogue(y, d, noise, layer, s_next, rgb_weight, next_dtype)
 
-        if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and self._dtype == tf.float32 and self._xla is not False:
+        if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and dtype == tf.float32 and self._xla is not False:
             def whole(xm, d, noise, s_next, rgb_weight):
-                return rest(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+                return rest(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
             return self._compiled(key, whole, True)(xm, d, noise, s_next, rgb_weight)
-        return self._compiled(key, rest, large)(self._conv(xm, layer, up), d, noise, s_next, rgb_weight)
+        return self._compiled(key, rest, large)(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
 
     def _compiles(self, layer, size):
         """Whether a layer with ``size`` x ``size`` outputs runs its steps as one XLA function (see _compiled)."""
@@ -195,14 +245,14 @@ class FastSynthesis:
         # RGB has few channels and light steps: compiled from 8x fewer values (128 px and up for RGB).
         return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
 
-    def _resnet_tail(self, key, z, t, skip_weight, s_next):
-        """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next)."""
+    def _resnet_tail(self, key, z, t, skip_weight, s_next, next_dtype):
+        """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next in ``next_dtype``)."""
         _, h, w, c = z.shape
 
         def body(z, t, s_next):
             skip = ops.upsample_conv_2d_polyphase(t, skip_weight(), self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
-            return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :])
+            return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
         return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
 
     def __call__(self, ws, noise):
@@ -212,15 +262,17 @@ class FastSynthesis:
         styles = [layer.styles(ws) for layer in layers]
 
         def modulate(x, position):
-            return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :])
+            return None if grouped else self._cast(x * styles[position][:, tf.newaxis, tf.newaxis, :],
+                                                   self._dtypes[position])
 
         def run(position, x, xm, rgb_weight=None):
             """Layer ``position`` -> (z, z modulated for the next layer, or None where that is not done here)."""
             layer = layers[position]
             ends_block = net.architecture == "resnet" and position % 2 == 0 and position > 0
             s_next = None if grouped or ends_block or position + 1 == len(layers) else styles[position + 1]
+            dtypes = self._dtypes[position], self._dtypes[min(position + 1, len(layers) - 1)]
             return self._modulated_layer(f"layer{position}", layer, x, xm, styles[position], noise[layer.ws_index],
-                                         layer.up, s_next, rgb_weight)
+                                         layer.up, s_next, dtypes, rgb_weight)
 
         x = tf.tile(net.const, [tf.shape(ws)[0], 1, 1, 1])
         z, zm = run(0, x, modulate(x, 0))
@@ -238,8 +290,27 @@ class FastSynthesis:
             z, zm = run(position + 1, z, zm)
             if block.skip_weight is not None:
                 s_next = None if grouped or position + 2 == len(layers) else styles[position + 2]
-                z, zm = self._resnet_tail(f"tail{index}", z, t, block.skip_weight, s_next)
+                z, zm = self._resnet_tail(f"tail{index}", z, t, block.skip_weight, s_next,
+                                          self._dtypes[min(position + 2, len(layers) - 1)])
             if block.torgb is not None:
                 y = self._skip_sum(f"rgb{index}", y, self._torgb(block.torgb, z, block.torgb.styles(ws)),
                                    block.torgb.bias)
         return y
+
+    def per_sample(self, ws, noise):
+        """:meth:`__call__` on one sample at a time, in turn (a graph loop; see the module docstring).
+
+        ws: (N, num_ws, w_dim) float32; noise: list of (N or 1, H, W, 1), one per noise input. -> (N, R, R, C)
+        float32, NHWC, each image that of its sample rendered alone.
+        """
+        net = self._net
+        _, num_ws, w_dim = ws.shape
+
+        def one(index):
+            sample_noise = [tf.reshape(buffer[tf.minimum(index, tf.shape(buffer)[0] - 1)], [1, h, w, 1])
+                            for buffer, (h, w) in zip(noise, net.noise_shapes)]
+            return self(tf.reshape(ws[index], [1, num_ws, w_dim]), sample_noise)[0]
+
+        # parallel_iterations=1: one sample in flight, so only its activations are held.
+        return tf.map_fn(one, tf.range(tf.shape(ws)[0]), parallel_iterations=1, fn_output_signature=tf.TensorSpec(
+            [net.resolution, net.resolution, net.img_channels], tf.float32))

@@ -7,7 +7,7 @@ import tensorflow as tf
 from . import official_pickle
 from .errors import InputError
 from . import ops
-from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis
+from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis, default_per_sample
 from .networks import MappingNetwork, SynthesisNetwork
 from .official_pickle import NetworkState
 
@@ -30,10 +30,14 @@ class Generator:
     'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
+    ``per_sample`` (None: :func:`~stylegan2.fast_synthesis.default_per_sample`, True on CPU from 256 px): the
+    fast path renders one sample at a time (:meth:`FastSynthesis.per_sample`: no compile stall at a new batch
+    size, one sample's activations in memory, each image independent of its batch); ``jit_compile`` always
+    renders the batch at once.
     """
 
     def __init__(self, state, what="generator", fast=True, modconv=None, precision="float32", xla=None,
-                 jit_compile=False):
+                 jit_compile=False, per_sample=None):
         if not isinstance(state, NetworkState):
             raise InputError(f"{what}: expected a Network state, got {type(state).__name__}")
         if state.build_func_name != "G_main":
@@ -54,7 +58,12 @@ class Generator:
         self._mapping_net = MappingNetwork(components["mapping"].variables, components["mapping"].static_kwargs, what)
         self._synthesis_net = SynthesisNetwork(components["synthesis"].variables,
                                                components["synthesis"].static_kwargs, what)
-        self._state = state
+        # The state's structure only: the components' values live in the networks' variables (a second copy
+        # would hold the network's size again in memory: 130 MB for config-f); ``state`` reads them back.
+        structure = {cname: NetworkState(c.name, c.static_kwargs, c.build_func_name, {})
+                     for cname, c in state.components.items()}
+        self._state = NetworkState(state.name, state.static_kwargs, state.build_func_name, state.variables, structure)
+        self._state.build_module_src = state.build_module_src
         self.mapping_network, self.synthesis_network = self._mapping_net, self._synthesis_net
         self.z_dim = self._mapping_net.z_dim
         self.w_dim = self._synthesis_net.w_dim
@@ -85,9 +94,13 @@ class Generator:
         if not fast and precision != "float32":
             raise InputError("precision other than float32 needs the fast path (fast=True)")
         self.fast = bool(fast)
-        synthesis = (FastSynthesis(self._synthesis_net, modconv, precision, xla) if self.fast
-                     else self._synthesis_net)
-        self._synthesis_fn = tf.function(synthesis.__call__, autograph=not self.fast, jit_compile=bool(jit_compile),
+        if not self.fast:
+            synthesis = self._synthesis_net.__call__
+        elif jit_compile or not (default_per_sample(self.img_resolution) if per_sample is None else per_sample):
+            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).__call__
+        else:  # one sample at a time: XLA compiled once for every batch size, one sample's activations held
+            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).per_sample
+        self._synthesis_fn = tf.function(synthesis, autograph=not self.fast, jit_compile=bool(jit_compile),
                                          input_signature=[
             tf.TensorSpec([None, self.num_ws, self.w_dim], tf.float32),
             [tf.TensorSpec([None, h, w, 1], tf.float32) for h, w in self.noise_shapes]])

@@ -249,7 +249,9 @@ class Trainer:
         self.d_opt = Adam(self.d_vars, d_lr, d_b1, d_b2, o.eps, "D_opt")
         self.pl_mean = tf.Variable(0.0, trainable=False)
         self.iteration = 0
-        self._synthesis = FastSynthesis(G.synthesis_network, modconv="input", precision=o.precision, xla=False)
+        # bfloat16_from=4: every layer's convolution in the chosen precision (training's networks are small).
+        self._synthesis = FastSynthesis(G.synthesis_network, modconv="input", precision=o.precision, xla=False,
+                                        bfloat16_from=4)
         self._ema_pairs = [(self.Gs_vars()[name], var) for name, var in self.G_vars().items()]
         b = o.batch_size
         image_spec = tf.TensorSpec([b] + list(self.images.shape[1:]), tf.float32)

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import stylegan2
 from stylegan2 import ops
+from stylegan2.fast_synthesis import FastSynthesis
 from stylegan2.generator import Generator
 
 from conftest import shared_file
@@ -99,10 +100,19 @@ def test_bfloat16_mode_is_close_and_float32_out(modconv):
     state = randomised("skip16")
     ws = rand(2, 6, 32, seed=10)
     reference = np.asarray(Generator(state, fast=False).synthesis(ws))
-    low = Generator(state, precision="bfloat16", modconv=modconv).synthesis(ws)
-    assert low.dtype == tf.float32
-    error = rel_error(low, reference)
-    assert 1e-5 < error < 0.05  # bfloat16 rounding (8-bit mantissa): visible but small
+    net = Generator(state).synthesis_network
+    low = FastSynthesis(net, modconv=modconv, precision="bfloat16", bfloat16_from=4)  # every layer in bfloat16
+    images = tf.function(low.__call__, autograph=False)(tf.constant(ws), net.const_noise)
+    assert images.dtype == tf.float32
+    error = rel_error(images, reference)
+    assert 1e-5 < error < 0.02  # bfloat16 rounding (8-bit mantissa): visible but small
+
+
+def test_bfloat16_leaves_small_layers_in_float32():
+    """Generator(precision='bfloat16') converts only layers from 128 px: a 16 px network renders as in float32."""
+    state = randomised("skip16")
+    ws = rand(2, 6, 32, seed=11)
+    np.testing.assert_array_equal(Generator(state, precision="bfloat16").synthesis(ws), Generator(state).synthesis(ws))
 
 
 def test_options_are_checked():
@@ -142,3 +152,21 @@ def test_fast_paths_match_nvidia_fixture(modconv):
     ref = np.load(shared_file("fixtures/stylegan2/skip32_ref.npz"))
     images = np.asarray(Generator(G.state, modconv=modconv).synthesis(ref["wplus"]))
     assert np.abs(images - np.transpose(ref["img_wplus"], (0, 2, 3, 1))).max() < 2e-3
+
+
+@pytest.mark.parametrize("modconv", ["input", "grouped"])
+def test_each_image_is_that_of_its_sample_alone(modconv):
+    """Rendering one sample at a time (the default on CPU): an image is bit-for-bit the same alone, in any batch
+    and at any place in it, with per-sample noise; and equals the batched fast path to float32 rounding."""
+    state = randomised("skip16")
+    G = Generator(state, xla=True, modconv=modconv, per_sample=True)  # XLA functions too, compiled for batch 1
+    ws = rand(3, G.num_ws, G.w_dim, seed=13)
+    noise = [rand(3, h, w, seed=14 + i) for i, (h, w) in enumerate(G.noise_shapes)]
+    batch = np.asarray(G.synthesis(ws, noise=noise))
+    for i in range(3):
+        alone = G.synthesis(ws[i:i + 1], noise=[n[i:i + 1] for n in noise])
+        np.testing.assert_array_equal(alone[0], batch[i])
+    order = [2, 0, 1]
+    np.testing.assert_array_equal(G.synthesis(ws[order], noise=[n[order] for n in noise]), batch[order])
+    together = Generator(state, xla=True, modconv=modconv, per_sample=False).synthesis(ws, noise=noise)
+    assert rel_error(batch, together) < REL_TOL
