@@ -110,9 +110,11 @@ def _add_train_parser(commands):
                     "continues a stopped run exactly where its last snapshot was.")
     train.add_argument("--data", help="a folder of PNG files or a .npy/.npz uint8 array (N, R, R, C); R a power of two")
     train.add_argument("--outdir", required=True, help="run folder (new, or an earlier run's folder with --resume)")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="32",
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="sizes and hyper-parameters for small images (default 32; the flags below override it)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --outdir from its last snapshot")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --outdir from its last snapshot, with its own settings (only "
+                            "--total-kimg and --kid-samples may be given, to extend it or change its KID)")
     train.add_argument("--init", help="start from the weights of a (G, D, Gs) pickle of the same shapes")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     defaults = TrainingOptions()
@@ -142,15 +144,20 @@ def train_main(args):
     """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
     from .training import PRESETS, TrainingOptions, train
 
-    options = TrainingOptions(**PRESETS[args.preset])
-    for field in dataclasses.fields(TrainingOptions):
-        value = getattr(args, field.name, None)
-        if value is not None:
-            setattr(options, field.name, value)
-    if options.ema_rampup == 0:
-        options.ema_rampup = None
-    if not args.resume and not args.data:
-        raise InputError("--data is required for a new run (a folder of PNG files or a .npy/.npz uint8 array)")
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingOptions)
+             if getattr(args, field.name, None) is not None}
+    if args.resume:
+        for flag in ("preset", "data", "init"):
+            if getattr(args, flag) is not None:
+                raise InputError(f"--resume continues a run with its own settings: drop --{flag} (only "
+                                 "--total-kimg and --kid-samples can change)")
+        options = given  # the changes; train() reads the rest from the run folder
+    else:
+        if not args.data:
+            raise InputError("--data is required for a new run (a folder of PNG files or a .npy/.npz uint8 array)")
+        options = dataclasses.replace(TrainingOptions(**PRESETS[args.preset or "32"]), **given)
+        if options.ema_rampup == 0:
+            options.ema_rampup = None
     trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress)
     print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
 

@@ -579,20 +579,28 @@ def render(generator, z, batch_size=64, truncation_psi=1.0):
     return np.concatenate([np.asarray(part) for part in out])
 
 
+# The options a resumed run may change; every other one is the run's own, read from its folder.
+RESUME_CHANGES = ("total_kimg", "kid_samples")
+
+
 def train(options, outdir, resume=False, init=None, progress=True, stop_after_kimg=None):
     """Run (or continue) a training run in ``outdir``. -> the :class:`Trainer` at the end.
 
-    options: :class:`TrainingOptions` (for ``resume``, the stored options are used; only ``total_kimg`` and
-    ``kid_samples`` may change); init: an official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop
-    (after a snapshot) once this many kimg have run in this call, for tests and budgets.
+    options: :class:`TrainingOptions` of a new run; for ``resume``, a dict of the changes to the stored
+    options (keys in :data:`RESUME_CHANGES`; an empty dict continues the run as it was set up). init: an
+    official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop (after a snapshot) once this many
+    kimg have run in this call, for tests and budgets.
     """
     from .dataset import load_images
 
     folder = RunFolder(outdir, resume)
     if resume:
-        stored = TrainingOptions(**folder.read_options())
-        stored.total_kimg = options.total_kimg
-        options = stored
+        changes = dict(options or {})
+        for name in changes:
+            if name not in RESUME_CHANGES:
+                raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
+                                 f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
+        options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
     options.check()
     images = load_images(options.data)
     trainer = Trainer(images, options)

@@ -337,3 +337,19 @@ def test_mapping_lrmul_speeds_the_mapping_without_changing_its_start():
         moved[lrmul] = np.abs(t.G.mapping(z).numpy() - start[lrmul]).mean()
     assert moved[0.01] > 0
     assert moved[1.0] / moved[0.01] == pytest.approx(100, rel=0.1)
+
+
+def test_resume_keeps_the_runs_own_settings(tmp_path):
+    """A resumed run trains to its stored --total-kimg unless told otherwise (not to a default), may extend it,
+    and refuses a flag that would change the run."""
+    data = tmp_path / "discs.npy"
+    np.save(data, discs())
+    options = TrainingOptions(**dict(TINY, total_kimg=0.128, data=str(data)))
+    run = tmp_path / "run"
+    assert train(options, run, progress=False, stop_after_kimg=0.064).kimg == pytest.approx(0.064)
+    assert train({}, run, resume=True, progress=False, stop_after_kimg=1.0).kimg == pytest.approx(0.128)
+    assert train({"total_kimg": 0.192}, run, resume=True, progress=False).kimg == pytest.approx(0.192)
+    for flags, named in ((["--lr", "0.1"], "--lr cannot change"), (["--preset", "32"], "drop --preset")):
+        result = run_cli("--outdir", str(run), "--resume", *flags, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        lines = [line for line in result.stderr.splitlines() if "error:" in line]
+        assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr[-400:]
