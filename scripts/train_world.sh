@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the world's generator (gradctrl/assets/world32.pkl) from scratch: draw the 60,000 training faces,
 # then train a StyleGAN2 on them with the "32" preset, KID measured in the shipped scorer's features at
-# every snapshot. On 2 CPU cores this takes hours (about 16-25 s per kimg: see docs/world.md); it can be
-# stopped at any time and continued with the same command plus --resume (python -m stylegan2 train
-# --outdir RUN --resume).
+# every snapshot. On 2 CPU cores this takes hours (about 30 s per kimg; the shipped generator is this recipe
+# stopped at 160 kimg: see docs/world.md). Stop it at any time and continue it with
+# python -m stylegan2 train --outdir RUN --resume [--total-kimg MORE].
 #
 #   bash scripts/train_world.sh [RUN_DIR] [KIMG]        (defaults: build/world_run, 500)
 set -euo pipefail
