@@ -142,15 +142,16 @@ def _add_train_parser(commands):
 
 def train_main(args):
     """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
-    from .training import PRESETS, TrainingOptions, train
+    from .training import PRESETS, RESUME_CHANGES, TrainingOptions, train
 
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingOptions)
              if getattr(args, field.name, None) is not None}
     if args.resume:
         for flag in ("preset", "data", "init"):
             if getattr(args, flag) is not None:
+                changeable = ", ".join("--" + name.replace("_", "-") for name in RESUME_CHANGES)
                 raise InputError(f"--resume continues a run with its own settings: drop --{flag} (only "
-                                 "--total-kimg and --kid-samples can change)")
+                                 f"{changeable} can change)")
         options = given  # the changes; train() reads the rest from the run folder
     else:
         if not args.data:
