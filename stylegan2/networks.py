@@ -20,6 +20,7 @@ from .errors import InputError
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 DEFAULT_RESAMPLE_KERNEL = (1, 3, 3, 1)
+MAPPING_LRMUL = 0.01  # NVIDIA's G_mapping learning-rate multiplier, when a pickle does not name one
 
 
 class _Variables:
@@ -117,7 +118,7 @@ class MappingNetwork(tf.Module):
         self.num_layers = _number_kwarg(kwargs, "mapping_layers", 8, what, integer=True)
         if self.num_layers < 1:
             raise InputError(f"{what}: mapping_layers = {self.num_layers}; at least 1 is needed")
-        self.lrmul = np.float32(_number_kwarg(kwargs, "mapping_lrmul", 0.01, what))
+        self.lrmul = np.float32(_number_kwarg(kwargs, "mapping_lrmul", MAPPING_LRMUL, what))
         self._act = _activation(kwargs, "mapping_nonlinearity", what)
         self._normalize = bool(kwargs.get("normalize_latents", True))
         self._layers = []

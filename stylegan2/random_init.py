@@ -6,14 +6,14 @@ import tensorflow as tf
 
 from .errors import InputError
 from .generator import Generator
-from .networks import ARCHITECTURES, MappingNetwork
+from .networks import ARCHITECTURES, MAPPING_LRMUL, MappingNetwork
 from .official_pickle import NetworkState
 
 W_AVG_SAMPLES = 10_000
 
 # G_main / G_mapping defaults that NVIDIA's static_kwargs omit when unchanged.
 _DEFAULTS = dict(architecture="skip", latent_size=512, dlatent_size=512, mapping_layers=8, mapping_fmaps=512,
-                 mapping_lrmul=0.01)
+                 mapping_lrmul=MAPPING_LRMUL)
 
 
 def _check_int(name, value, minimum):
@@ -39,12 +39,13 @@ def _modulated(rng, variables, scope, kernel, in_channels, out_channels, w_dim, 
 
 
 def random_generator(resolution=64, architecture="skip", fmap_base=16384, fmap_max=512, z_dim=512, w_dim=512,
-                     mapping_layers=8, seed=0, num_channels=3, mapping_fmaps=None, mapping_lrmul=0.01):
+                     mapping_layers=8, seed=0, num_channels=3, mapping_fmaps=None, mapping_lrmul=MAPPING_LRMUL):
     """A StyleGAN2 generator with NVIDIA's variable shapes and initialisation and random weights.
 
     Channels per stage: nf(s) = clip(int(fmap_base / 2^s), 1, fmap_max) (the 4x4 stage is s = 1).
     mapping_fmaps (hidden width of the mapping network) defaults to w_dim; mapping_lrmul is the mapping
-    network's learning-rate multiplier (NVIDIA's 0.01; recorded in the pickle when it differs). Variables are drawn with
+    network's learning-rate multiplier (NVIDIA's 0.01, :data:`~stylegan2.networks.MAPPING_LRMUL`; recorded in
+    the pickle when it differs). Variables are drawn with
     np.random.RandomState(seed) in NVIDIA's creation order; w_avg (``dlatent_avg``) is the mean mapping
     output over 10,000 z drawn next from the same stream. -> :class:`Generator`.
     """

@@ -46,6 +46,7 @@ from .errors import InputError
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
+from .networks import MAPPING_LRMUL
 from .official_pickle import NetworkState
 from .random_init import random_generator
 
@@ -74,7 +75,7 @@ class TrainingOptions:
     z_dim: int = 128
     w_dim: int = 128
     mapping_layers: int = 2
-    mapping_lrmul: float = 0.01
+    mapping_lrmul: float = MAPPING_LRMUL
     batch_size: int = 32
     lr: float = 0.002
     beta1: float = 0.0
