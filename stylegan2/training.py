@@ -554,7 +554,7 @@ class RunFolder:
             file.write(json.dumps(record) + "\n")
 
     def trim_log(self, kimg):
-        """Drop log lines past ``kimg`` (written after the checkpoint a resumed run restarts from)."""
+        """Drop log lines past ``kimg`` (written after the checkpoint a resumed run restarts from; -1: all)."""
         path = self.path / LOG_FILE
         if path.exists():
             lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["kimg"] <= kimg + 1e-9]
@@ -605,18 +605,19 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     options.check()
     images = load_images(options.data)
     trainer = Trainer(images, options)
+    arrays = folder.read_checkpoint() if resume else None
     if resume:
-        arrays = folder.read_checkpoint()
         if arrays is not None:
             trainer.restore(arrays, f"'{folder.path / CHECKPOINT_FILE}'")
-        folder.trim_log(trainer.kimg)
+        # Log lines are written just before their checkpoint: keep those the checkpoint covers (none without one).
+        folder.trim_log(trainer.kimg if arrays is not None else -1.0)
     else:
         if init is not None:
             trainer.load_networks(init)
         folder.write_json(OPTIONS_FILE, dataclasses.asdict(options))
     metric = _kid_metric(options, images) if options.kid_samples else None
     z_grid = grid_latents(options, trainer.G.z_dim)
-    if not resume or trainer.iteration == 0:
+    if arrays is None:
         _snapshot(folder, trainer, z_grid, metric, {}, 0.0)
     total_iterations = int(np.ceil(options.total_kimg * 1000 / options.batch_size))
     snapshot_every = max(int(round(options.snapshot_kimg * 1000 / options.batch_size)), 1)

@@ -353,3 +353,34 @@ def test_resume_keeps_the_runs_own_settings(tmp_path):
         result = run_cli("--outdir", str(run), "--resume", *flags, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         lines = [line for line in result.stderr.splitlines() if "error:" in line]
         assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr[-400:]
+
+
+class Killed(Exception):
+    """Stands for SIGKILL at a chosen point inside a snapshot."""
+
+
+@pytest.mark.parametrize("killed_at_checkpoint", [1, 2])
+def test_a_kill_between_a_log_line_and_its_checkpoint_leaves_one_line_per_snapshot(tmp_path, monkeypatch,
+                                                                                     killed_at_checkpoint):
+    """A snapshot appends its log line, then writes its checkpoint; a run killed between the two resumes from the
+    previous checkpoint (or from scratch) and logs each kimg once."""
+    from stylegan2 import training
+
+    data = tmp_path / "discs.npy"
+    np.save(data, discs())
+    options = TrainingOptions(**dict(TINY, total_kimg=0.128, data=str(data)))
+    run = tmp_path / "run"
+    calls, write = [], training.RunFolder.write_checkpoint
+
+    def write_or_die(self, arrays):
+        calls.append(1)
+        if len(calls) == killed_at_checkpoint:
+            raise Killed
+        write(self, arrays)
+    monkeypatch.setattr(training.RunFolder, "write_checkpoint", write_or_die)
+    with pytest.raises(Killed):
+        train(options, run, progress=False)
+    monkeypatch.setattr(training.RunFolder, "write_checkpoint", write)
+    assert train({}, run, resume=True, progress=False).kimg == pytest.approx(0.128)
+    kimgs = [json.loads(line)["kimg"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert kimgs == pytest.approx([0.0, 0.064, 0.128])
