@@ -113,9 +113,16 @@ class EditContext:
         return self._data
 
     def directions(self, baseline, attribute, exclude=()):
-        """The unit directions (K', w_dim) of a baseline for ``attribute`` (see :func:`baseline_directions`)."""
+        """The unit directions (K', w_dim) of a baseline for ``attribute`` (see :func:`baseline_directions`);
+        UserError when the data directory and the classifier disagree on a class count it uses."""
         key = (baseline, attribute, tuple(exclude))
         if key not in self._directions:
+            for name in (attribute, *exclude):
+                found, expected = self.data().num_classes(name), self.classifier.num_classes.get(name)
+                if expected is not None and found != expected:
+                    raise UserError(f"attribute '{name}' has {found} score column(s) in --data_dir but "
+                                    f"{expected} in the classifier: pass the data directory the classifier was "
+                                    "trained on")
             self._directions[key] = baseline_directions(baseline, self.data(), attribute, list(exclude),
                                                         self.ganspace_components)
         return self._directions[key]

@@ -242,3 +242,31 @@ def test_held_out_latents_are_checked_against_the_training_latents():
     assert "none of the 3 evaluation latents" in evaluation.held_out_note(latents[:3] + 1, latents)
     with pytest.raises(UserError, match="2 of the 3 evaluation latents"):
         evaluation.held_out_note(np.concatenate([latents[5:7], latents[:1] + 1]), latents)
+
+
+def test_claims_refuse_a_data_directory_whose_class_count_differs_from_the_classifiers(tmp_path):
+    """The small-data classifiers train on the data directory's labels, so --claims checks every attribute's
+    class count against the classifier's before any edit (plain evaluation only leaves the baseline out)."""
+    import types
+
+    from gradctrl.classifier import LatentClassifier
+    from gradctrl.commands.evaluate import _claims_plan
+    from gradctrl.config import load_config
+    from gradctrl.datadir import build_data_dir
+    from gradctrl.errors import UserError
+    from gradctrl.methods import EditContext, config_cases
+
+    config = load_config("configs/world.toml")
+    rng = np.random.default_rng(0)
+    latents = rng.standard_normal((200, 8)).astype(np.float32)
+    data = build_data_dir(latents, {"eyeglasses": rng.standard_normal(200).astype(np.float32),
+                                    "hair_colour": rng.standard_normal((200, 3)).astype(np.float32)}, {}, 0, 0.2, 0.3)
+    clf = LatentClassifier(8, ["eyeglasses", "hair_colour"], {"eyeglasses": 1, "hair_colour": 4}, seed=0)
+    context = EditContext(clf, _data=data)
+    args = types.SimpleNamespace(top_k=2, small_data_seeds=1, small_data_latents=4, small_data_epochs=1)
+    cases = config_cases(config, "eyeglasses", 1, 4)
+    scorers = {"eyeglasses": None, "hair_colour": None}
+    with pytest.raises(UserError, match="'hair_colour' has 3 score column.* but 4 in the classifier"):
+        _claims_plan(args, config, context, scorers, cases, [10])
+    matching = LatentClassifier(8, ["eyeglasses", "hair_colour"], {"eyeglasses": 1, "hair_colour": 3}, seed=0)
+    assert _claims_plan(args, config, EditContext(matching, _data=data), scorers, cases, [10])[1] == 2

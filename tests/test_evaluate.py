@@ -194,3 +194,26 @@ def test_the_latent_only_summary_promises_no_drift(setup, tmp_path):
     out = tmp_path / "eval"
     evaluate.main(_args(setup, out, "--latent_only", "--methods", "gradctrl", "--no_progress"))
     assert "drift" not in (out / "summary.md").read_text().lower()
+
+
+def test_a_class_count_unlike_the_classifiers_leaves_out_only_that_attributes_baseline(setup, tmp_path):
+    """Issue 13, item 3: a data directory whose 'color' is binary while the classifier has 3 classes leaves
+    InterFaceGAN on 'color' out with a note naming the mismatch; every other comparison is made."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(setup / "data", data)
+    scores = np.load(data / "scores" / "color.npy")
+    labels = np.load(data / "labels" / "color.npy")
+    np.save(data / "scores" / "color.npy", scores[:, 0])
+    np.save(data / "labels" / "color.npy", (labels == 0).astype(labels.dtype))
+    out = tmp_path / "eval"
+    args = _args(setup, out, "--methods", "gradctrl,interfacegan", "--no_progress")
+    args[args.index("--data_dir") + 1] = str(data)
+    evaluate.main(args)
+    summary = (out / "summary.md").read_text()
+    assert ("InterFaceGAN on 'color' to red left out: attribute 'color' has 1 score column(s) in --data_dir but 3 "
+            "in the classifier") in summary
+    rows = _read_csv(out / "summary.csv")
+    assert {(r["attribute"], r["method"]) for r in rows} == {
+        (a, m) for a in ("brightness", "warmth", "color") for m in ("gradctrl", "interfacegan")} - {("color", "interfacegan")}

@@ -116,7 +116,8 @@ def _run(args):
     config = load_config(args.config) if args.config else default_config()
     clf = load_classifier(args.model_dir)
     context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
-    data = context.data() if args.data_dir else None
+    if args.data_dir:
+        context.data()  # read and checked against the classifier before any work
     G = open_generator(args.generator, config)
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
 
@@ -140,9 +141,6 @@ def _run(args):
         if name not in scored:
             raise UserError(f"--attributes: '{name}' has no scorer in the config: give "
                             f"[attributes.{name}] a `scorer` (or use --latent_only)")
-        if data is not None and baselines and data.num_classes(name) != clf.num_classes[name]:
-            raise UserError(f"attribute '{name}' has {data.num_classes(name)} score columns in --data_dir but "
-                            f"{clf.num_classes[name]} classes in the classifier")
     if not targets:
         raise UserError("no target attribute: the classifier and the scorers share no attribute")
     if len(scored) < 2:
@@ -153,7 +151,7 @@ def _run(args):
     cases = [case for name in targets
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
-    plan = _claims_plan(args, config, clf, scorers, cases, sizes) if args.claims else None
+    plan = _claims_plan(args, config, context, scorers, cases, sizes) if args.claims else None
     with FolderLock(args.out_dir, "--out_dir"):
         comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size,
                                      progress=not args.no_progress)
@@ -192,12 +190,20 @@ def _check_claims_flags(args):
     return sizes
 
 
-def _claims_plan(args, config, clf, scorers, cases, sizes):
-    """``--claims``' settings, checked against the config before the edits -> (small_data, top_k)."""
+def _claims_plan(args, config, context, scorers, cases, sizes):
+    """``--claims``' settings, checked against the config and the data directory before the edits
+    -> (small_data, top_k)."""
+    clf = context.classifier
     not_world = [name for name in scorers if not config.attribute(name).scorer.startswith("world:")]
     if not_world:
         raise UserError(f"--claims needs exact labels: attribute '{not_world[0]}' is not scored by the world's "
                         "scorer (world:ATTRIBUTE); use configs/world.toml")
+    data = context.data()
+    for name in clf.attributes:  # the small-data classifiers train on the data directory's labels
+        if data.num_classes(name) != clf.num_classes[name]:
+            raise UserError(f"--claims: attribute '{name}' has {data.num_classes(name)} score column(s) in "
+                            f"--data_dir but {clf.num_classes[name]} in the classifier: pass the data directory "
+                            "the classifier was trained on")
     top_k = args.top_k or max((k for case in cases for k in case.exclude.values()), default=0)
     if not 0 < top_k <= clf.w_dim:
         raise UserError(f"--top_k {top_k}: give a channel count in [1, {clf.w_dim}] (the config sets no "
