@@ -554,10 +554,11 @@ class RunFolder:
             file.write(json.dumps(record) + "\n")
 
     def trim_log(self, kimg):
-        """Drop log lines past ``kimg`` (written after the checkpoint a resumed run restarts from; -1: all)."""
+        """Drop log lines past ``kimg`` (written after the checkpoint a resumed run restarts from; -1: all) and
+        a last line a kill cut short."""
         path = self.path / LOG_FILE
         if path.exists():
-            lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["kimg"] <= kimg + 1e-9]
+            lines = [line for line in path.read_text().split("\n")[:-1] if json.loads(line)["kimg"] <= kimg + 1e-9]
             with atomic_write(path) as file:
                 file.write("".join(line + "\n" for line in lines).encode())
 
