@@ -271,6 +271,26 @@ def measured_correlations(factors):
     return [dict(planted, measured=m, n_given=k, standard_error=se) for planted, (m, k, se) in zip(PLANTED, values)]
 
 
+def mouth_pose(images):
+    """Pose read from pixels, independent of the scorer: the horizontal centre of the mouth's red.
+
+    images uint8 (N, R, R, 3) -> (pose (N,) float32, on the factor's scale: the mouth's centre sits at
+    0.5 + 0.10 pose of the width; found (N,) bool: at least 3 mouth pixels). Mouth pixels: red exceeding
+    green and blue by more than 55 and darker than 175 (MOUTH_RGB and its antialiased edge, not the skin,
+    not red hair), in the band the mouth can occupy (rows 0.55-0.72, columns 0.25-0.75 of the image). A
+    smile bends the line symmetrically, so it leaves the centre in place. On drawn faces r = 0.99 with the
+    true pose (tests/test_world.py)."""
+    images = np.asarray(images, np.float32)
+    r = images.shape[1]
+    cols = np.arange(int(0.25 * r), int(np.ceil(0.75 * r)))
+    band = images[:, int(0.55 * r):int(np.ceil(0.72 * r)), cols]
+    red, other = band[..., 0], np.maximum(band[..., 1], band[..., 2])
+    mask = (red - other > 55) & (red < 175)
+    count = mask.sum(axis=(1, 2))
+    centre = (mask * ((cols + 0.5) / r)).sum(axis=(1, 2)) / np.maximum(count, 1)
+    return ((centre - 0.5) / 0.10).astype(np.float32), count >= 3
+
+
 def describe(factors, seed, resolution):
     """The JSON-able description of a drawn set: factors (kind, range/classes, drawing), planted and
     measured correlations, seed, resolution, n."""

@@ -4,7 +4,8 @@ the drawn set's, and how confidently the scorer labels its samples (``python -m 
 
 Both sides are read by the same scorer (the shipped one unless another is named), so a difference is the
 generator's, not the scorer's: on the drawn faces the scorer's labels equal the exact factors (accuracy 1.0,
-docs/world.md).
+docs/world.md). Generated faces are not drawn faces, though, so the pose, the factor of the control
+correlation, is also read from pixels (:func:`pixel_check`).
 """
 import json
 from pathlib import Path
@@ -75,6 +76,28 @@ def compare(generated_scores, drawn_scores):
     return dict(marginals=rows, correlations=correlations, confident=confident)
 
 
+def pixel_check(generated_images, generated_scores, drawn_images, drawn_scores):
+    """The pose, and the eyeglasses/pose control, read from pixels instead of the scorer
+    (:func:`world.mouth_pose`), on generated and drawn faces -> list of rows with 'generated' and 'drawn':
+    the Pearson r of the scorer's pose with the pixels' pose, and P(glasses | facing right) - P(glasses |
+    facing left) with the pose from pixels and glasses from the scorer. If the control differs from the
+    drawn set's in both readings, the generator made the correlation, not the scorer's reading of it."""
+    def readings(images, scores):
+        pose, found = world.mouth_pose(images)
+        glasses = world.score_labels("eyeglasses", scores["eyeglasses"]) == 1
+        right = pose > 0
+
+        def share(given):
+            return float(glasses[found & given].mean()) if np.any(found & given) else float("nan")
+        together = found.sum() >= 2 and np.std(pose[found]) > 0
+        r = float(np.corrcoef(scores["pose"][found], pose[found])[0, 1]) if together else float("nan")
+        return {"pose: scorer vs pixels (Pearson r)": r,
+                "eyeglasses vs pose (control), pose from pixels": share(right) - share(~right),
+                "faces whose mouth was found": float(found.mean())}
+    gen, drawn = readings(generated_images, generated_scores), readings(drawn_images, drawn_scores)
+    return [dict(name=name, generated=gen[name], drawn=drawn[name]) for name in gen]
+
+
 def markdown(report):
     """The report of :func:`measure` as markdown tables (str)."""
     r = report
@@ -89,12 +112,14 @@ def markdown(report):
               for c in r["correlations"]]
     lines += ["", "| confidently labelled (p < 0.1 or > 0.9) | generated | drawn |", "| --- | --- | --- |"]
     lines += [f"| {c['name']} | {c['generated']:.3f} | {c['drawn']:.3f} |" for c in r["confident"]]
+    lines += ["", "| read from pixels (the mouth's position), not the scorer | generated | drawn |", "| --- | --- | --- |"]
+    lines += [f"| {c['name']} | {c['generated']:.3f} | {c['drawn']:.3f} |" for c in r["pixel_check"]]
     return "\n".join(lines) + "\n"
 
 
 def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None, columns=8, scale=4):
-    """Measure a generator of the world and write ``out`` (a new folder): quality.json (the numbers),
-    quality.md (tables) and grids.png (``columns`` x ``columns`` samples beside as many drawn faces).
+    """Measure a generator of the world and write ``out`` (a new folder): quality.json (the numbers, with
+    :func:`compare`'s tables and :func:`pixel_check`'s), quality.md (tables) and grids.png (``columns`` x ``columns`` samples beside as many drawn faces).
 
     network: a generator pickle; data: a folder written by ``world draw`` (its first ``n`` faces are the
     reference; KID's baseline compares them with the next ``n``, so it must hold 2 ``n``); scorer: a .keras file (default the shipped
@@ -121,7 +146,9 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
     report = dict(network=str(network), data=str(data), n=n, seed=seed, truncation_psi=truncation_psi,
                   scorer=str(scorer), kid=kid(features(images[:n]), features(fakes)),
                   kid_real_baseline=kid(features(images[:n]), features(images[n:])))
-    report.update(compare(world.predict_scores(model, fakes), world.predict_scores(model, images[:n])))
+    fake_scores, drawn_scores = world.predict_scores(model, fakes), world.predict_scores(model, images[:n])
+    report.update(compare(fake_scores, drawn_scores))
+    report["pixel_check"] = pixel_check(fakes, fake_scores, images[:n], drawn_scores)
     shown = min(columns * columns, n)
     left, right = world.tile(fakes[:shown], columns, scale), world.tile(images[:shown], columns, scale)
     grids = np.concatenate([left, np.full((len(left), 4 * scale, 3), 255, np.uint8), right], axis=1)

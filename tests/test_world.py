@@ -268,3 +268,15 @@ def test_check_resolution_refuses_non_integers():
         world.check_resolution(15)
     with pytest.raises(UserError):
         world.check_resolution(32.0)
+
+
+def test_mouth_pose_reads_the_pose_from_pixels():
+    """The scorer-free pose reading follows the drawn pose (any skin, hair, smile) and no other factor."""
+    factors = world.sample_factors(400, seed=3)
+    images = world.draw_faces(factors)
+    pose, found = world.mouth_pose(images)
+    assert found.all()
+    assert np.corrcoef(pose, factors["pose"])[0, 1] > 0.98
+    assert np.mean(np.abs(pose - factors["pose"])) < 0.15
+    for name in ("eyeglasses", "smile", "hair_length", "age"):  # independent factors leave it alone
+        assert abs(np.corrcoef(pose - factors["pose"], factors[name])[0, 1]) < 0.2, name

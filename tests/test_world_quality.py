@@ -69,6 +69,7 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "quality.json").read_text())
     assert report["n"] == 20 and np.isfinite(report["kid"]) and report["kid"] > report["kid_real_baseline"]
+    assert [row["name"] for row in report["pixel_check"]][1] == "eyeglasses vs pose (control), pose from pixels"
     assert sorted(p.name for p in out.iterdir()) == ["grids.png", "quality.json", "quality.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "g.pkl", "quality"]  # no temporaries left
     with pytest.raises(SystemExit) as exit_info:
@@ -76,3 +77,20 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "holds 40 faces and --n 21 needs 42" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pixel_check_sees_a_correlation_the_generator_made():
+    """Faces drawn with glasses only when turned left (a generator that tied the two) against independent
+    drawn faces: read from pixels, the control is -1 against about 0, and the pixels' pose follows the
+    exact pose on both sides."""
+    drawn = world.sample_factors(300, seed=7)
+    tied = dict(drawn, pose=np.where(drawn["eyeglasses"] == 1, -0.8, 0.8).astype(np.float32))
+    rows = {row["name"]: row for row in world_quality.pixel_check(
+        world.draw_faces(tied), exact_scores(tied), world.draw_faces(drawn), exact_scores(drawn))}
+    control = rows["eyeglasses vs pose (control), pose from pixels"]
+    assert control["generated"] == -1.0
+    expected = world.measured_correlations(drawn)[4]  # the same difference on the exact factors
+    assert abs(control["drawn"] - expected["measured"]) < 0.05
+    assert rows["pose: scorer vs pixels (Pearson r)"]["generated"] > 0.98
+    assert rows["pose: scorer vs pixels (Pearson r)"]["drawn"] > 0.98
+    assert rows["faces whose mouth was found"]["generated"] == rows["faces whose mouth was found"]["drawn"] == 1.0
