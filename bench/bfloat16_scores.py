@@ -6,8 +6,8 @@ synthesis path in float32 and in bfloat16 with the convolutions of the layers fr
 float32 throughout). For each setting it prints the images' mean and largest absolute error against float32
 (raw and after the 8-bit conversion the scorers see, in units of the [-1, 1] range), then for every scorer
 output the Pearson correlation of the scores on bfloat16 renders with those on float32 renders (hair colour:
-the lowest over its four logits) and the share of samples whose label (sign of a binary score, argmax of the
-colour) changes.
+the lowest over its four logits) and the share of samples whose label (the world's: logit > 0, smile > 0,
+age > 0.5, pose > 0, argmax of the colour) changes.
 
     python bench/bfloat16_scores.py                  # 2,000 samples, about a minute on 2 cores
     python bench/bfloat16_scores.py --n 500 --bfloat16_from 4,8,16,32 --json out.json
@@ -32,17 +32,14 @@ def render(tf, np, synthesis, G, ws, batch_size):
     return np.concatenate([function(ws[i:i + batch_size], noise).numpy() for i in range(0, len(ws), batch_size)])
 
 
-def score_agreement(np, reference, other):
+def score_agreement(np, world, reference, other):
     """{output: (N,) or (N, K) scores} twice -> {output: (Pearson r, lowest over columns; share of labels that
-    differ)}; labels: sign of a single score, argmax of several."""
+    differ)}; labels: the world's own (:func:`gradctrl.world.score_labels`)."""
     result = {}
     for name, ref in reference.items():
-        ref, oth = ref.reshape(len(ref), -1), other[name].reshape(len(ref), -1)
-        r = min(float(np.corrcoef(ref[:, c], oth[:, c])[0, 1]) for c in range(ref.shape[1]))
-        if ref.shape[1] == 1:
-            flipped = float(np.mean((ref[:, 0] > 0) != (oth[:, 0] > 0)))
-        else:
-            flipped = float(np.mean(ref.argmax(1) != oth.argmax(1)))
+        ref_columns, other_columns = ref.reshape(len(ref), -1), other[name].reshape(len(ref), -1)
+        r = min(float(np.corrcoef(ref_columns[:, c], other_columns[:, c])[0, 1]) for c in range(ref_columns.shape[1]))
+        flipped = float(np.mean(world.score_labels(name, ref) != world.score_labels(name, other[name])))
         result[name] = (r, flipped)
     return result
 
@@ -84,7 +81,7 @@ def main(argv=None):
         error = np.abs(images - reference)
         uint8_error = np.abs(stylegan2.to_uint8(images).astype(np.float32)
                              - stylegan2.to_uint8(reference).astype(np.float32)) * (2 / 255)
-        agreement = score_agreement(np, reference_scores, world.predict_scores(scorer, stylegan2.to_uint8(images)))
+        agreement = score_agreement(np, world, reference_scores, world.predict_scores(scorer, stylegan2.to_uint8(images)))
         row = {"bfloat16_from": start, "error_mean": float(error.mean()), "error_max": float(error.max()),
                "uint8_error_mean": float(uint8_error.mean()),
                "scores": {k: {"pearson": r, "labels_changed": f} for k, (r, f) in agreement.items()}}

@@ -112,17 +112,22 @@ class EditContext:
             self._data = data
         return self._data
 
+    def check_class_counts(self, names, where=None):
+        """UserError (prefixed by ``where``) when the data directory and the classifier disagree on the class
+        count of an attribute in ``names`` that the classifier has."""
+        for name in names:
+            found, expected = self.data().num_classes(name), self.classifier.num_classes.get(name)
+            if expected is not None and found != expected:
+                raise UserError(f"{where + ': ' if where else ''}attribute '{name}' has {found} score column(s) in "
+                                f"--data_dir but {expected} in the classifier: pass the data directory the "
+                                "classifier was trained on")
+
     def directions(self, baseline, attribute, exclude=()):
         """The unit directions (K', w_dim) of a baseline for ``attribute`` (see :func:`baseline_directions`);
         UserError when the data directory and the classifier disagree on a class count it uses."""
         key = (baseline, attribute, tuple(exclude))
         if key not in self._directions:
-            for name in (attribute, *exclude):
-                found, expected = self.data().num_classes(name), self.classifier.num_classes.get(name)
-                if expected is not None and found != expected:
-                    raise UserError(f"attribute '{name}' has {found} score column(s) in --data_dir but "
-                                    f"{expected} in the classifier: pass the data directory the classifier was "
-                                    "trained on")
+            self.check_class_counts((attribute, *exclude))
             self._directions[key] = baseline_directions(baseline, self.data(), attribute, list(exclude),
                                                         self.ganspace_components)
         return self._directions[key]

@@ -198,12 +198,7 @@ def _claims_plan(args, config, context, scorers, cases, sizes):
     if not_world:
         raise UserError(f"--claims needs exact labels: attribute '{not_world[0]}' is not scored by the world's "
                         "scorer (world:ATTRIBUTE); use configs/world.toml")
-    data = context.data()
-    for name in clf.attributes:  # the small-data classifiers train on the data directory's labels
-        if data.num_classes(name) != clf.num_classes[name]:
-            raise UserError(f"--claims: attribute '{name}' has {data.num_classes(name)} score column(s) in "
-                            f"--data_dir but {clf.num_classes[name]} in the classifier: pass the data directory "
-                            "the classifier was trained on")
+    context.check_class_counts(clf.attributes, "--claims")  # the small-data classifiers train on its labels
     top_k = args.top_k or max((k for case in cases for k in case.exclude.values()), default=0)
     if not 0 < top_k <= clf.w_dim:
         raise UserError(f"--top_k {top_k}: give a channel count in [1, {clf.w_dim}] (the config sets no "
