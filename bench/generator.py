@@ -39,6 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stylegan2.cpu import amx_flags  # noqa: E402  (the checkout first on the path; no TensorFlow imported)
+
 CONFIG_F = dict(architecture="skip", fmap_base=16384, fmap_max=512, z_dim=512, w_dim=512, mapping_layers=8)
 
 
@@ -231,14 +233,6 @@ def onednn_kernels():
     return {name: sorted(found) for name, found in kernels.items()}, isa
 
 
-def cpu_amx_flags():
-    """The amx_* flags of this CPU in /proc/cpuinfo (empty: no AMX units)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return sorted(flag for flag in line.split(":", 1)[1].split() if flag.startswith("amx"))
-    return []
-
-
 def peak_rss_mib():
     """This process's peak resident memory (VmHWM, MiB). Unlike getrusage's ru_maxrss it is not inherited
     from the parent across fork and exec, so a child measures only itself."""
@@ -303,7 +297,7 @@ def main(argv=None):
     log(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), intra-op threads "
         f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "
         f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'}")
-    amx = cpu_amx_flags()
+    amx = amx_flags()
     results = {"rows": [], "memory": [], "first_call": [], "amx_flags": amx}
     if not args.no_bf16:
         kernels, isa = onednn_kernels()

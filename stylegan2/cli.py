@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from .cpu import default_precision
 from .errors import InputError, exit_on_input_error, quiet_tensorflow
 from .images import write_png
 
@@ -124,7 +125,8 @@ def _add_train_parser(commands):
                  mapping_lrmul="learning-rate multiplier of the mapping network (NVIDIA's 0.01 suits runs of "
                                "millions of images; short runs barely move the mapping)", ema_kimg="Gs half-life in kimg",
                  ema_rampup="cap the half-life at this x the images seen (0: NVIDIA's fixed half-life)",
-                 precision="float32 or bfloat16 convolutions", kid_samples="samples for KID at each snapshot (0: none)",
+                 precision="float32 or bfloat16 convolutions (default: bfloat16 on CPUs with AMX, else float32)",
+                 kid_samples="samples for KID at each snapshot (0: none)",
                  devices="data-parallel training on this many GPUs (CPU devices when no GPU is visible), each "
                          "taking batch-size / devices images; 0 or 1: one device",
                  kid_model="Keras model (.keras) whose features KID compares; images fed as float32 in [0, 255]")
@@ -136,8 +138,9 @@ def _add_train_parser(commands):
         if isinstance(value, bool):
             train.add_argument(flag, action="store_true", default=None, help=helps.get(field.name, field.name))
         else:
+            default = "" if field.name == "precision" else f" (preset or {value})"  # chosen by the CPU
             train.add_argument(flag, type=type(value), default=None,
-                               help=f"{helps.get(field.name, field.name.replace('_', ' '))} (preset or {value})")
+                               help=f"{helps.get(field.name, field.name.replace('_', ' '))}{default}")
 
 
 def train_main(args):
@@ -159,6 +162,9 @@ def train_main(args):
         options = dataclasses.replace(TrainingOptions(**PRESETS[args.preset or "32"]), **given)
         if options.ema_rampup == 0:
             options.ema_rampup = None
+        if args.precision is None:
+            options.precision, reason = default_precision()
+            print(f"precision {options.precision}: {reason} (--precision overrides)")
     trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress)
     print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
 

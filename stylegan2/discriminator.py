@@ -28,22 +28,11 @@ def downsample_fir(x, kernel, pad0, pad1):
     """Pad each spatial axis by (pad0, pad1) and filter every channel with the separable FIR ``kernel`` (taps
     normalised to sum 1 per axis). x: (N, H, W, C) -> (N, H + pad0 + pad1 - len + 1, ..., C).
 
-    Written as shifted slices and sums, so its gradients of every order are exact and cheap (R1 needs the
-    gradient of a gradient through it)."""
-    taps = np.asarray(kernel, np.float64)
-    taps = (taps / taps.sum()).astype(np.float32)
-    x = tf.pad(x, [[0, 0], [pad0, pad1], [pad0, pad1], [0, 0]])
-    for axis in (1, 2):
-        size = x.shape[axis] - len(taps) + 1
-        parts = []
-        for j, c in enumerate(taps[::-1]):  # true convolution (the kernel is symmetric in practice)
-            begin = [0, 0, 0, 0]
-            begin[axis] = j
-            length = [-1, -1, -1, -1]
-            length[axis] = size
-            parts.append(tf.slice(x, begin, length) * c)
-        x = tf.add_n(parts)
-    return x
+    Written as two matmuls with banded matrices (:func:`stylegan2.ops.fir_2d_matmul`), so its gradients of every
+    order are exact and cheap (R1 needs the gradient of a gradient through it)."""
+    _, h, w, _ = x.shape
+    return ops.fir_2d_matmul(x, ops.upfirdn_matrix(h, kernel, pad0=pad0, pad1=pad1),
+                             ops.upfirdn_matrix(w, kernel, pad0=pad0, pad1=pad1))
 
 
 def conv_downsample_2d(x, w, kernel):

@@ -55,6 +55,11 @@ XLA_CONV_MIN_CHANNELS = 256
 # batch 4 2.4 vs 2.3 s; whole batches compile per batch size (1024 px: 9-21 s).
 PER_SAMPLE_MIN_RESOLUTION = 256
 MODCONV_MODES = ("input", "grouped")
+# How an up-sampling layer computes: "polyphase" (four stride-1 convolutions and an FIR pass over the phases,
+# the fastest forward pass: inference) or "transposed" (TensorFlow's transposed convolution and the FIR pass as
+# two matmuls: the fastest when gradients are taken, since the polyphase form's slices have costly gradients;
+# training, measured in bench/train.py --profile).
+UPSAMPLING_MODES = ("polyphase", "transposed")
 PRECISIONS = ("float32", "bfloat16")
 # Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
 # Measured on config-f 1024 (xla=False, 2 samples, raw images of std 1.5): every layer adds about the same
@@ -88,14 +93,19 @@ class FastSynthesis:
     net: the :class:`SynthesisNetwork` whose weights are used; modconv: 'input' | 'grouped' (None: by device,
     :func:`default_modconv`); precision: 'float32' | 'bfloat16' (then the convolutions of layers with outputs of
     ``bfloat16_from`` px and more run in bfloat16, the rest in float32); xla: True / False forces XLA for every layer's
-    fused steps / for none, None chooses by size on CPU (see the module docstring). Call it inside a
-    ``tf.function``.
+    fused steps / for none, None chooses by size on CPU (see the module docstring); upsampling: one of
+    :data:`UPSAMPLING_MODES` ("transposed" needs modconv "input"). Call it inside a ``tf.function``.
     """
 
-    def __init__(self, net, modconv=None, precision="float32", xla=None, bfloat16_from=BF16_FROM_RESOLUTION):
+    def __init__(self, net, modconv=None, precision="float32", xla=None, bfloat16_from=BF16_FROM_RESOLUTION,
+                 upsampling="polyphase"):
         modconv = modconv or default_modconv()
         if modconv not in MODCONV_MODES:
             raise ValueError(f"modconv must be one of {MODCONV_MODES}, got {modconv!r}")
+        if upsampling not in UPSAMPLING_MODES or (upsampling == "transposed" and modconv != "input"):
+            raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES} ('transposed' with modconv 'input'), "
+                             f"got {upsampling!r} with modconv {modconv!r}")
+        self._transposed = upsampling == "transposed"
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if ops.fir_factors(net.resample_kernel) is None:
@@ -125,11 +135,13 @@ class FastSynthesis:
     def _cast(x, dtype):
         return x if x.dtype == dtype else tf.cast(x, dtype)
 
-    @staticmethod
-    def _float32_phases(phased):
-        """Phases from :func:`ops.upsample_conv_phases` cast to float32, for the FIR pass."""
-        phases = [[None if p is None else tf.cast(p, tf.float32) for p in row] for row in phased["phases"]]
-        return dict(phased, phases=phases)
+    def _fir_up(self, y, kernel_size):
+        """The FIR pass of an up-sampling convolution's output (phases, or the transposed convolution's output)
+        in float32 -> (N, 2H, 2W, O)."""
+        if self._transposed:
+            return ops.fir_transposed(tf.cast(y, tf.float32), self._kernel, kernel_size)
+        phases = [[None if p is None else tf.cast(p, tf.float32) for p in row] for row in y["phases"]]
+        return ops.fir_interleave(dict(y, phases=phases), self._kernel)
 
     @staticmethod
     def _demodulation(s, weight):
@@ -186,6 +198,8 @@ class FastSynthesis:
         weight: None for the layer's own runtime weight, read from its variables in the graph (so gradients
         with respect to the stored weights are exact), else a grouped weight."""
         w = self._cast(layer.weight if weight is None else weight, dtype)
+        if up and self._transposed:
+            return ops.transposed_conv(self._cast(xm, dtype), w)
         if up:
             return ops.upsample_conv_phases(self._cast(xm, dtype), w, self._kernel)
         return tf.nn.conv2d(self._cast(xm, dtype), w, strides=1, padding="SAME")
@@ -205,7 +219,7 @@ class FastSynthesis:
 
             def body(x, weight, noise, s_next, rgb_weight):
                 y = self._conv(self._to_groups(x), layer, up, dtype, weight)
-                y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+                y = self._fir_up(y, layer.weight.shape[0]) if up else y
                 return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight,
                                       next_dtype)
             return self._compiled(key, body, large)(x, weight, noise, s_next, rgb_weight)
@@ -213,7 +227,7 @@ class FastSynthesis:
         d = self._demodulation(s, layer.weight)
 
         def rest(y, d, noise, s_next, rgb_weight):
-            y = ops.fir_interleave(self._float32_phases(y), self._kernel) if up else y
+            y = self._fir_up(y, layer.weight.shape[0]) if up else y
             return self._epilogue(y, d, noise, layer, s_next, rgb_weight, next_dtype)
 
         if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and dtype == tf.float32 and self._xla is not False:
@@ -241,7 +255,9 @@ class FastSynthesis:
 
         def body(y, rgb):
             rgb = rgb + bias
-            return rgb if y is None else ops.upsample_2d_polyphase(y, self._kernel) + rgb
+            if y is None:
+                return rgb
+            return (ops.upsample_2d_matmul if self._transposed else ops.upsample_2d_polyphase)(y, self._kernel) + rgb
         # RGB has few channels and light steps: compiled from 8x fewer values (128 px and up for RGB).
         return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
 
@@ -250,7 +266,8 @@ class FastSynthesis:
         _, h, w, c = z.shape
 
         def body(z, t, s_next):
-            skip = ops.upsample_conv_2d_polyphase(t, skip_weight(), self._kernel)
+            upsample = ops.upsample_conv_2d_transposed if self._transposed else ops.upsample_conv_2d_polyphase
+            skip = upsample(t, skip_weight(), self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
             return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
         return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)

@@ -279,3 +279,78 @@ def upsample_2d_polyphase(x, k, factor=2):
     """:func:`upsample_2d` in polyphase form: no zeros inserted, len(k) / factor taps per output sample and axis.
     x: (N, H, W, C) with static H, W; k: separable FIR taps. -> (N, 2H, 2W, C)."""
     return upsample_conv_2d_polyphase(x, None, k, factor)
+
+
+# Matrix forms of the FIR passes, used where gradients are taken (training): along one axis, up-sampling by
+# inserting zeros, padding and filtering is a linear map, a banded (out x in) matrix, so a separable pass over
+# (N, H, W, C) is two batched matmuls with constant matrices. Their gradients of every order are matmuls too
+# (no slice gradients, which scatter into zero tensors), and oneDNN runs them near its matmul rate.
+
+
+def upfirdn_matrix(size, taps, up=1, pad0=0, pad1=0, gain=1.0):
+    """The linear map of :func:`upfirdn_2d` along one axis, as a matrix.
+
+    size: input length; taps: 1-D FIR taps (normalised to sum 1, then times ``gain``); up: zeros-insertion
+    factor; pad0/pad1: padding (crop when negative) before/after, on the up-sampled signal. -> float32
+    (size * up + pad0 + pad1 - len(taps) + 1, size): output sample o = sum over j of taps[::-1][j] *
+    upsampled_padded[o + j] (true convolution, as NVIDIA's ``_upfirdn_2d_ref``).
+    """
+    taps = np.asarray(taps, np.float64)
+    taps = taps / np.sum(taps) * gain
+    flipped = taps[::-1]
+    out = size * up + pad0 + pad1 - len(taps) + 1
+    matrix = np.zeros((out, size), np.float64)
+    for o in range(out):
+        for j, c in enumerate(flipped):
+            source = o + j - pad0  # index into the up-sampled signal
+            if 0 <= source < size * up and source % up == 0:
+                matrix[o, source // up] += c
+    return matrix.astype(np.float32)
+
+
+def fir_2d_matmul(x, matrix_h, matrix_w):
+    """A separable FIR pass as two batched matmuls: x (N, H, W, C), matrix_h (H', H), matrix_w (W', W)
+    (:func:`upfirdn_matrix`; numpy arrays) -> (N, H', W', C) in x's dtype, no transposes."""
+    _, h, w, c = x.shape
+    out_h, out_w = matrix_h.shape[0], matrix_w.shape[0]
+    y = tf.matmul(tf.constant(matrix_h, x.dtype), tf.reshape(x, [-1, h, w * c]))  # (N, H', W * C)
+    y = tf.matmul(tf.constant(matrix_w, x.dtype), tf.reshape(y, [-1, w, c]))  # (N * H', W', C)
+    return tf.reshape(y, [-1, out_h, out_w, c])
+
+
+def upsample_2d_matmul(x, k, factor=2):
+    """:func:`upsample_2d` in matrix form (:func:`fir_2d_matmul`). x: (N, H, W, C) with static H, W; k: FIR
+    taps with a separable setup (see :func:`fir_factors`). -> (N, 2H, 2W, C)."""
+    _, h, w, _ = x.shape
+    taps_h, taps_w = _separable_factors(k, factor)
+    p = len(taps_h) - factor
+    pads = dict(up=factor, pad0=(p + 1) // 2 + factor - 1, pad1=p // 2, gain=factor)
+    return fir_2d_matmul(x, upfirdn_matrix(h, taps_h, **pads), upfirdn_matrix(w, taps_w, **pads))
+
+
+def upsample_conv_2d_transposed(x, w, k, factor=2):
+    """:func:`upsample_conv_2d` with its FIR pass in matrix form: TensorFlow's transposed convolution (whose
+    gradients are native convolutions), then :func:`fir_2d_matmul`. x: (N, H, W, I) with static H, W; w: (kh,
+    kw, I, O) runtime weight; k: FIR taps with a separable setup. -> (N, 2H, 2W, O)."""
+    return fir_transposed(transposed_conv(x, w, factor), k, w.shape[0], factor)
+
+
+def transposed_conv(x, w, factor=2):
+    """The first half of :func:`upsample_conv_2d_transposed`: the stride-``factor`` transposed convolution with
+    the spatially flipped weight, VALID. x: (N, H, W, I); w: (kh, kw, I, O). -> (N, (H - 1) f + kh, (W - 1) f + kw, O)."""
+    kh, kw, _, out_channels = w.shape
+    _, h, width, _ = x.shape
+    filters = tf.transpose(w[::-1, ::-1], [0, 1, 3, 2])  # (kh, kw, O, I): conv2d_transpose's layout
+    shape = [(h - 1) * factor + kh, (width - 1) * factor + kw]
+    y = tf.nn.conv2d_transpose(x, filters, output_shape=tf.stack([tf.shape(x)[0], shape[0], shape[1], out_channels]),
+                               strides=[1, factor, factor, 1], padding="VALID")
+    return tf.ensure_shape(y, [None, shape[0], shape[1], out_channels])
+
+
+def fir_transposed(t, k, kernel_size, factor=2):
+    """The second half of :func:`upsample_conv_2d_transposed`: the FIR pass (gain factor^2) over the transposed
+    convolution's output t (N, T, T', O) of a ``kernel_size`` weight. -> (N, 2H, 2W, O)."""
+    taps_h, taps_w = _separable_factors(k, factor)
+    p = (len(taps_h) - factor) - (kernel_size - 1)
+    pads = dict(pad0=(p + 1) // 2 + factor - 1, pad1=p // 2 + 1, gain=factor)
+    return fir_2d_matmul(t, upfirdn_matrix(t.shape[1], taps_h, **pads), upfirdn_matrix(t.shape[2], taps_w, **pads))

@@ -250,9 +250,10 @@ class Trainer:
         self.d_opt = Adam(self.d_vars, d_lr, d_b1, d_b2, o.eps, "D_opt")
         self.pl_mean = tf.Variable(0.0, trainable=False)
         self.iteration = 0
-        # bfloat16_from=4: every layer's convolution in the chosen precision (training's networks are small).
+        # bfloat16_from=4: every layer's convolution in the chosen precision (training's networks are small);
+        # transposed up-sampling: its gradients are native convolutions and matmuls (bench/train.py --profile).
         self._synthesis = FastSynthesis(G.synthesis_network, modconv="input", precision=o.precision, xla=False,
-                                        bfloat16_from=4)
+                                        bfloat16_from=4, upsampling="transposed")
         self._ema_pairs = [(self.Gs_vars()[name], var) for name, var in self.G_vars().items()]
         b = o.batch_size
         image_spec = tf.TensorSpec([b] + list(self.images.shape[1:]), tf.float32)

@@ -42,6 +42,34 @@ def test_polyphase_upsample_equals_zero_insertion_then_fir(kernel):
     assert rel_error(ops.upsample_2d_polyphase(tf.constant(x), kernel), expected) < REL_TOL
 
 
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(np.shape(k)) + str(np.ravel(k)[:3]))
+@pytest.mark.parametrize("size", [3, 1])
+def test_matrix_form_upsample_conv_equals_transposed_conv_then_fir(kernel, size):
+    """The training form: the FIR pass as two banded matmuls after TensorFlow's transposed convolution."""
+    x = rand(2, 5, 6, 4, seed=1)
+    w = rand(size, size, 4, 3, seed=2)
+    expected = ops.upsample_conv_2d(tf.constant(x), tf.constant(w), kernel)
+    assert rel_error(ops.upsample_conv_2d_transposed(tf.constant(x), tf.constant(w), kernel), expected) < REL_TOL
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(np.shape(k)) + str(np.ravel(k)[:3]))
+def test_matrix_form_upsample_equals_zero_insertion_then_fir(kernel):
+    x = rand(2, 5, 7, 3, seed=3)
+    expected = ops.upsample_2d(tf.constant(x), kernel)
+    assert rel_error(ops.upsample_2d_matmul(tf.constant(x), kernel), expected) < REL_TOL
+
+
+def test_upfirdn_matrix_by_hand():
+    """Up-sampling [a, b] by 2 with taps (1, 1) and no padding: zeros inserted [a, 0, b, 0], then sums of
+    neighbours [a, b] (one output per pair, 3 outputs), times the gain."""
+    matrix = ops.upfirdn_matrix(2, (1, 1), up=2, gain=2.0)
+    np.testing.assert_allclose(matrix, [[1, 0], [0, 1], [0, 1]], atol=0)
+    # A crop (negative padding) removes rows; padding adds rows that read zeros.
+    np.testing.assert_allclose(ops.upfirdn_matrix(3, (1,), pad0=-1), [[0, 1, 0], [0, 0, 1]], atol=0)
+    # True convolution with (1, 3) / 4 over [0, a, b]: y0 = 3/4 * 0 + 1/4 * a, y1 = 3/4 * a + 1/4 * b.
+    np.testing.assert_allclose(ops.upfirdn_matrix(2, (1, 3), pad0=1, pad1=0), [[0.25, 0], [0.75, 0.25]], atol=1e-7)
+
+
 def test_polyphase_grouped_weight_is_per_group_convolution():
     """A grouped weight (kh, kw, I, G*O) on x of G*I channels: each group convolved with its own weight."""
     x, w = rand(1, 6, 6, 2 * 3, seed=4), rand(3, 3, 3, 2 * 5, seed=5)
@@ -76,6 +104,19 @@ def test_fast_generator_matches_straightforward(name, modconv):
     assert rel_error(fast.synthesis(ws), reference.synthesis(ws)) < REL_TOL
     noise = dict(noise_mode="random", seed=3)  # per-sample noise buffers
     assert rel_error(fast.synthesis(ws, **noise), reference.synthesis(ws, **noise)) < REL_TOL
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_transposed_upsampling_matches_straightforward(name):
+    """upsampling='transposed' (what training runs) renders what the straightforward path renders."""
+    state = randomised(name)
+    G = Generator(state)
+    net = G.synthesis_network
+    ws = rand(3, G.num_ws, G.w_dim, seed=8)
+    synthesis = tf.function(FastSynthesis(net, modconv="input", xla=False, upsampling="transposed").__call__,
+                            autograph=False)
+    expected = Generator(state, fast=False).synthesis(ws)
+    assert rel_error(synthesis(tf.constant(ws), net.const_noise), expected) < REL_TOL
 
 
 @pytest.mark.parametrize("name", ["skip16", "resnet32_gray", "orig32_halving"])
@@ -123,6 +164,8 @@ def test_options_are_checked():
         Generator(state, modconv="fused")
     with pytest.raises(stylegan2.InputError, match="fast path"):
         Generator(state, fast=False, precision="bfloat16")
+    with pytest.raises(ValueError, match="upsampling"):
+        FastSynthesis(Generator(state).synthesis_network, modconv="grouped", upsampling="transposed")
 
 
 def test_non_separable_fir_uses_the_straightforward_path():

@@ -32,8 +32,9 @@ def loss_of(synthesis, ws, noise, probe):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-@pytest.mark.parametrize("modconv", ["input", "grouped"])
-def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv):
+@pytest.mark.parametrize("modconv,upsampling", [("input", "polyphase"), ("grouped", "polyphase"),
+                                                ("input", "transposed")])
+def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv, upsampling):
     G = randomised(name)
     net = G.synthesis_network
     rng = np.random.RandomState(0)
@@ -42,7 +43,7 @@ def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv):
     probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
     variables = [v for v in net.variables_by_name.values() if v.trainable]
     results = []
-    for synthesis in (net, FastSynthesis(net, modconv=modconv, xla=False)):
+    for synthesis in (net, FastSynthesis(net, modconv=modconv, xla=False, upsampling=upsampling)):
         with tf.GradientTape() as tape:
             tape.watch([ws] + noise)
             loss = loss_of(synthesis, ws, noise, probe)
@@ -59,11 +60,12 @@ def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_fast_path_weight_gradient_matches_finite_differences(name):
+@pytest.mark.parametrize("upsampling", ["polyphase", "transposed"])
+def test_fast_path_weight_gradient_matches_finite_differences(name, upsampling):
     """d/dt loss(theta + t v) at t = 0 by central differences (float64 sums of float32 renders) against <grad, v>."""
     G = randomised(name)
     net = G.synthesis_network
-    synthesis = FastSynthesis(net, modconv="input", xla=False)
+    synthesis = FastSynthesis(net, modconv="input", xla=False, upsampling=upsampling)
     rng = np.random.RandomState(1)
     ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
     noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
