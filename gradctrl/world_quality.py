@@ -47,6 +47,41 @@ def marginals(factors):
     return {name: float(value) for name, value in shares.items()}
 
 
+def binary_events(factors):
+    """Every attribute of a factor table as a yes/no event -> dict name -> bool (N,): the shares of
+    :func:`marginals` (each hair colour its own event)."""
+    labels = world.label_table(factors)
+    events = {"eyeglasses": labels["eyeglasses"] == 1, "long hair": labels["hair_length"] == 1,
+              "smiling": labels["smile"] == 1, "old": labels["age"] == 1, "facing right": factors["pose"] > 0}
+    events.update({f"hair {colour}": labels["hair_colour"] == k for k, colour in enumerate(world.HAIR_COLOURS)})
+    return events
+
+
+# The pairs of events the world ties together (the planted pairs, either order); every other pair it leaves
+# independent.
+PLANTED_EVENT_PAIRS = (("old", "eyeglasses"), ("long hair", "smiling"))
+
+
+def pair_links(factors):
+    """How strongly each pair of events goes together -> dict "B | A" -> P(B | A) - P(B | not A) (a
+    difference of fractions in [-1, 1]; 0 for independent events; nan where A or not A is empty), for every
+    pair of :func:`binary_events` except two hair colours (exclusive by construction), A before B in
+    :func:`binary_events`' order."""
+    events = binary_events(factors)
+    names = list(events)
+    links = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if a.startswith("hair ") and b.startswith("hair "):
+                continue
+            given, outcome = events[a], events[b]
+            if given.all() or not given.any():
+                links[f"{b} | {a}"] = float("nan")
+                continue
+            links[f"{b} | {a}"] = float(outcome[given].mean() - outcome[~given].mean())
+    return links
+
+
 def confident_shares(scores):
     """Share of faces the scorer labels confidently -> dict: per binary attribute the share with
     p = sigmoid(logit) < 0.1 or > 0.9, and for hair colour the share with the top softmax probability > 0.9."""
@@ -71,9 +106,16 @@ def compare(generated_scores, drawn_scores):
     correlations = [dict(name=g["name"], specified=g["value"], generated=g["measured"], drawn=d["measured"],
                          difference=abs(g["measured"] - d["measured"]), n_generated=g["n_given"])
                     for g, d in zip(world.measured_correlations(gen), world.measured_correlations(drawn))]
+    gen_p, drawn_p = pair_links(gen), pair_links(drawn)
+    planted = {frozenset(pair) for pair in PLANTED_EVENT_PAIRS}
+    pairs = [dict(name=name, planted=frozenset(name.split(" | ")) in planted, generated=gen_p[name], drawn=drawn_p[name],
+                  difference=abs(gen_p[name] - drawn_p[name])) for name in gen_p]
     gen_c, drawn_c = confident_shares(generated_scores), confident_shares(drawn_scores)
     confident = [dict(name=name, generated=gen_c[name], drawn=drawn_c[name]) for name in gen_c]
-    return dict(marginals=rows, correlations=correlations, confident=confident)
+    gaps = [row["difference"] for row in rows + correlations + pairs if np.isfinite(row["difference"])]
+    return dict(marginals=rows, correlations=correlations, pairs=pairs, confident=confident,
+                mean_gap=float(np.mean(gaps)), largest_gap=max(rows + correlations + pairs, key=lambda row: (
+                    np.nan_to_num(row["difference"], nan=-1.0)))["name"])
 
 
 def pixel_check(generated_images, generated_scores, drawn_images, drawn_scores):
@@ -110,6 +152,12 @@ def markdown(report):
     lines += ["", "| planted correlation | specified | generated | drawn | difference |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {c['name']} | {c['specified']:.2f} | {c['generated']:.3f} | {c['drawn']:.3f} | {c['difference']:.3f} |"
               for c in r["correlations"]]
+    lines += ["", "| pair: P(B \\| A) - P(B \\| not A) | planted | generated | drawn | difference |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {c['name'].replace('|', chr(92) + '|')} | {'yes' if c['planted'] else ''} | {c['generated']:.3f} | "
+              f"{c['drawn']:.3f} | {c['difference']:.3f} |" for c in r["pairs"]]
+    lines += ["", f"Mean absolute gap over every share, planted correlation and pair: **{r['mean_gap']:.3f}** "
+              f"(largest: {r['largest_gap']})."]
     lines += ["", "| confidently labelled (p < 0.1 or > 0.9) | generated | drawn |", "| --- | --- | --- |"]
     lines += [f"| {c['name']} | {c['generated']:.3f} | {c['drawn']:.3f} |" for c in r["confident"]]
     lines += ["", "| read from pixels (the mouth's position), not the scorer | generated | drawn |", "| --- | --- | --- |"]

@@ -55,6 +55,28 @@ def test_a_collapsed_generator_shows_in_every_table():
     assert confident == {"eyeglasses": 1.0, "hair_length": 0.0, "hair_colour": 1.0}
 
 
+def test_every_pair_is_reported_and_an_added_link_shows():
+    """Drawn factors against a copy in which every smiling face wears glasses: the pairs table has every pair
+    of events but two hair colours (5 + 4 events: 10 + 20 pairs), the drawn world's planted pairs are the
+    strong ones, and the added eyeglasses/smiling link moves that pair by the hand-computed amount."""
+    drawn = world.sample_factors(6000, seed=7)
+    smiling = drawn["smile"] > 0
+    linked = dict(drawn, eyeglasses=np.where(smiling, 1, drawn["eyeglasses"]).astype(np.uint8))
+    report = world_quality.compare(exact_scores(linked), exact_scores(drawn))
+    pairs = {row["name"]: row for row in report["pairs"]}
+    assert len(pairs) == 30 and "hair blond | hair black" not in pairs
+    assert {name for name, row in pairs.items() if row["planted"]} == {"old | eyeglasses", "smiling | long hair"}
+    strong = {name for name, row in pairs.items() if abs(row["drawn"]) > 0.1}
+    assert strong == {"old | eyeglasses", "smiling | long hair"}  # the world's own links, nothing else
+    glasses = linked["eyeglasses"] == 1
+    expected = np.mean(smiling[glasses]) - np.mean(smiling[~glasses])  # P(smiling | glasses) - P(smiling | none)
+    assert pairs["smiling | eyeglasses"]["generated"] == pytest.approx(expected)
+    assert pairs["smiling | eyeglasses"]["difference"] > 0.3
+    gaps = [row["difference"] for row in report["marginals"] + report["correlations"] + report["pairs"]]
+    assert report["mean_gap"] == pytest.approx(np.nanmean(gaps))
+    assert report["largest_gap"] in ("smiling | eyeglasses", "eyeglasses | smiling", "eyeglasses")
+
+
 def test_quality_command_writes_the_report_folder(tmp_path, capsys):
     data = world.write_world(tmp_path / "drawn", 40, seed=0, progress=False)
     network = tmp_path / "g.pkl"
