@@ -27,6 +27,11 @@ What differs from the straightforward per-layer path (``SynthesisNetwork.__call_
   demodulation, the FIR pass of the up-sampling phases, noise, bias, activation, ToRGB and the skip sum.
   Opt-in; its error against float32 and its speed are printed by ``bench/generator.py``.
 
+Training takes gradients through this path, and there the polyphase form's slices cost more than they save
+(the gradient of each slice fills a zero tensor of the input's size): ``upsampling="transposed"`` runs the
+up-sampling convolution as TensorFlow's transposed convolution and every FIR pass as two matmuls with banded
+matrices (:func:`stylegan2.ops.fir_2d_matmul`), which the trainer uses (1.5x faster training, bench/train.py).
+
 Inference at 256 px and more on CPU (:meth:`FastSynthesis.per_sample`, what
 :class:`~stylegan2.generator.Generator` runs there, :func:`default_per_sample`) renders one sample at a time
 in a graph loop: every XLA function is compiled once per process, for batch 1, instead of once per batch size
