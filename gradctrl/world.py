@@ -563,11 +563,20 @@ def build_parser():
     quality.add_argument("--seed", type=int, default=0, help="seed of the generator's z (default 0)")
     quality.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the samples (default 1)")
     quality.add_argument("--scorer", help="a .keras scorer (default the shipped exact scorer)")
+    snapshots = commands.add_parser("snapshots", help="measure every snapshot of a training run with 'quality' "
+                                    "and pick one by the snapshot rule (the smallest mean gap)")
+    snapshots.add_argument("--run", required=True, help="a 'python -m stylegan2 train' run folder")
+    snapshots.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
+    snapshots.add_argument("--out", required=True, help="folder of the measurements (resumed where it exists)")
+    snapshots.add_argument("--n", type=int, default=500, help="samples of each side (default 500)")
+    snapshots.add_argument("--seed", type=int, default=1, help="seed of the generator's z (default 1)")
+    snapshots.add_argument("--kimg_offset", type=int, default=0,
+                           help="kimg trained before the run (a run started with --init; default 0)")
     return parser
 
 
 def main(argv=None):
-    """``python -m gradctrl.world draw|grid|train-scorer|quality ...``; bad input: one line on stderr, exit 2."""
+    """``python -m gradctrl.world draw|grid|train-scorer|quality|snapshots ...``; bad input: one line on stderr, exit 2."""
     from stylegan2.errors import exit_on_input_error
 
     parser = build_parser()
@@ -589,6 +598,11 @@ def main(argv=None):
 
             print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
             print(f"wrote {args.out}/quality.json, quality.md, grids.png")
+        elif args.command == "snapshots":
+            from .world_quality import rank_snapshots
+
+            rank_snapshots(args.run, args.data, args.out, args.n, args.seed, args.kimg_offset)
+            print((Path(args.out) / "snapshots.md").read_text())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ docs/world.md). Generated faces are not drawn faces, though, so the pose, the fa
 correlation, is also read from pixels (:func:`pixel_check`).
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,69 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
         (tmp / "quality.md").write_text(markdown(report))
         write_png(tmp / "grids.png", grids)
     return report
+
+
+SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+)\.pkl$")
+
+
+def snapshot_rows(run, measured):
+    """One row per snapshot of a training run: run (a ``python -m stylegan2 train`` folder), measured (dict kimg
+    -> :func:`measure`'s report) -> rows sorted by kimg with kimg, the trainer's KID from log.jsonl (nan where
+    not logged), the mean and largest gap and the eyeglasses share gap, and ``chosen`` True on the row with the
+    smallest mean gap (the snapshot rule of docs/world.md; ties: the earlier snapshot)."""
+    log = {}
+    log_path = Path(run) / "log.jsonl"
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            log[int(round(record["kimg"]))] = record.get("kid", float("nan"))
+    rows = []
+    for kimg in sorted(measured):
+        report = measured[kimg]
+        shares = {row["name"]: row for row in report["marginals"]}
+        rows.append(dict(kimg=kimg, kid_log=log.get(kimg, float("nan")), mean_gap=report["mean_gap"],
+                         largest_gap=report["largest_gap"], eyeglasses=shares["eyeglasses"]["generated"],
+                         chosen=False))
+    if rows:
+        min(rows, key=lambda row: (row["mean_gap"], row["kimg"]))["chosen"] = True
+    return rows
+
+
+def rank_snapshots(run, data, out, n=500, seed=1, kimg_offset=0, progress=True):
+    """Measure every snapshot of a training run not yet measured in ``out`` (``out/<kimg>/`` per snapshot,
+    :func:`measure` with ``n`` samples of ``seed``), then write ``out/snapshots.md`` (a table, the chosen
+    snapshot marked) and ``out/snapshots.json``. kimg_offset: kimg of training before this run (a run
+    started with ``--init``), added to each snapshot's kimg in the table. Resumable: an interrupted call
+    leaves whole snapshot folders only. -> :func:`snapshot_rows`' rows."""
+    from stylegan2.atomic import write_bytes
+    from tqdm import tqdm
+
+    snapshots = {}
+    for path in Path(run).glob("network-snapshot-*.pkl"):
+        match = SNAPSHOT_PATTERN.search(path.name)
+        if match:
+            snapshots[int(match.group(1))] = path
+    if not snapshots:
+        raise UserError(f"--run '{run}' holds no network-snapshot-*.pkl: give a training run folder")
+    out = Path(out)
+    measured = {}
+    for kimg in tqdm(sorted(snapshots), desc="snapshots", unit="snapshot", disable=not progress):
+        folder = out / f"{kimg + kimg_offset:06d}"
+        if not (folder / "quality.json").exists():
+            measure(snapshots[kimg], data, folder, n, seed)
+        measured[kimg + kimg_offset] = json.loads((folder / "quality.json").read_text())
+    rows = snapshot_rows(run, {k - kimg_offset: v for k, v in measured.items()})
+    for row in rows:
+        row["kimg"] += kimg_offset
+    lines = [f"Snapshots of `{run}` (kimg counted with {kimg_offset} kimg before the run), each measured on {n} "
+             f"samples of seed {seed} at psi 1; chosen: the smallest mean gap (docs/world.md).", "",
+             "| kimg | KID (trainer's log) | mean gap | largest gap | eyeglasses share | chosen |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['kimg']} | {r['kid_log']:.1f} | {r['mean_gap']:.3f} | {r['largest_gap'].replace('|', chr(92) + '|')}"
+              f" | {r['eyeglasses']:.3f} | {'**yes**' if r['chosen'] else ''} |" for r in rows]
+    write_bytes(out / "snapshots.md", ("\n".join(lines) + "\n").encode())
+    write_bytes(out / "snapshots.json", (json.dumps(rows, indent=1) + "\n").encode())
+    return rows

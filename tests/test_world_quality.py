@@ -116,3 +116,35 @@ def test_pixel_check_sees_a_correlation_the_generator_made():
     assert rows["pose: scorer vs pixels (Pearson r)"]["generated"] > 0.98
     assert rows["pose: scorer vs pixels (Pearson r)"]["drawn"] > 0.98
     assert rows["faces whose mouth was found"]["generated"] == rows["faces whose mouth was found"]["drawn"] == 1.0
+
+
+def test_snapshot_rule_picks_the_smallest_mean_gap_and_reads_the_log(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.jsonl").write_text('{"kimg": 0.0, "kid": 50.0}\n{"kimg": 10.016, "kid": 20.0}\n')
+
+    def report(gap, glasses):
+        return dict(mean_gap=gap, largest_gap="x", marginals=[dict(name="eyeglasses", generated=glasses)])
+    rows = world_quality.snapshot_rows(run, {0: report(0.2, 0.3), 10: report(0.1, 0.4), 20: report(0.1, 0.5)})
+    assert [r["chosen"] for r in rows] == [False, True, False]  # a tie goes to the earlier snapshot
+    assert [r["kid_log"] for r in rows][:2] == [50.0, 20.0] and np.isnan(rows[2]["kid_log"])
+
+
+def test_snapshots_command_measures_each_snapshot_once(tmp_path):
+    data = world.write_world(tmp_path / "drawn", 40, seed=0, progress=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    for kimg, seed in ((0, 0), (10, 1)):
+        stylegan2.save_generator(stylegan2.random_generator(resolution=32, architecture="skip", fmap_base=64,
+                                                            fmap_max=16, z_dim=8, w_dim=8, mapping_layers=1,
+                                                            seed=seed), run / f"network-snapshot-{kimg:06d}.pkl")
+    out = tmp_path / "ranked"
+    rows = world_quality.rank_snapshots(run, data, out, n=20, seed=1, kimg_offset=160, progress=False)
+    assert [r["kimg"] for r in rows] == [160, 170] and sum(r["chosen"] for r in rows) == 1
+    first = json.loads((out / "000160" / "quality.json").read_text())
+    assert rows[0]["mean_gap"] == first["mean_gap"] and first["n"] == 20 and first["seed"] == 1
+    stamp = (out / "000160" / "quality.json").stat().st_mtime_ns
+    again = world_quality.rank_snapshots(run, data, out, n=20, seed=1, kimg_offset=160, progress=False)
+    assert json.dumps(again) == json.dumps(rows)  # (no log here: kid_log is nan)
+    assert (out / "000160" / "quality.json").stat().st_mtime_ns == stamp  # measured once
+    assert "| 170 |" in (out / "snapshots.md").read_text()
