@@ -35,13 +35,21 @@ def downsample_fir(x, kernel, pad0, pad1):
                              ops.upfirdn_matrix(w, kernel, pad0=pad0, pad1=pad1))
 
 
-def conv_downsample_2d(x, w, kernel):
+def conv_downsample_2d(x, w, kernel, dtype=tf.float32):
     """NVIDIA's ``conv_downsample_2d``: FIR blur (padding (p + 1) // 2, p // 2 with p = len(kernel) - 2 +
-    kh - 1), then a VALID stride-2 convolution. x: (N, H, W, I); w: (kh, kw, I, O) runtime weight.
-    -> (N, H / 2, W / 2, O)."""
+    kh - 1), then a VALID stride-2 convolution. x: (N, H, W, I); w: (kh, kw, I, O) runtime weight; dtype:
+    the convolution's (the blur stays float32). -> (N, H / 2, W / 2, O) float32."""
     p = (len(kernel) - 2) + (w.shape[0] - 1)
     x = downsample_fir(x, kernel, (p + 1) // 2, p // 2)
-    return tf.nn.conv2d(x, w, strides=2, padding="VALID")
+    return conv2d_in(x, w, dtype, strides=2, padding="VALID")
+
+
+def conv2d_in(x, w, dtype, strides=1, padding="SAME"):
+    """tf.nn.conv2d with inputs and weight in ``dtype`` (float32 or bfloat16; oneDNN accumulates bfloat16 in
+    float32) -> float32 output."""
+    if dtype == tf.float32:
+        return tf.nn.conv2d(x, w, strides=strides, padding=padding)
+    return tf.cast(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(w, dtype), strides=strides, padding=padding), tf.float32)
 
 
 def minibatch_stddev(x, group_size, num_features):
@@ -65,12 +73,16 @@ class Discriminator(tf.Module):
 
     variables: {NVIDIA's name: ndarray}; kwargs: the Network's static kwargs (``num_channels``,
     ``resolution``, ``fmap_base``, ``fmap_max``, ``fmap_decay``, ``architecture``, ``mbstd_group_size``,
-    ``mbstd_num_features``, ``resample_kernel``). Attributes: ``resolution``, ``num_channels``,
+    ``mbstd_num_features``, ``resample_kernel``); precision: 'float32' or 'bfloat16' (the convolutions' inputs
+    and weights; everything else, and every output, float32). Attributes: ``resolution``, ``num_channels``,
     ``variables_by_name`` (tf.Variables of the stored values, stored order).
     """
 
-    def __init__(self, variables, kwargs, what="discriminator"):
+    def __init__(self, variables, kwargs, what="discriminator", precision="float32"):
         super().__init__(name="D")
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
+        self._dtype = tf.as_dtype(precision)
         if kwargs.get("label_size", 0):
             raise InputError(f"{what}: conditional discriminators (label_size > 0) are not supported")
         self.architecture = kwargs.get("architecture", "resnet")
@@ -127,17 +139,19 @@ class Discriminator(tf.Module):
 
     def __call__(self, images):
         """images (N, R, R, num_channels) float32 -> scores (N, 1) float32 (logits of 'real')."""
-        x = ops.bias_act(tf.nn.conv2d(images, self._runtime(self._fromrgb), 1, "SAME"), self._fromrgb[1], "lrelu")
+        dtype = self._dtype
+        x = ops.bias_act(conv2d_in(images, self._runtime(self._fromrgb), dtype), self._fromrgb[1], "lrelu")
         for conv0, conv1, skip in self._blocks:
             t = x
-            x = ops.bias_act(tf.nn.conv2d(x, self._runtime(conv0), 1, "SAME"), conv0[1], "lrelu")
-            x = ops.bias_act(conv_downsample_2d(x, self._runtime(conv1), self.resample_kernel), conv1[1], "lrelu")
+            x = ops.bias_act(conv2d_in(x, self._runtime(conv0), dtype), conv0[1], "lrelu")
+            x = ops.bias_act(conv_downsample_2d(x, self._runtime(conv1), self.resample_kernel, dtype), conv1[1],
+                             "lrelu")
             if skip is not None:
-                t = conv_downsample_2d(t, self._runtime(skip), self.resample_kernel)
+                t = conv_downsample_2d(t, self._runtime(skip), self.resample_kernel, dtype)
                 x = (x + t) * np.float32(1 / np.sqrt(2))
         if self.mbstd_channels:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
-        x = ops.bias_act(tf.nn.conv2d(x, self._runtime(self._conv), 1, "SAME"), self._conv[1], "lrelu")
+        x = ops.bias_act(conv2d_in(x, self._runtime(self._conv), dtype), self._conv[1], "lrelu")
         x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, x.shape[3] * 16])  # NVIDIA's NCHW flatten
         x = ops.bias_act(tf.matmul(x, self._runtime(self._dense0)), self._dense0[1], "lrelu")
         return ops.bias_act(tf.matmul(x, self._runtime(self._output)), self._output[1])

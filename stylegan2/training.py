@@ -232,7 +232,7 @@ class Trainer:
         with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
             self.G = Generator(state, what="G")
             self.Gs = Generator(state, what="Gs")
-            self.D = Discriminator(self.d_state.variables, d_kwargs, what="D")
+            self.D = Discriminator(self.d_state.variables, d_kwargs, what="D", precision=o.precision)
             self._setup()
 
     def _setup(self):

@@ -386,3 +386,16 @@ def test_a_kill_between_a_log_line_and_its_checkpoint_leaves_one_line_per_snapsh
     assert train({}, run, resume=True, progress=False).kimg == pytest.approx(0.128)
     kimgs = [json.loads(line)["kimg"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert kimgs == pytest.approx([0.0, 0.064, 0.128])
+
+
+def test_bfloat16_training_iterations_match_float32_closely():
+    """Two trainers from the same seed, float32 and bfloat16 (G's and D's convolutions): the first
+    iteration's losses agree to bfloat16 rounding, and the weights stay float32 (master weights) and finite."""
+    images = discs(16)
+    trainers = [Trainer(images, TrainingOptions(**TINY, precision=precision)) for precision in ("float32", "bfloat16")]
+    losses = [trainer.train_iteration() for trainer in trainers]
+    assert set(losses[0]) == set(losses[1]) == {"loss_D", "r1", "loss_G"}
+    for key in losses[0]:
+        assert losses[1][key] == pytest.approx(losses[0][key], rel=0.05, abs=1e-3), key
+    for var in trainers[1].g_vars + trainers[1].d_vars:
+        assert var.dtype == tf.float32 and np.isfinite(var.numpy()).all(), var.name
