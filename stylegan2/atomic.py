@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
@@ -63,7 +64,8 @@ class FolderLock:
     The lock is ``fcntl.flock`` on the sibling ``.<name>.lock`` (created beside the folder, so it survives the
     folder being swapped by :func:`atomic_dir`); a second holder, in this process or another, is refused with
     an :class:`InputError` naming ``what`` (the flag), the folder and the holder's pid. The kernel drops the
-    lock when the holder exits or is killed; a released lock removes its file. Taking the lock removes the
+    lock when the holder exits or is killed; a released lock removes its file. The lock file is never opened
+    through a symlink, and a lock path that is not a regular file is refused. Taking the lock removes the
     temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. ``key``: lock a share of
     the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
     """
@@ -79,10 +81,7 @@ class FolderLock:
         """Take the lock, or raise InputError (held elsewhere; the folder's parent not writable)."""
         _make_parent(self.lock_path)
         while True:
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as e:
-                raise WriteError(self.path, e) from None
+            fd = self._open_lock_file()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -107,6 +106,22 @@ class FolderLock:
                 else:
                     stale.unlink(missing_ok=True)
         return self
+
+    def _open_lock_file(self):
+        """A descriptor of the lock file, created if missing; never through a symlink (O_NOFOLLOW), and an
+        InputError when the lock path is not a regular file (a symlink, folder or FIFO someone put there)."""
+        refusal = InputError(f"lock file '{self.lock_path}' of {self.what} '{self.path}' is not a regular file: "
+                             "remove it, or choose another folder")
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise refusal from None
+            raise WriteError(self.path, e) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise refusal
+        return fd
 
     def release(self):
         """Drop the lock and remove its file (a no-op when not held)."""
