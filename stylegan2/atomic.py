@@ -66,16 +66,21 @@ class FolderLock:
     an :class:`InputError` naming ``what`` (the flag), the folder and the holder's pid. The kernel drops the
     lock when the holder exits or is killed; a released lock removes its file. The lock file is never opened
     through a symlink, and a lock path that is not a regular file is refused. Taking the lock removes the
-    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. ``key``: lock a share of
+    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. The current folder (``.``, ``''``) and
+    the root are refused. ``key``: lock a share of
     the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
     """
 
     def __init__(self, path, what, key=None):
+        self._fd = None
         self.path = Path(path)
         self.what = what
-        self.lock_path = self.path.with_name(f".{self.path.name}{'.' + key if key else ''}.lock")
+        absolute = Path(os.path.abspath(path))  # '.', '' and 'a/..' have no name of their own
+        if absolute == Path(os.getcwd()) or not absolute.name:
+            raise InputError(f"{what} '{os.fspath(path)}' is the current folder or the root, which the command would "
+                             f"replace: give a folder inside it, e.g. {what} out")
+        self.lock_path = absolute.with_name(f".{absolute.name}{'.' + key if key else ''}.lock")
         self.whole = key is None
-        self._fd = None
 
     def acquire(self):
         """Take the lock, or raise InputError (held elsewhere; the folder's parent not writable)."""
