@@ -65,3 +65,82 @@ def test_a_command_given_the_current_folder_is_one_line(tmp_path, tiny_generator
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert "--outdir '.' is the current folder" in run.stderr and list(tmp_path.iterdir()) == [], run.stderr
+
+
+def _holding(body):
+    """A subprocess that runs ``body`` (Python, with ``FolderLock`` and ``fcntl`` imported), prints 'held' and
+    sleeps until killed; returns once it printed."""
+    code = f"import fcntl, os, sys, time\nsys.path.insert(0, {str(ROOT)!r})\n" \
+           f"from stylegan2.atomic import FolderLock\n{body}\nprint('held', flush=True)\ntime.sleep(600)\n"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def _tiny_data_dir(path):
+    """A data directory of 20 random latents (w_dim 32) with one binary attribute 'b'."""
+    import numpy as np
+
+    from gradctrl.datadir import DataDir, write_data_dir
+
+    rng = np.random.default_rng(0)
+    scores = rng.random(20).astype(np.float32)
+    write_data_dir(path, DataDir(latents=rng.standard_normal((20, 32)).astype(np.float32), scores={"b": scores},
+                                 labels={"b": (scores > 0.5).astype(np.int64)},
+                                 splits={"b": {"train": list(range(14)), "val": list(range(14, 20))}}, manifest={}))
+
+
+def test_train_does_not_read_a_data_directory_while_it_is_written(tmp_path, capsys):
+    """Item 9: train.py holds a shared lock on --data_dir while it reads it, so a writer's exclusive hold (what
+    prepare_data.py takes while it replaces the folder) refuses it in one line instead of a mixed read."""
+    from gradctrl.commands import train
+
+    _tiny_data_dir(tmp_path / "data")
+    writer = _holding(f"lock = FolderLock({str(tmp_path / 'data')!r}, '--out_dir').acquire()")
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["--data_dir", str(tmp_path / "data"), "--out_dir", str(tmp_path / "model"),
+                        "--n_epochs", "1", "--quiet"])
+    finally:
+        writer.kill()
+        writer.wait()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    assert f"--data_dir '{tmp_path / 'data'}' is being written by another process (pid {writer.pid})" in err, err
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_writer_is_refused_while_readers_hold_the_folder(tmp_path):
+    """Item 9: readers share the lock; a writer is refused while any reader holds it (also after another
+    reader left), and gets it once the last reader left, whose release removes the lock file."""
+    folder = tmp_path / "data"
+    reader = _holding(f"lock = FolderLock({str(folder)!r}, '--data_dir', shared=True).acquire()")
+    try:
+        with pytest.raises(InputError, match=rf"--out_dir '{folder}' is being read by another process"):
+            FolderLock(folder, "--out_dir").acquire()
+    finally:
+        reader.kill()
+        reader.wait()
+    first = FolderLock(folder, "--data_dir", shared=True).acquire()
+    second = FolderLock(folder, "--data_dir", shared=True).acquire()
+    first.release()
+    with pytest.raises(InputError, match="is being read by another process"):
+        FolderLock(folder, "--out_dir").acquire()
+    second.release()
+    assert not (tmp_path / ".data.lock").exists()
+    with FolderLock(folder, "--out_dir"):
+        with pytest.raises(InputError, match="is being written by another process"):
+            FolderLock(folder, "--data_dir", shared=True).acquire()
+
+
+def test_a_writer_that_has_not_written_its_pid_yet_is_a_run_that_is_starting(tmp_path):
+    """Item 9: the holder took the lock but has not written its pid: say that another run is starting."""
+    lock = tmp_path / ".out.lock"
+    holder = _holding(f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)")
+    try:
+        with pytest.raises(InputError) as error:
+            FolderLock(tmp_path / "out", "--out_dir").acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "another run is starting" in str(error.value) and "unknown" not in str(error.value), error.value

@@ -114,10 +114,12 @@ def _run(args):
         raise UserError(f"--methods includes {baselines[0]}, which needs --data_dir (prepare_data's selected samples)")
 
     config = load_config(args.config) if args.config else default_config()
-    clf = load_classifier(args.model_dir)
+    with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+        clf = load_classifier(args.model_dir)
     context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
     if args.data_dir:
-        context.data()  # read and checked against the classifier before any work
+        with FolderLock(args.data_dir, "--data_dir", shared=True):
+            context.data()  # read and checked against the classifier before any work
     G = open_generator(args.generator, config)
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
 

@@ -81,7 +81,8 @@ def _run(args):
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
-        clf = load_classifier(args.model_dir)
+        with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+            clf = load_classifier(args.model_dir)
     except UserError as e:
         raise UserError(f"--model_dir '{args.model_dir}': {e}") from None
     where = f"'{args.model_dir}'"
