@@ -40,7 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan2.errors import check_fits_in_memory
+
 from .errors import UserError
+from .options import check_int
 
 SUPERSAMPLE = 4
 MIN_RESOLUTION = 16  # drawn at >= 64 px
@@ -239,6 +242,16 @@ def _draw_into(images, factors, resolution, progress):
         images[i] = draw_face({name: factors[name][i] for name in names}, resolution)
 
 
+def check_draw_flags(n, seed, resolution, pixels_held):
+    """UserError unless ``--n`` (>= 1), ``--seed`` (>= 0) and ``--resolution`` are valid and ``n`` faces fit in
+    memory: their factors and labels, and ``pixels_held`` RGB pixels each (what the command keeps in memory)."""
+    check_resolution(resolution)
+    check_int(n, "--n")
+    check_int(seed, "--seed", low=0)
+    factor_bytes = 2 * sum(value.nbytes for value in sample_factors(1, 0).values())  # factors and labels
+    check_fits_in_memory("--n", n, lambda k: k * (factor_bytes + 3 * pixels_held), "the faces")
+
+
 def check_resolution(resolution):
     """UserError unless ``resolution`` is an int >= MIN_RESOLUTION."""
     if not isinstance(resolution, (int, np.integer)) or resolution < MIN_RESOLUTION:
@@ -316,9 +329,7 @@ def write_world(out, n, seed, resolution=32, progress=True):
     from stylegan2.atomic import atomic_dir
 
     out = Path(out)
-    check_resolution(resolution)
-    if n < 1:
-        raise UserError(f"--n must be positive, got {n}")
+    check_draw_flags(n, seed, resolution, 0)  # the images go to a file, not to memory
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out '{out}' exists and is not an empty folder: choose another path or remove it")
     factors = sample_factors(n, seed)
@@ -369,9 +380,9 @@ def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
     attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
     from stylegan2.images import write_png
 
-    check_resolution(resolution)
-    if n < 1 or scale < 1:
-        raise UserError(f"--n and --scale must be positive, got {n} and {scale}")
+    check_int(scale, "--scale")
+    check_draw_flags(n, seed, resolution, resolution ** 2)
+    check_fits_in_memory("--scale", scale, lambda s: 3 * n * (resolution * s) ** 2, "the grid")
     if sweep:
         images, columns = draw_faces(sweep_factors(seed), resolution), 8
     else:

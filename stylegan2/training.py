@@ -42,7 +42,7 @@ import tensorflow as tf
 from . import official_pickle
 from .atomic import FolderLock, atomic_write, write_bytes
 from .discriminator import Discriminator, random_discriminator_variables
-from .errors import InputError
+from .errors import InputError, check_fits_in_memory
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
@@ -127,6 +127,17 @@ class TrainingOptions:
                              f"{self.mbstd_group_size}")
         if self.kid_samples and not self.kid_model:
             raise InputError("--kid-samples needs --kid-model (a Keras model whose features KID compares)")
+        # each mapping weight is held five times: G, Gs, its gradient and Adam's two moments (float32)
+        check_fits_in_memory("--z-dim", self.z_dim, lambda z: 20 * z * self.w_dim, "the mapping's first layer")
+        check_fits_in_memory("--w-dim", self.w_dim, lambda w: 20 * w * (self.z_dim + w * self.mapping_layers),
+                             "the mapping network")
+
+    def check_grid(self, images):
+        """InputError unless the snapshot grid (``grid_size``^2 latents and images like ``images``, uint8
+        (N, R, R, C)) fits in memory."""
+        pixels = int(np.prod(images.shape[1:]))
+        check_fits_in_memory("--grid-size", self.grid_size, lambda g: g * g * (4 * self.z_dim + 5 * pixels),
+                             "the snapshot grid (its latents, float32 renders and PNG)")
 
 
 class Adam(tf.Module):
@@ -594,8 +605,9 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop (after a snapshot) once this many
     kimg have run in this call, for tests and budgets.
     """
-    from .dataset import load_images
 
+    if not resume:  # a new run's options and data are checked before its folder is made
+        images = _checked_images(options)
     folder = RunFolder(outdir, resume)
     if resume:
         changes = dict(options or {})
@@ -604,8 +616,7 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
                 raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
                                  f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
         options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
-    options.check()
-    images = load_images(options.data)
+        images = _checked_images(options)
     trainer = Trainer(images, options)
     arrays = folder.read_checkpoint() if resume else None
     if resume:
@@ -646,6 +657,17 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     if bar is not None:
         bar.close()
     return trainer
+
+
+def _checked_images(options):
+    """Check ``options`` and read their training set -> uint8 (N, R, R, C); InputError for a bad value, a
+    bad set, or a snapshot grid that does not fit in memory."""
+    from .dataset import load_images
+
+    options.check()
+    images = load_images(options.data)
+    options.check_grid(images)
+    return images
 
 
 def _progress(enabled, start, total):

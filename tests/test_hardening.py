@@ -144,3 +144,72 @@ def test_a_writer_that_has_not_written_its_pid_yet_is_a_run_that_is_starting(tmp
         holder.kill()
         holder.wait()
     assert "another run is starting" in str(error.value) and "unknown" not in str(error.value), error.value
+
+
+@pytest.fixture
+def edit_setup(tmp_path, tiny_generator_path):
+    """A classifier directory for the tiny generator (attributes a, b) and a config naming the generator."""
+    from gradctrl.classifier import LatentClassifier, save_classifier
+
+    save_classifier(LatentClassifier(32, ["a", "b"], {"a": 1, "b": 1}, hidden_size=8, seed=5), tmp_path / "model")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[generator]\nfile = "{tiny_generator_path}"\n')
+    return tmp_path
+
+
+HUGE = str(10 ** 15)
+NUMBER_CASES = [
+    ("prepare_data", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
+    ("manipulate", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
+    ("manipulate", ["--step_size", "1e300"], "--step_size 1e+300: must be at most 1000"),
+    ("evaluate", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
+    ("evaluate", ["--step_size", "1e300"], "--step_size 1e+300: must be at most 1000"),
+    ("evaluate", ["--truncation", "-1"], "--truncation -1.0: must be greater than 0"),
+    ("figures", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
+    ("figures", ["--width", str(10 ** 9)], "--width 1000000000: must be at most 32768"),
+    ("figures", ["--truncation", "-1"], "--truncation -1.0: must be greater than 0"),
+    ("world draw", ["--n", HUGE], "--n 1000000000000000: must be at most"),
+    ("world draw", ["--n", "4", "--seed", "-1"], "--seed -1: must be at least 0"),
+    ("world grid", ["--n", HUGE], "--n 1000000000000000: must be at most"),
+    ("world grid", ["--seed", "-1"], "--seed -1: must be at least 0"),
+    ("stylegan2 train", ["--z-dim", str(10 ** 12)], "--z-dim 1000000000000: must be at most"),
+    ("stylegan2 train", ["--grid-size", str(10 ** 7)], "--grid-size 10000000: must be at most"),
+]
+
+
+@pytest.mark.parametrize("command, flags, message", NUMBER_CASES, ids=[f"{c} {f[-2]}" for c, f, _ in NUMBER_CASES])
+def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
+    """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
+    naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
+    import numpy as np
+
+    from gradctrl import world
+    from gradctrl.commands import evaluate, figures, manipulate, prepare_data
+    from stylegan2.cli import main as stylegan2_main
+
+    out, model, config = edit_setup / "out", str(edit_setup / "model"), str(edit_setup / "c.toml")
+    before = sorted(p.name for p in edit_setup.iterdir())
+    runs = {
+        "prepare_data": lambda f: prepare_data.main(["--generator", str(tiny_generator_path), "--attributes", "b",
+                                                     "--scorers", "builtin:brightness", "--out_dir", str(out),
+                                                     "--no_progress", *f]),
+        "manipulate": lambda f: manipulate.main(["--model_dir", model, "--attribute", "a", "--out_dir", str(out),
+                                                 "--config", config, "--no_progress", *f]),
+        "evaluate": lambda f: evaluate.main(["--model_dir", model, "--config", config, "--out_dir", str(out),
+                                             "--latent_only", "--methods", "gradctrl", "--n_samples", "4",
+                                             "--steps", "1", "--no_progress", *f]),
+        "figures": lambda f: figures.main(["--model_dir", model, "--config", config, "--out", str(out) + ".png",
+                                           "--n_samples", "1", "--width", "64", "--no_progress", *f]),
+        "world draw": lambda f: world.main(["draw", "--resolution", "16", "--out", str(out), *f]),
+        "world grid": lambda f: world.main(["grid", "--resolution", "16", "--out", str(out) + ".png", *f]),
+        "stylegan2 train": lambda f: stylegan2_main(["train", "--data", str(edit_setup / "images.npy"), "--outdir",
+                                                     str(out), "--total-kimg", "0.016", "--no-progress", *f]),
+    }
+    if command == "stylegan2 train":
+        np.save(edit_setup / "images.npy", np.zeros((16, 8, 8, 3), np.uint8))
+        before = sorted(p.name for p in edit_setup.iterdir())
+    with pytest.raises(SystemExit) as exit_info:
+        runs[command](flags)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert sorted(p.name for p in edit_setup.iterdir()) == before
