@@ -213,3 +213,47 @@ def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, ca
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert sorted(p.name for p in edit_setup.iterdir()) == before
+
+
+def test_a_generator_pickle_with_nan_weights_is_refused_naming_the_file_and_the_variable(tmp_path,
+                                                                                      tiny_generator_path, capsys):
+    """Item 8: a NaN weight is found when the pickle is read, naming the pickle and the variable, not later as
+    non-finite w blamed on the latents."""
+    from stylegan2 import official_pickle
+    from stylegan2.cli import main
+
+    gs = official_pickle.read_networks(tiny_generator_path)
+    synthesis = gs.components["synthesis"]
+    name = sorted(synthesis.variables)[-1]
+    synthesis.variables[name] = synthesis.variables[name].copy()
+    synthesis.variables[name].flat[0] = float("nan")
+    bad = tmp_path / "nan.pkl"
+    official_pickle.write_networks(bad, (gs, gs, gs))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--network", str(bad), "--seeds", "0", "--outdir", str(tmp_path / "images"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    assert f"'{bad}'" in err and f"variable '{name}'" in err and "Gs.components.synthesis" in err and "NaN" in err, err
+    assert not (tmp_path / "images").exists()
+
+
+def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor(tmp_path, capsys):
+    """Item 8: our model directory with a NaN weight (a diverged training run) is refused when read."""
+    import numpy as np
+
+    from gradctrl.classifier import WEIGHTS_FILE, LatentClassifier, save_classifier
+    from gradctrl.commands import manipulate
+
+    clf = LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5)
+    layer = clf.branch_layers["a"][0]
+    kernel, bias = layer.get_weights()
+    kernel[3, 2] = np.inf
+    layer.set_weights([kernel, bias])
+    save_classifier(clf, tmp_path / "model")
+    with pytest.raises(SystemExit) as exit_info:
+        manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
+                         str(tmp_path / "edits")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    assert f"{WEIGHTS_FILE} tensor '{layer.kernel.path}' holds NaN or infinite values" in err, err
+    assert not (tmp_path / "edits").exists()
