@@ -257,3 +257,62 @@ def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert f"{WEIGHTS_FILE} tensor '{layer.kernel.path}' holds NaN or infinite values" in err, err
     assert not (tmp_path / "edits").exists()
+
+
+def _png_folder(folder, images, mode=None, palette=None):
+    """Write each (R, R[, C]) array of ``images`` as folder/NNN.png (in ``mode``, with ``palette`` for 'P')."""
+    from PIL import Image
+
+    folder.mkdir()
+    for i, array in enumerate(images):
+        image = Image.fromarray(array) if mode is None else Image.fromarray(array, mode)
+        if palette is not None:
+            image.putpalette(palette)
+        image.save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_sixteen_bit_pngs_are_scaled_to_eight_bits(tmp_path):
+    """Item 6: a 16-bit grayscale PNG (mode I;16) is read as v * 255 / 65535, rounded (was: its low byte)."""
+    import numpy as np
+
+    from stylegan2.dataset import load_images
+
+    rng = np.random.default_rng(0)
+    wide = rng.integers(22, 65503, size=(16, 8, 8)).astype(np.uint16)
+    folder = _png_folder(tmp_path / "pngs", wide)
+    images = load_images(folder)
+    expected = np.floor(wide.astype(np.float64) * 255 / 65535 + 0.5).astype(np.uint8)[..., None]
+    assert images.shape == (16, 8, 8, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, expected)
+
+
+def test_palette_pngs_are_read_as_their_colours(tmp_path):
+    """Item 6: a palette PNG (mode P) is read as the RGB colours its indices name (was: the indices)."""
+    import numpy as np
+
+    from stylegan2.dataset import load_images
+
+    rng = np.random.default_rng(1)
+    colours = rng.integers(0, 256, size=(4, 3)).astype(np.uint8)
+    indices = rng.integers(0, 4, size=(16, 8, 8)).astype(np.uint8)
+    folder = _png_folder(tmp_path / "pngs", indices, "P", colours.reshape(-1).tolist())
+    images = load_images(folder)
+    assert images.shape == (16, 8, 8, 3)
+    np.testing.assert_array_equal(images, colours[indices])
+
+
+def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
+    """Item 6: floating-point PNG data (mode F, e.g. from a TIFF renamed .png) is refused with the reason."""
+    import numpy as np
+
+    from stylegan2.dataset import load_images
+
+    from PIL import Image
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(16):  # PNG cannot hold floats: TIFFs under .png names
+        Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(folder / f"{i:03d}.png", format="TIFF")
+    with pytest.raises(InputError, match=r"'000.png' has pixels of mode F \(32-bit floating point\)"):
+        load_images(folder)
