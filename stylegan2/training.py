@@ -528,6 +528,7 @@ class RunFolder:
             raise
 
     def _check(self, resume):
+        self.made = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -540,6 +541,16 @@ class RunFolder:
         if not resume and others:
             raise InputError(f"--outdir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
                              " add --resume to continue that run, or choose an empty folder")
+
+    def clear(self):
+        """Undo a new run's failed start: remove what it wrote (the folder held nothing else, :meth:`_check`),
+        the folder too if this run made it, and release the lock."""
+        for entry in self.path.iterdir():
+            if not entry.name.startswith("."):
+                entry.unlink()
+        if self.made and not any(self.path.iterdir()):
+            self.path.rmdir()
+        self._lock.release()
 
     def write_json(self, name, obj):
         write_bytes(self.path / name, (json.dumps(obj, indent=1) + "\n").encode())
@@ -605,11 +616,8 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop (after a snapshot) once this many
     kimg have run in this call, for tests and budgets.
     """
-
-    if not resume:  # a new run's options and data are checked before its folder is made
-        images = _checked_images(options)
-    folder = RunFolder(outdir, resume)
     if resume:
+        folder = RunFolder(outdir, resume)
         changes = dict(options or {})
         for name in changes:
             if name not in RESUME_CHANGES:
@@ -617,21 +625,29 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
                                  f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
         options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
         images = _checked_images(options)
-    trainer = Trainer(images, options)
-    arrays = folder.read_checkpoint() if resume else None
-    if resume:
+        trainer = Trainer(images, options)
+        arrays = folder.read_checkpoint()
         if arrays is not None:
             trainer.restore(arrays, f"'{folder.path / CHECKPOINT_FILE}'")
         # Log lines are written just before their checkpoint: keep those the checkpoint covers (none without one).
         folder.trim_log(trainer.kimg if arrays is not None else -1.0)
-    else:
+        metric = _kid_metric(options, images) if options.kid_samples else None
+    else:  # everything a new run needs is checked and read before its folder is made
+        images = _checked_images(options)
+        trainer = Trainer(images, options)
         if init is not None:
             trainer.load_networks(init)
-        folder.write_json(OPTIONS_FILE, dataclasses.asdict(options))
-    metric = _kid_metric(options, images) if options.kid_samples else None
+        metric = _kid_metric(options, images) if options.kid_samples else None
+        arrays = None
+        folder = RunFolder(outdir, resume)
     z_grid = grid_latents(options, trainer.G.z_dim)
     if arrays is None:
-        _snapshot(folder, trainer, z_grid, metric, {}, 0.0)
+        try:  # a new run's options are written with its first snapshot
+            _snapshot(folder, trainer, z_grid, metric, {}, 0.0, None if resume else options)
+        except BaseException:
+            if not resume:  # a failed start leaves nothing that blocks a rerun
+                folder.clear()
+            raise
     total_iterations = int(np.ceil(options.total_kimg * 1000 / options.batch_size))
     snapshot_every = max(int(round(options.snapshot_kimg * 1000 / options.batch_size)), 1)
     start_kimg = trainer.kimg
@@ -696,8 +712,12 @@ def _kid_metric(options, images):
     return measure
 
 
-def _snapshot(folder, trainer, z_grid, metric, stats, seconds):
-    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically)."""
+def _snapshot(folder, trainer, z_grid, metric, stats, seconds, start_options=None):
+    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically);
+    ``start_options``: a new run's :class:`TrainingOptions`, written first (a kill later in the snapshot leaves
+    a run that --resume starts again; a failure, one that :meth:`RunFolder.clear` removes)."""
+    if start_options is not None:
+        folder.write_json(OPTIONS_FILE, dataclasses.asdict(start_options))
     kimg = trainer.kimg
     tag = f"{int(round(kimg)):06d}"
     official_pickle.write_networks(folder.path / f"network-snapshot-{tag}.pkl", trainer.networks())

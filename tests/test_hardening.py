@@ -2,12 +2,14 @@
 what they read, numbers checked before work, networks checked when read, images read as they are, failed
 starts and damaged run folders, full disks. Crash and kill tests run the command in a subprocess."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stylegan2.atomic import FolderLock
@@ -316,3 +318,56 @@ def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
         Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(folder / f"{i:03d}.png", format="TIFF")
     with pytest.raises(InputError, match=r"'000.png' has pixels of mode F \(32-bit floating point\)"):
         load_images(folder)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 64 KiB tmpfs (a full disk for anything bigger); the test skips where it cannot be mounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = shutil.which("mount") if os.geteuid() == 0 else None
+    if mount is None or subprocess.run([mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+TINY_RUN = ["--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "1",
+            "--batch-size", "8", "--grid-size", "2", "--total-kimg", "0.008", "--snapshot-kimg", "0.008",
+            "--no-progress"]
+
+
+def _train(capsys, data, outdir, *flags):
+    """``python -m stylegan2 train`` of a tiny run in-process -> (exit code, stderr)."""
+    from stylegan2.cli import main
+
+    try:
+        code = main(["train", "--data", str(data), "--outdir", str(outdir), *TINY_RUN, *flags])
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fault", ["bad --kid-model", "full disk"])
+def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, capsys, fault):
+    """Item 4: a start that fails (a --kid-model that is no model, a disk that fills at the first snapshot)
+    leaves no training_options.json and no folder, so the same command is not refused as 'holds a training run'
+    (a full disk fails again the same way; the fixed command trains)."""
+    import numpy as np
+
+    data = tmp_path / "images.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.uint8))
+    where = request.getfixturevalue("small_disk") if fault == "full disk" else tmp_path / "runs"
+    where.mkdir(exist_ok=True)
+    outdir = where / "run"
+    bad = ["--kid-samples", "4", "--kid-model", str(tmp_path / "none.keras")] if fault == "bad --kid-model" else []
+    for attempt in range(2):
+        code, err = _train(capsys, data, outdir, *bad)
+        assert code == 2 and err.count("\n") == 1, err
+        assert ("cannot be loaded as a Keras model" if bad else "No space left on device") in err, err
+        assert list(where.iterdir()) == [], (attempt, list(where.iterdir()))
+    if bad:
+        code, err = _train(capsys, data, outdir)
+        assert code == 0 and (outdir / "training_options.json").is_file() and (outdir / "checkpoint.npz").is_file()
+
