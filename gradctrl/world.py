@@ -36,6 +36,7 @@ Commands::
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -499,12 +500,34 @@ def read_world(folder, n=None):
     if not (folder / "images.npy").is_file() or not (folder / "factors.npz").is_file():
         raise UserError(f"--data '{folder}' holds no images.npy and factors.npz: draw one with "
                         "'python -m gradctrl.world draw'")
-    images = np.load(folder / "images.npy", mmap_mode="r")
+    redraw = "draw the folder again with 'python -m gradctrl.world draw'"
+    try:
+        images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"--data '{folder}': images.npy is not a readable array ({' '.join(str(e).split())[:100]}): "
+                        f"{redraw}") from None
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise UserError(f"--data '{folder}': images.npy holds {images.dtype} {images.shape}, not uint8 RGB faces "
+                        f"(N, R, R, 3): {redraw}")
     n = len(images) if n is None else n
     if n > len(images):
         raise UserError(f"--n {n} is more than the {len(images)} faces in '{folder}': use --n {len(images)} or fewer")
-    with np.load(folder / "factors.npz") as stored:
-        factors = {name: stored[name][:n] for name in FACTORS}
+    factors = {}
+    try:
+        with np.load(folder / "factors.npz", allow_pickle=False) as stored:
+            for name in FACTORS:
+                if name not in stored.files:
+                    raise UserError(f"--data '{folder}': factors.npz lacks the factor '{name}': {redraw}")
+                factors[name] = stored[name]
+                if factors[name].shape != (len(images),) or factors[name].dtype.kind not in "biuf":
+                    raise UserError(f"--data '{folder}': factor '{name}' of factors.npz holds {factors[name].dtype} "
+                                    f"{factors[name].shape}, not one number per face ({len(images)},): {redraw}")
+                factors[name] = factors[name][:n]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"--data '{folder}': factors.npz is not readable ({' '.join(str(e).split())[:100]}): "
+                        f"{redraw}") from None
     return np.ascontiguousarray(images[:n]), factors
 
 

@@ -34,6 +34,8 @@ import dataclasses
 import functools
 import json
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -474,7 +476,7 @@ class Trainer:
         for target, state in ((self.G, g), (self.Gs, gs)):
             source = _state_variables(state)
             variables = _generator_variables(target)
-            if set(source) != set(variables) or any(source[k].shape != tuple(v.shape) for k, v in variables.items()):
+            if set(source) != set(variables) or any(np.shape(source[k]) != tuple(v.shape) for k, v in variables.items()):
                 raise InputError(f"{what}: its generator does not have this run's shapes (check the preset, "
                                  "--fmap-base, --w-dim, ... and the data's resolution)")
             for name, var in variables.items():
@@ -496,10 +498,11 @@ def _generator_variables(generator):
 
 def _state_variables(state):
     """The same keys as :func:`_generator_variables` from a Gs-like NetworkState (noise buffers NHWC)."""
-    values = {"dlatent_avg": state.variables.get("dlatent_avg")}
+    values = {"dlatent_avg": state.variables.get("dlatent_avg")}  # None where missing: no shape matches it
     for cname in ("mapping", "synthesis"):
-        for name, value in state.components[cname].variables.items():
-            if cname == "synthesis" and name.startswith("noise"):
+        component = state.components.get(cname)
+        for name, value in (component.variables.items() if component is not None else ()):
+            if cname == "synthesis" and name.startswith("noise") and np.ndim(value) == 4:
                 value = np.reshape(value, (1, value.shape[2], value.shape[3], 1))
             values[f"{cname}/{name}"] = value
     return values
@@ -556,7 +559,25 @@ class RunFolder:
         write_bytes(self.path / name, (json.dumps(obj, indent=1) + "\n").encode())
 
     def read_options(self):
-        return json.loads((self.path / OPTIONS_FILE).read_text())
+        """The run's stored options -> dict of :class:`TrainingOptions` fields; InputError naming the file when
+        it is not JSON, names an unknown option or holds a value of the wrong type."""
+        path = self.path / OPTIONS_FILE
+        fix = "restore it from a copy of the run, or start a new run in another folder"
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"'{path}' is damaged ({' '.join(str(e).split())[:80]}): {fix}") from None
+        if not isinstance(stored, dict):
+            raise InputError(f"'{path}' is damaged (it holds no JSON object): {fix}")
+        defaults = dataclasses.asdict(TrainingOptions())
+        for name, value in stored.items():
+            if name not in defaults:
+                raise InputError(f"'{path}' holds an unknown option '{name}': {fix}")
+            kind = type(defaults[name])
+            fits = isinstance(value, kind) if kind is not float else isinstance(value, (int, float))
+            if isinstance(value, bool) != (kind is bool) or not (fits or (name == "ema_rampup" and value is None)):
+                raise InputError(f"'{path}': option '{name}' is {value!r}, not a {kind.__name__}: {fix}")
+        return stored
 
     def write_checkpoint(self, arrays):
         with atomic_write(self.path / CHECKPOINT_FILE) as file:
@@ -569,7 +590,7 @@ class RunFolder:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
             raise InputError(f"'{path}' is damaged: delete it to restart the run from scratch") from None
 
     def append_log(self, record):
@@ -581,7 +602,16 @@ class RunFolder:
         a last line a kill cut short."""
         path = self.path / LOG_FILE
         if path.exists():
-            lines = [line for line in path.read_text().split("\n")[:-1] if json.loads(line)["kimg"] <= kimg + 1e-9]
+            lines = []
+            for number, line in enumerate(path.read_bytes().split(b"\n")[:-1], 1):  # a cut last line has no \n
+                try:
+                    record = json.loads(line)
+                    keep = record["kimg"] <= kimg + 1e-9
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(f"'{path}' line {number} is not a log record (the log is damaged): remove that "
+                                     "line, then --resume again") from None
+                if keep:
+                    lines.append(line.decode())
             with atomic_write(path) as file:
                 file.write("".join(line + "\n" for line in lines).encode())
 

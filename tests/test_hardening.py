@@ -371,3 +371,124 @@ def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, ca
         code, err = _train(capsys, data, outdir)
         assert code == 0 and (outdir / "training_options.json").is_file() and (outdir / "checkpoint.npz").is_file()
 
+
+def _run_folder(tmp_path, **damage):
+    """A run folder as a start leaves it (training_options.json of a tiny run on 16 random 8-px images), with
+    ``damage``: file name -> bytes to write there."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from stylegan2.training import TrainingOptions
+
+    data = tmp_path / "images.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.uint8))
+    run = tmp_path / "run"
+    run.mkdir()
+    options = TrainingOptions(data=str(data), fmap_base=64, fmap_max=16, z_dim=16, w_dim=16, mapping_layers=1,
+                              batch_size=8, grid_size=2, total_kimg=0.008, snapshot_kimg=0.008)
+    (run / "training_options.json").write_text(json.dumps(dataclasses.asdict(options)))
+    for name, content in damage.items():
+        (run / name).write_bytes(content)
+    return run
+
+
+def _npz_bytes(**arrays):
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+RUN_DAMAGE = {
+    "truncated checkpoint": ({"checkpoint.npz": _npz_bytes(iteration=[1, 2, 3], pl_mean=[0.0] * 99)[:-40]},
+                             "checkpoint.npz' is damaged"),
+    "garbage log line": ({"log.jsonl": b'{"kimg": 0.0}\nnot json at all\n{"kimg": 0.008}\n'},
+                         "log.jsonl' line 2 is not a log record"),
+    "corrupt options": ({"training_options.json": b'{"data": "x", "z_dim": '}, "training_options.json' is damaged"),
+    "unknown option": ({"training_options.json": b'{"data": "x", "z_dimension": 16}'},
+                       "training_options.json' holds an unknown option 'z_dimension'"),
+}
+
+
+@pytest.mark.parametrize("damage", RUN_DAMAGE)
+def test_a_damaged_run_folder_is_one_line_on_resume(tmp_path, capsys, damage):
+    """Item 5: --resume of a run folder with a truncated checkpoint, a garbage line inside log.jsonl, or
+    unreadable options: one line naming the file, exit 2 (was: a traceback)."""
+    from stylegan2.cli import main
+
+    files, message = RUN_DAMAGE[damage]
+    run = _run_folder(tmp_path, **files)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--outdir", str(run), "--resume", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing rewritten
+
+
+def _world_folder(tmp_path):
+    """A folder as ``python -m gradctrl.world draw --n 16 --resolution 16`` writes it."""
+    from gradctrl import world
+
+    return world.write_world(tmp_path / "world", 16, 0, 16, progress=False)
+
+
+WORLD_DAMAGE = {
+    "missing factor": ("factors.npz", lambda f: _npz_bytes(**{k: v for k, v in f.items() if k != "age"}),
+                       "factors.npz lacks the factor 'age'"),
+    "pickled factor": ("factors.npz", lambda f: _npz_bytes(**dict(f, age=np.array([{"a": 1}] * 16, dtype=object))),
+                       "factors.npz is not readable"),
+    "images of rank 3": ("images.npy", None, "images.npy holds uint8 (16, 16, 48), not uint8 RGB faces"),
+}
+
+
+@pytest.mark.parametrize("damage", WORLD_DAMAGE)
+def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
+    """Item 5: world data whose factors.npz lacks a factor or holds a pickled array, or whose images.npy has
+    the wrong rank: one line naming the file and the fix (was: a traceback)."""
+    import numpy as np
+
+    from gradctrl import world
+
+    folder = _world_folder(tmp_path)
+    name, rewrite, message = WORLD_DAMAGE[damage]
+    if name == "images.npy":
+        np.save(folder / name, np.load(folder / name).reshape(16, 16, 48))
+    else:
+        with np.load(folder / name) as stored:
+            factors = {key: stored[key] for key in stored.files}
+        (folder / name).write_bytes(rewrite(factors))
+    with pytest.raises(SystemExit) as exit_info:
+        world.main(["train-scorer", "--data", str(folder), "--out", str(tmp_path / "scorer.keras"), "--n", "8",
+                    "--epochs", "1", "--test_n", "4"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "scorer.keras").exists()
+
+
+@pytest.mark.parametrize("other", ["another configuration", "no dlatent_avg"])
+def test_an_init_pickle_of_other_shapes_is_one_line_and_makes_no_folder(tmp_path, capsys, other):
+    """Item 5: --init of networks with other shapes (or without a variable) is refused in one line before
+    --outdir is made (was: an empty --outdir left behind, or a traceback)."""
+    from stylegan2 import official_pickle
+    from stylegan2.training import Trainer, TrainingOptions
+
+    data = tmp_path / "images.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.uint8))
+    z_dim = 8 if other == "another configuration" else 16
+    trainer = Trainer(np.load(data), TrainingOptions(fmap_base=64, fmap_max=16, z_dim=z_dim, w_dim=16,
+                                                     mapping_layers=1, batch_size=8))
+    networks = trainer.networks()
+    if other == "no dlatent_avg":
+        for network in networks[::2]:
+            del network.variables["dlatent_avg"]
+    official_pickle.write_networks(tmp_path / "other.pkl", networks)
+    code, err = _train(capsys, data, tmp_path / "run", "--init", str(tmp_path / "other.pkl"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"--init '{tmp_path / 'other.pkl'}': its generator does not have this run's shapes" in err, err
+    assert not (tmp_path / "run").exists()
