@@ -265,6 +265,9 @@ def read_released(path):
             if array.dtype.kind != "f":
                 raise UserError(f"'{pth}': '{key}' holds {array.dtype} values, not floating-point weights "
                                 "(the file is damaged or not this classifier)")
+            if not np.all(np.isfinite(array)):
+                raise UserError(f"'{pth}': '{key}' holds NaN or infinite values (the file is damaged): download "
+                                "the released model again")
         if kernel.ndim != 2 or bias.shape != kernel.shape[:1]:
             raise UserError(f"'{pth}': '{w_key}' {kernel.shape} and '{b_key}' {bias.shape} are not one linear layer")
         return kernel.T.astype(np.float32), bias.astype(np.float32)

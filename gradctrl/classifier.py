@@ -189,6 +189,10 @@ def _load_ours(path):
             clf.model.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as e:
         raise UserError(f"{where}: {WEIGHTS_FILE} does not match {SPEC_FILE} ({str(e).splitlines()[0]})") from None
+    for variable in clf.model.weights:
+        if not np.all(np.isfinite(variable.numpy())):
+            raise UserError(f"{where}: {WEIGHTS_FILE} tensor '{variable.path}' holds NaN or infinite values (a "
+                            "training run that diverged, or a damaged file): train the model again")
     return clf
 
 

@@ -28,7 +28,7 @@ import dataclasses
 import tomllib
 
 from .errors import UserError
-from .options import number_problem
+from .options import STEP_SIZE_BOUNDS, TRUNCATION_BOUNDS, number_problem
 
 RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", "z_dim", "w_dim",
                          "mapping_layers", "seed")
@@ -176,7 +176,7 @@ def _generator(r, t):
         if key in t:
             fields[key] = r.str(f"generator.{key}", t[key])
     if "truncation" in t:
-        fields["truncation"] = r.float("generator.truncation", t["truncation"], 0.0, 1.0, low_open=True)
+        fields["truncation"] = r.float("generator.truncation", t["truncation"], **TRUNCATION_BOUNDS)
     if "num_ws" in t:
         fields["num_ws"] = r.int("generator.num_ws", t["num_ws"], 2)
     if "random" in t:
@@ -251,7 +251,7 @@ def _attribute(r, name, t, names):
     if "steps" in t:
         fields["steps"] = r.int(f"{where}.steps", t["steps"], 1)
     if "step_size" in t:
-        fields["step_size"] = r.float(f"{where}.step_size", t["step_size"], 0.0, low_open=True)
+        fields["step_size"] = r.float(f"{where}.step_size", t["step_size"], **STEP_SIZE_BOUNDS)
     return AttributeConfig(**fields)
 
 

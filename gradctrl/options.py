@@ -10,7 +10,17 @@ import types
 
 import numpy as np
 
+from stylegan2.errors import check_fits_in_memory
+
 from .errors import UserError
+
+# psi of the truncation trick, the one rule of every command and the config: in (0, 1].
+TRUNCATION_BOUNDS = dict(low=0, low_open=True, high=1)
+# The longest edit step (L2 length in w): w of a mapping network have a norm of about sqrt(w_dim) (tens), so a
+# step of 1000 already leaves the generator's range far behind; longer ones overflow float32 in a few steps.
+STEP_SIZE_BOUNDS = dict(low=0, low_open=True, high=1000)
+# The widest figure strip in px: beyond any screen or page (and each strip holds width^2 / frames pixels).
+MAX_FIGURE_WIDTH = 32768
 
 
 def flags_over_config(args, **config_values):
@@ -52,3 +62,19 @@ def check_number(value, name, **bounds):
 def check_int(value, name, low=1, high=None):
     """An integer in [low, high] (default: positive), else UserError naming ``name``; see :func:`check_number`."""
     return check_number(value, name, integer=True, low=low, high=high)
+
+
+def check_truncation(value, name):
+    """A truncation psi in (0, 1] (:data:`TRUNCATION_BOUNDS`), else UserError naming ``name``."""
+    return check_number(value, name, **TRUNCATION_BOUNDS)
+
+
+def check_step_size(value, name):
+    """An edit step length in (0, 1000] (:data:`STEP_SIZE_BOUNDS`), else UserError naming ``name``."""
+    return check_number(value, name, **STEP_SIZE_BOUNDS)
+
+
+def check_latent_count(value, name, w_dim, per_latent=1):
+    """A count of latents (w_dim float32 each, ``per_latent`` copies of each held: steps of a trajectory) that
+    fits in this machine's memory, else InputError naming ``name`` and its limit."""
+    return check_fits_in_memory(name, value, lambda n: n * per_latent * w_dim * 4, "their latents")

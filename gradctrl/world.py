@@ -36,11 +36,15 @@ Commands::
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from stylegan2.errors import check_fits_in_memory
+
 from .errors import UserError
+from .options import check_int
 
 SUPERSAMPLE = 4
 MIN_RESOLUTION = 16  # drawn at >= 64 px
@@ -239,6 +243,16 @@ def _draw_into(images, factors, resolution, progress):
         images[i] = draw_face({name: factors[name][i] for name in names}, resolution)
 
 
+def check_draw_flags(n, seed, resolution, pixels_held):
+    """UserError unless ``--n`` (>= 1), ``--seed`` (>= 0) and ``--resolution`` are valid and ``n`` faces fit in
+    memory: their factors and labels, and ``pixels_held`` RGB pixels each (what the command keeps in memory)."""
+    check_resolution(resolution)
+    check_int(n, "--n")
+    check_int(seed, "--seed", low=0)
+    factor_bytes = 2 * sum(value.nbytes for value in sample_factors(1, 0).values())  # factors and labels
+    check_fits_in_memory("--n", n, lambda k: k * (factor_bytes + 3 * pixels_held), "the faces")
+
+
 def check_resolution(resolution):
     """UserError unless ``resolution`` is an int >= MIN_RESOLUTION."""
     if not isinstance(resolution, (int, np.integer)) or resolution < MIN_RESOLUTION:
@@ -316,9 +330,7 @@ def write_world(out, n, seed, resolution=32, progress=True):
     from stylegan2.atomic import atomic_dir
 
     out = Path(out)
-    check_resolution(resolution)
-    if n < 1:
-        raise UserError(f"--n must be positive, got {n}")
+    check_draw_flags(n, seed, resolution, 0)  # the images go to a file, not to memory
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out '{out}' exists and is not an empty folder: choose another path or remove it")
     factors = sample_factors(n, seed)
@@ -369,9 +381,9 @@ def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
     attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
     from stylegan2.images import write_png
 
-    check_resolution(resolution)
-    if n < 1 or scale < 1:
-        raise UserError(f"--n and --scale must be positive, got {n} and {scale}")
+    check_int(scale, "--scale")
+    check_draw_flags(n, seed, resolution, resolution ** 2)
+    check_fits_in_memory("--scale", scale, lambda s: 3 * n * (resolution * s) ** 2, "the grid")
     if sweep:
         images, columns = draw_faces(sweep_factors(seed), resolution), 8
     else:
@@ -488,12 +500,34 @@ def read_world(folder, n=None):
     if not (folder / "images.npy").is_file() or not (folder / "factors.npz").is_file():
         raise UserError(f"--data '{folder}' holds no images.npy and factors.npz: draw one with "
                         "'python -m gradctrl.world draw'")
-    images = np.load(folder / "images.npy", mmap_mode="r")
+    redraw = "draw the folder again with 'python -m gradctrl.world draw'"
+    try:
+        images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"--data '{folder}': images.npy is not a readable array ({' '.join(str(e).split())[:100]}): "
+                        f"{redraw}") from None
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise UserError(f"--data '{folder}': images.npy holds {images.dtype} {images.shape}, not uint8 RGB faces "
+                        f"(N, R, R, 3): {redraw}")
     n = len(images) if n is None else n
     if n > len(images):
         raise UserError(f"--n {n} is more than the {len(images)} faces in '{folder}': use --n {len(images)} or fewer")
-    with np.load(folder / "factors.npz") as stored:
-        factors = {name: stored[name][:n] for name in FACTORS}
+    factors = {}
+    try:
+        with np.load(folder / "factors.npz", allow_pickle=False) as stored:
+            for name in FACTORS:
+                if name not in stored.files:
+                    raise UserError(f"--data '{folder}': factors.npz lacks the factor '{name}': {redraw}")
+                factors[name] = stored[name]
+                if factors[name].shape != (len(images),) or factors[name].dtype.kind not in "biuf":
+                    raise UserError(f"--data '{folder}': factor '{name}' of factors.npz holds {factors[name].dtype} "
+                                    f"{factors[name].shape}, not one number per face ({len(images)},): {redraw}")
+                factors[name] = factors[name][:n]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"--data '{folder}': factors.npz is not readable ({' '.join(str(e).split())[:100]}): "
+                        f"{redraw}") from None
     return np.ascontiguousarray(images[:n]), factors
 
 

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
@@ -58,38 +59,48 @@ def _make_parent(path):
 
 
 class FolderLock:
-    """Exclusive hold on the folder ``path`` for one writer: ``with FolderLock(path, "--out_dir"): ...``.
+    """Exclusive hold on the folder ``path`` for one writer: ``with FolderLock(path, "--out_dir"): ...``, or a
+    shared hold for its readers (``shared=True``).
 
     The lock is ``fcntl.flock`` on the sibling ``.<name>.lock`` (created beside the folder, so it survives the
     folder being swapped by :func:`atomic_dir`); a second holder, in this process or another, is refused with
     an :class:`InputError` naming ``what`` (the flag), the folder and the holder's pid. The kernel drops the
-    lock when the holder exits or is killed; a released lock removes its file. Taking the lock removes the
-    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. ``key``: lock a share of
-    the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory.
+    lock when the holder exits or is killed; a released lock removes its file. The lock file is never opened
+    through a symlink, and a lock path that is not a regular file is refused. Taking the lock removes the
+    temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. A writer of the current
+    folder (``.``, ``''``) or the root is refused. ``key``: lock a share of
+    the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory. ``shared``: hold it as a
+    reader (``flock``'s shared lock): readers run side by side, a writer is refused while any reads, a reader
+    while a writer writes. A reader whose folder is missing, or beside which it may not create the lock file (a
+    read-only location), reads without a lock.
     """
 
-    def __init__(self, path, what, key=None):
+    def __init__(self, path, what, key=None, shared=False):
+        self._fd = None
         self.path = Path(path)
         self.what = what
-        self.lock_path = self.path.with_name(f".{self.path.name}{'.' + key if key else ''}.lock")
+        absolute = Path(os.path.abspath(path))  # '.', '' and 'a/..' have no name of their own
+        if not shared and (absolute == Path(os.getcwd()) or not absolute.name):  # a reader may read them
+            raise InputError(f"{what} '{os.fspath(path)}' is the current folder or the root, which the command would "
+                             f"replace: give a folder inside it, e.g. {what} out")
+        self.lock_path = absolute.parent / f".{absolute.name or 'root'}{'.' + key if key else ''}.lock"
         self.whole = key is None
-        self._fd = None
+        self.shared = shared
 
     def acquire(self):
         """Take the lock, or raise InputError (held elsewhere; the folder's parent not writable)."""
-        _make_parent(self.lock_path)
+        if not self.shared:
+            _make_parent(self.lock_path)
         while True:
+            fd = self._open_lock_file()
+            if fd is None:  # a reader that cannot lock
+                return self
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as e:
-                raise WriteError(self.path, e) from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                refusal = self._refusal(fd)
                 os.close(fd)
-                raise InputError(f"{self.what} '{self.path}' is in use by another process (pid {holder}): wait for "
-                                 "it to finish or choose another folder") from None
+                raise refusal from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
             except FileNotFoundError:
@@ -97,9 +108,11 @@ class FolderLock:
             if same:  # not a file its previous holder removed while we waited for it
                 break
             os.close(fd)
+        self._fd = fd
+        if self.shared:
+            return self
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
         if self.whole:  # what a killed holder left beside the folder: only a holder of this lock makes them
             for stale in stale_temporaries(self.path):
                 if stale.is_dir():
@@ -108,10 +121,52 @@ class FolderLock:
                     stale.unlink(missing_ok=True)
         return self
 
+    def _refusal(self, fd):
+        """The InputError for a lock held elsewhere (``fd``: our descriptor of its file, not holding it)."""
+        if self.shared:
+            state = "being written by another process"
+        else:
+            try:  # only readers hold it when a shared hold is granted
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return InputError(f"{self.what} '{self.path}' is being read by another process: wait for it to "
+                                  "finish or choose another folder")
+            except BlockingIOError:
+                state = "in use by another process"
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if not holder:  # the holder has the lock but has not written its pid yet
+            return InputError(f"{self.what} '{self.path}' is in use: another run is starting: wait for it to finish "
+                              "or choose another folder")
+        return InputError(f"{self.what} '{self.path}' is {state} (pid {holder}): wait for it to finish or choose "
+                          "another folder")
+
+    def _open_lock_file(self):
+        """A descriptor of the lock file, created if missing; never through a symlink (O_NOFOLLOW), and an
+        InputError when the lock path is not a regular file (a symlink, folder or FIFO someone put there)."""
+        refusal = InputError(f"lock file '{self.lock_path}' of {self.what} '{self.path}' is not a regular file: "
+                             "remove it, or choose another folder")
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise refusal from None
+            if self.shared and e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS):
+                return None
+            raise WriteError(self.path, e) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise refusal
+        return fd
+
     def release(self):
-        """Drop the lock and remove its file (a no-op when not held)."""
+        """Drop the lock and remove its file, a reader only when no other reader holds it (a no-op when not
+        held)."""
         if self._fd is not None:
-            self.lock_path.unlink(missing_ok=True)
+            try:
+                if self.shared:  # the last reader: nobody else holds it
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.lock_path.unlink(missing_ok=True)
+            except BlockingIOError:
+                pass
             os.close(self._fd)
             self._fd = None
 

@@ -13,7 +13,9 @@ def load_images(path):
 
     path: a folder of ``.png`` files (sorted by name; all the same size and mode), a ``.npy`` file holding
     a uint8 (N, R, R, C) array, or a ``.npz`` file with one such array (named ``images`` when it has
-    several). R must be a power of two >= 8, N >= 16. InputError (one line) for anything else.
+    several). R must be a power of two >= 8, N >= 16. InputError (one line) for anything else. PNG pixels are
+    read as they are seen: palette PNGs as their colours, 16-bit grey as round(v * 255 / 65535); modes
+    without an 8-bit reading (floating point) are refused.
     """
     path = Path(path)
     what = f"--data '{path}'"
@@ -68,11 +70,39 @@ def _read_png_folder(path, what):
     for file in files:
         try:
             with Image.open(file) as image:
-                array = np.asarray(image)
+                array = _eight_bit(image, f"{what}: '{file.name}'")
         except (OSError, UnidentifiedImageError):
             raise InputError(f"{what}: '{file.name}' is not a readable PNG image: remove or replace it") from None
         if images and array.shape != images[0].shape:
             raise InputError(f"{what}: '{file.name}' has shape {array.shape} but '{files[0].name}' has "
                              f"{images[0].shape}: all images must have the same size and channels")
         images.append(array)
-    return np.stack(images).astype(np.uint8)
+    return np.stack(images)
+
+
+# PNG modes read as they are (uint8 per channel), and those Pillow converts to one of them without loss
+# of meaning: palette colours (with their transparency), 1-bit, and colour spaces other than RGB.
+_EIGHT_BIT_MODES = ("L", "LA", "RGB", "RGBA")
+_CONVERSIONS = {"P": "RGB", "PA": "RGBA", "1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow reads 16-bit grey PNGs as one of them
+
+
+def _eight_bit(image, what):
+    """A PIL image -> uint8 (R, R) or (R, R, C), each pixel as it is seen: palette indices as their colours,
+    16-bit grey as round(v * 255 / 65535); InputError (``what`` names the file) for a mode without such a
+    reading (floating point, or integers beyond 16 bits)."""
+    if image.mode in _EIGHT_BIT_MODES:
+        return np.asarray(image)
+    if image.mode in _CONVERSIONS:
+        target = _CONVERSIONS[image.mode]
+        if image.mode == "P" and "transparency" in image.info:
+            target = "RGBA"
+        return np.asarray(image.convert(target))
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise InputError(f"{what} has pixels of mode {image.mode} outside 0-65535: save it as 8- or 16-bit PNG")
+        return ((values * 255 + 32767) // 65535).astype(np.uint8)  # round(v * 255 / 65535), halves up
+    kind = " (32-bit floating point)" if image.mode == "F" else ""
+    raise InputError(f"{what} has pixels of mode {image.mode}{kind}, which have no 8-bit reading: save it as an "
+                     "8-bit (or 16-bit) grey, RGB or RGBA PNG")

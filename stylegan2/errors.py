@@ -3,9 +3,11 @@
 :class:`InputError` is the one exception type for bad input (gradctrl's ``UserError`` derives from it);
 :func:`exit_on_input_error` is the one handler every command (``python -m stylegan2``, prepare_data.py,
 train.py, manipulate.py, evaluate.py, ...) wraps its work in; :func:`quiet_tensorflow` is what each
-calls before TensorFlow is imported.
+calls before TensorFlow is imported; :func:`check_fits_in_memory` is the one limit on a size flag whose
+arrays would not fit in memory.
 """
 import contextlib
+import os
 import sys
 
 
@@ -21,6 +23,26 @@ def exit_on_input_error(prog):
     except InputError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def physical_memory():
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits_in_memory(flag, value, need, what):
+    """``value`` of ``flag`` if ``need(value)`` (bytes, a Python int increasing with the value) fits in this
+    machine's memory, else InputError naming the flag and the largest value that fits
+    (``--n 10000000000: must be at most 41187123 on this machine (the faces would take ...)``)."""
+    memory = physical_memory()
+    if need(value) <= memory:
+        return value
+    low, high = 0, value  # the largest value that fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if need(middle) <= memory else (low, middle - 1)
+    raise InputError(f"{flag} {value}: must be at most {low} on this machine ({what} would take "
+                     f"{need(value) / 2 ** 30:.3g} GiB, and it has {memory / 2 ** 30:.0f} GiB of memory)")
 
 
 def quiet_tensorflow():

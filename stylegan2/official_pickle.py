@@ -94,6 +94,9 @@ def _validate(node, what, where):
                 and isinstance(item[1], (np.ndarray, np.number)) and np.issubdtype(np.asarray(item[1]).dtype, np.number)):
             raise InputError(f"{what}: a variable of Network '{where}' is not a (name, numeric array) pair: the file is damaged")
         variables[item[0]] = np.asarray(item[1], dtype=np.float32)
+        if not np.all(np.isfinite(variables[item[0]])):
+            raise InputError(f"{what}: variable '{item[0]}' of Network '{where}' holds NaN or infinite values: the "
+                             "file is damaged or from a run that diverged: use another network or snapshot")
     del node.raw_state
     node.version = version
     node.name = state["name"]

@@ -34,6 +34,8 @@ import dataclasses
 import functools
 import json
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,7 @@ import tensorflow as tf
 from . import official_pickle
 from .atomic import FolderLock, atomic_write, write_bytes
 from .discriminator import Discriminator, random_discriminator_variables
-from .errors import InputError
+from .errors import InputError, check_fits_in_memory
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
@@ -127,6 +129,17 @@ class TrainingOptions:
                              f"{self.mbstd_group_size}")
         if self.kid_samples and not self.kid_model:
             raise InputError("--kid-samples needs --kid-model (a Keras model whose features KID compares)")
+        # each mapping weight is held five times: G, Gs, its gradient and Adam's two moments (float32)
+        check_fits_in_memory("--z-dim", self.z_dim, lambda z: 20 * z * self.w_dim, "the mapping's first layer")
+        check_fits_in_memory("--w-dim", self.w_dim, lambda w: 20 * w * (self.z_dim + w * self.mapping_layers),
+                             "the mapping network")
+
+    def check_grid(self, images):
+        """InputError unless the snapshot grid (``grid_size``^2 latents and images like ``images``, uint8
+        (N, R, R, C)) fits in memory."""
+        pixels = int(np.prod(images.shape[1:]))
+        check_fits_in_memory("--grid-size", self.grid_size, lambda g: g * g * (4 * self.z_dim + 5 * pixels),
+                             "the snapshot grid (its latents, float32 renders and PNG)")
 
 
 class Adam(tf.Module):
@@ -463,7 +476,7 @@ class Trainer:
         for target, state in ((self.G, g), (self.Gs, gs)):
             source = _state_variables(state)
             variables = _generator_variables(target)
-            if set(source) != set(variables) or any(source[k].shape != tuple(v.shape) for k, v in variables.items()):
+            if set(source) != set(variables) or any(np.shape(source[k]) != tuple(v.shape) for k, v in variables.items()):
                 raise InputError(f"{what}: its generator does not have this run's shapes (check the preset, "
                                  "--fmap-base, --w-dim, ... and the data's resolution)")
             for name, var in variables.items():
@@ -485,10 +498,11 @@ def _generator_variables(generator):
 
 def _state_variables(state):
     """The same keys as :func:`_generator_variables` from a Gs-like NetworkState (noise buffers NHWC)."""
-    values = {"dlatent_avg": state.variables.get("dlatent_avg")}
+    values = {"dlatent_avg": state.variables.get("dlatent_avg")}  # None where missing: no shape matches it
     for cname in ("mapping", "synthesis"):
-        for name, value in state.components[cname].variables.items():
-            if cname == "synthesis" and name.startswith("noise"):
+        component = state.components.get(cname)
+        for name, value in (component.variables.items() if component is not None else ()):
+            if cname == "synthesis" and name.startswith("noise") and np.ndim(value) == 4:
                 value = np.reshape(value, (1, value.shape[2], value.shape[3], 1))
             values[f"{cname}/{name}"] = value
     return values
@@ -517,6 +531,7 @@ class RunFolder:
             raise
 
     def _check(self, resume):
+        self.made = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -530,11 +545,39 @@ class RunFolder:
             raise InputError(f"--outdir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
                              " add --resume to continue that run, or choose an empty folder")
 
+    def clear(self):
+        """Undo a new run's failed start: remove what it wrote (the folder held nothing else, :meth:`_check`),
+        the folder too if this run made it, and release the lock."""
+        for entry in self.path.iterdir():
+            if not entry.name.startswith("."):
+                entry.unlink()
+        if self.made and not any(self.path.iterdir()):
+            self.path.rmdir()
+        self._lock.release()
+
     def write_json(self, name, obj):
         write_bytes(self.path / name, (json.dumps(obj, indent=1) + "\n").encode())
 
     def read_options(self):
-        return json.loads((self.path / OPTIONS_FILE).read_text())
+        """The run's stored options -> dict of :class:`TrainingOptions` fields; InputError naming the file when
+        it is not JSON, names an unknown option or holds a value of the wrong type."""
+        path = self.path / OPTIONS_FILE
+        fix = "restore it from a copy of the run, or start a new run in another folder"
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"'{path}' is damaged ({' '.join(str(e).split())[:80]}): {fix}") from None
+        if not isinstance(stored, dict):
+            raise InputError(f"'{path}' is damaged (it holds no JSON object): {fix}")
+        defaults = dataclasses.asdict(TrainingOptions())
+        for name, value in stored.items():
+            if name not in defaults:
+                raise InputError(f"'{path}' holds an unknown option '{name}': {fix}")
+            kind = type(defaults[name])
+            fits = isinstance(value, kind) if kind is not float else isinstance(value, (int, float))
+            if isinstance(value, bool) != (kind is bool) or not (fits or (name == "ema_rampup" and value is None)):
+                raise InputError(f"'{path}': option '{name}' is {value!r}, not a {kind.__name__}: {fix}")
+        return stored
 
     def write_checkpoint(self, arrays):
         with atomic_write(self.path / CHECKPOINT_FILE) as file:
@@ -547,7 +590,7 @@ class RunFolder:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
             raise InputError(f"'{path}' is damaged: delete it to restart the run from scratch") from None
 
     def append_log(self, record):
@@ -559,7 +602,16 @@ class RunFolder:
         a last line a kill cut short."""
         path = self.path / LOG_FILE
         if path.exists():
-            lines = [line for line in path.read_text().split("\n")[:-1] if json.loads(line)["kimg"] <= kimg + 1e-9]
+            lines = []
+            for number, line in enumerate(path.read_bytes().split(b"\n")[:-1], 1):  # a cut last line has no \n
+                try:
+                    record = json.loads(line)
+                    keep = record["kimg"] <= kimg + 1e-9
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(f"'{path}' line {number} is not a log record (the log is damaged): remove that "
+                                     "line, then --resume again") from None
+                if keep:
+                    lines.append(line.decode())
             with atomic_write(path) as file:
                 file.write("".join(line + "\n" for line in lines).encode())
 
@@ -594,33 +646,38 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop (after a snapshot) once this many
     kimg have run in this call, for tests and budgets.
     """
-    from .dataset import load_images
-
-    folder = RunFolder(outdir, resume)
     if resume:
+        folder = RunFolder(outdir, resume)
         changes = dict(options or {})
         for name in changes:
             if name not in RESUME_CHANGES:
                 raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
                                  f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
         options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
-    options.check()
-    images = load_images(options.data)
-    trainer = Trainer(images, options)
-    arrays = folder.read_checkpoint() if resume else None
-    if resume:
+        images = _checked_images(options)
+        trainer = Trainer(images, options)
+        arrays = folder.read_checkpoint()
         if arrays is not None:
             trainer.restore(arrays, f"'{folder.path / CHECKPOINT_FILE}'")
         # Log lines are written just before their checkpoint: keep those the checkpoint covers (none without one).
         folder.trim_log(trainer.kimg if arrays is not None else -1.0)
-    else:
+        metric = _kid_metric(options, images) if options.kid_samples else None
+    else:  # everything a new run needs is checked and read before its folder is made
+        images = _checked_images(options)
+        trainer = Trainer(images, options)
         if init is not None:
             trainer.load_networks(init)
-        folder.write_json(OPTIONS_FILE, dataclasses.asdict(options))
-    metric = _kid_metric(options, images) if options.kid_samples else None
+        metric = _kid_metric(options, images) if options.kid_samples else None
+        arrays = None
+        folder = RunFolder(outdir, resume)
     z_grid = grid_latents(options, trainer.G.z_dim)
     if arrays is None:
-        _snapshot(folder, trainer, z_grid, metric, {}, 0.0)
+        try:  # a new run's options are written with its first snapshot
+            _snapshot(folder, trainer, z_grid, metric, {}, 0.0, None if resume else options)
+        except BaseException:
+            if not resume:  # a failed start leaves nothing that blocks a rerun
+                folder.clear()
+            raise
     total_iterations = int(np.ceil(options.total_kimg * 1000 / options.batch_size))
     snapshot_every = max(int(round(options.snapshot_kimg * 1000 / options.batch_size)), 1)
     start_kimg = trainer.kimg
@@ -646,6 +703,17 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     if bar is not None:
         bar.close()
     return trainer
+
+
+def _checked_images(options):
+    """Check ``options`` and read their training set -> uint8 (N, R, R, C); InputError for a bad value, a
+    bad set, or a snapshot grid that does not fit in memory."""
+    from .dataset import load_images
+
+    options.check()
+    images = load_images(options.data)
+    options.check_grid(images)
+    return images
 
 
 def _progress(enabled, start, total):
@@ -674,8 +742,12 @@ def _kid_metric(options, images):
     return measure
 
 
-def _snapshot(folder, trainer, z_grid, metric, stats, seconds):
-    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically)."""
+def _snapshot(folder, trainer, z_grid, metric, stats, seconds, start_options=None):
+    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically);
+    ``start_options``: a new run's :class:`TrainingOptions`, written first (a kill later in the snapshot leaves
+    a run that --resume starts again; a failure, one that :meth:`RunFolder.clear` removes)."""
+    if start_options is not None:
+        folder.write_json(OPTIONS_FILE, dataclasses.asdict(start_options))
     kimg = trainer.kimg
     tag = f"{int(round(kimg)):06d}"
     official_pickle.write_networks(folder.path / f"network-snapshot-{tag}.pkl", trainer.networks())

@@ -256,6 +256,28 @@ def test_crafted_released_models_are_one_line_errors_of_the_commands(tmp_path, f
     assert not (tmp_path / "edits").exists()
 
 
+def test_released_weights_with_nan_are_refused_naming_the_file_and_the_tensor(tmp_path, fake_torch, capsys):
+    """Issue 25 item 8: a NaN in the authors' checkpoint (every edit step would be a zero-gradient no-op) is
+    refused when the model is read, naming model.pth and the tensor."""
+    from gradctrl.commands import manipulate
+
+    model = tmp_path / "model"
+    model.mkdir()
+    kernel = np.arange(3, dtype=np.float32)
+    kernel[1] = np.nan
+    write_legacy(model / "model.pth", {"classifiers.0.classifier.0.weight": _FakeTensor(_FakeStorage("w", kernel), 0,
+                                                                                          (1, 3), (3, 1)),
+                                       "classifiers.0.classifier.0.bias": _FakeTensor(_S, 0, (1,), (1,))}, fake_torch)
+    with open(model / "model_params.pkl", "wb") as f:
+        pickle.dump({"attributes": "a", "n_attributes": 1, "n_shared_layers": 0, "hidden_size": None}, f)
+    with pytest.raises(SystemExit) as e:
+        manipulate.main(["--model_dir", str(model), "--attribute", "a", "--out_dir", str(tmp_path / "edits")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    assert f"'{model / 'model.pth'}': 'classifiers.0.classifier.0.weight' holds NaN or infinite values" in err, err
+    assert not (tmp_path / "edits").exists()
+
+
 def test_refuses_foreign_globals(tmp_path):
     data = shared_file("released/model_cat/model.pth").read_bytes()
     header_end = data.index(b"\x80\x02\x63collections")          # the state-dict pickle starts here

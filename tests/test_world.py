@@ -197,8 +197,8 @@ def test_draw_command_writes_the_set_atomically(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     ("draw --n 3 --resolution 8 --out {tmp}/out", "resolution 8 is too small: use --resolution 16 or more"),
-    ("draw --n 0 --out {tmp}/out", "--n must be positive"),
-    ("grid --scale 0 --out {tmp}/grid.png", "--n and --scale must be positive"),
+    ("draw --n 0 --out {tmp}/out", "--n 0: must be at least 1"),
+    ("grid --scale 0 --out {tmp}/grid.png", "--scale 0: must be at least 1"),
     ("train-scorer --out {tmp}/scorer.h5", "must end in .keras"),
     ("train-scorer --out {tmp}/s.keras --data {tmp}/no_such_folder", "holds no images.npy and factors.npz"),
 ])

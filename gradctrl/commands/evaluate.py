@@ -52,7 +52,7 @@ def build_parser():
                                           "(default: all)")
     parser.add_argument("--n_samples", type=int, default=64, help="held-out latents (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: the config's, 0.4)")
     parser.add_argument("--steps", type=int, help="steps per edit (default: each attribute's config value, 9)")
     parser.add_argument("--step_size", type=float, help="L2 length of a step (default: the config's, 4/9)")
     parser.add_argument("--ganspace_components", type=int, default=20,
@@ -92,7 +92,7 @@ def _run(args):
     from gradctrl.generators import open_generator
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.methods import REGISTRY, EditContext, config_cases, get_method
-    from gradctrl.options import check_int, check_number, flags_over_config
+    from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
     from gradctrl.reports import check_out_dir, write_evaluation
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
@@ -103,7 +103,9 @@ def _run(args):
         if value is not None:
             check_int(value, flag)
     if args.step_size is not None:
-        check_number(args.step_size, "--step_size", low=0, low_open=True)
+        check_step_size(args.step_size, "--step_size")
+    if args.truncation is not None:
+        check_truncation(args.truncation, "--truncation")
     if args.n_samples < 2:
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
@@ -114,12 +116,15 @@ def _run(args):
         raise UserError(f"--methods includes {baselines[0]}, which needs --data_dir (prepare_data's selected samples)")
 
     config = load_config(args.config) if args.config else default_config()
-    clf = load_classifier(args.model_dir)
+    with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+        clf = load_classifier(args.model_dir)
     context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
     if args.data_dir:
-        context.data()  # read and checked against the classifier before any work
+        with FolderLock(args.data_dir, "--data_dir", shared=True):
+            context.data()  # read and checked against the classifier before any work
     G = open_generator(args.generator, config)
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
+    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
 
     if args.latent_only:
         scored = list(clf.attributes)

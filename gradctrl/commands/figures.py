@@ -28,9 +28,9 @@ def build_parser():
     parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: the config's, 0.4)")
     parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
-    parser.add_argument("--width", type=int, default=1024, help="width of each strip in px (default 1024)")
+    parser.add_argument("--width", type=int, default=1024, help="width of each strip in px, at most 32768 (default 1024)")
     parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
     parser.add_argument("--title", help="a line of text above the rows")
     parser.add_argument("--batch_size", type=int, default=8, help="images rendered together (default 8)")
@@ -53,11 +53,13 @@ def _run(args):
     from gradctrl.generators import open_generator
     from gradctrl.latents import STREAM_EDIT, sample_w
     from gradctrl.manipulation import parse_layerwise
-    from gradctrl.options import check_int, flags_over_config
+    from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
 
-    for flag, value in (("--n_samples", args.n_samples), ("--width", args.width),
-                        ("--batch_size", args.batch_size)):
+    for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size)):
         check_int(value, flag)
+    check_int(args.width, "--width", high=MAX_FIGURE_WIDTH)
+    if args.truncation is not None:
+        check_truncation(args.truncation, "--truncation")
     crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
     config = load_config(args.config)
     clf = load_classifier(args.model_dir)
@@ -65,6 +67,7 @@ def _run(args):
     layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
                      check_layers=layerwise is None)
+    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
     attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
     for name in attributes:
         if name not in clf.num_classes:

@@ -76,12 +76,13 @@ def _run(args):
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
     from gradctrl.generators import open_generator
-    from gradctrl.options import check_int, check_number, flags_over_config
+    from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
 
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
-        clf = load_classifier(args.model_dir)
+        with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+            clf = load_classifier(args.model_dir)
     except UserError as e:
         raise UserError(f"--model_dir '{args.model_dir}': {e}") from None
     where = f"'{args.model_dir}'"
@@ -103,8 +104,8 @@ def _run(args):
     for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size), ("--steps", steps)):
         if value is not None:
             check_int(value, flag)
-    check_number(step_size, "--step_size", low=0, low_open=True)
-    check_number(truncation, "--truncation", low=0, low_open=True)
+    check_step_size(step_size, "--step_size")
+    check_truncation(truncation, "--truncation")
     check_int(args.seed, "--seed", low=0)
     if methods.REGISTRY[args.method].needs_data and not args.data_dir:
         raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
@@ -113,6 +114,8 @@ def _run(args):
     G = open_generator(args.generator, cfg)
     generator_path = args.generator or cfg.generator.file
     config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir)
+    if args.n_samples is not None:  # each latent's trajectory is kept
+        check_latent_count(args.n_samples, "--n_samples", G.w_dim, per_latent=steps + 1)
     if args.layerwise is not None:
         layers = manipulation.parse_layerwise(args.layerwise, G.num_ws)
     else:

@@ -132,7 +132,7 @@ def _run(args, prog):
     from gradctrl import config as config_module
     from gradctrl.datadir import check_output_path
     from gradctrl.errors import UserError
-    from gradctrl.options import check_int, check_number, flags_over_config
+    from gradctrl.options import check_int, check_latent_count, check_truncation, flags_over_config
     from gradctrl.sampling import check_selection_possible, parse_shard
 
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
@@ -143,7 +143,7 @@ def _run(args, prog):
     shard = parse_shard(args.shard)
     for flag, value in (("--n_samples", n_samples), ("--batch_size", data.batch_size), ("--part_size", args.part_size)):
         check_int(value, flag)
-    check_number(truncation, "--truncation", low=0, low_open=True, high=1)
+    check_truncation(truncation, "--truncation")
     check_int(seed, "--seed", low=0)
     out_dir = Path(args.out_dir)
     check_output_path(out_dir)
@@ -164,6 +164,7 @@ def _run(args, prog):
     G = generators.open_generator(args.generator, cfg)
     # every config section that depends on the generator, checked now rather than by manipulate.py later
     config_module.check_against_generator(cfg, G.num_ws, G.w_dim)
+    check_latent_count(n_samples, "--n_samples", G.w_dim)
     plan = sampling.SamplingPlan(
         generator_sha256=generators.file_sha256(args.generator or cfg.generator.file), n_samples=n_samples,
         seed=seed, truncation=truncation, scorers={attr: scorer_record(spec) for attr, spec in specs.items()},

@@ -101,7 +101,8 @@ def _run(args):
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     settings = _settings(args, cfg)
     check_output_dir(args.out_dir)
-    data = read_data_dir(args.data_dir)
+    with FolderLock(args.data_dir, "--data_dir", shared=True):  # never a folder prepare_data.py is replacing
+        data = read_data_dir(args.data_dir)
     names = _attributes(args, data, cfg)
     with FolderLock(args.out_dir, "--out_dir"):
         clf, metrics = train_classifier(
