@@ -28,6 +28,7 @@ import dataclasses
 import tomllib
 
 from .errors import UserError
+from .generators import check_trained_generator
 from .options import number_problem
 
 RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", "z_dim", "w_dim",
@@ -263,15 +264,19 @@ def _check_layers(r, attributes, num_ws, source):
                    f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
-def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True):
+def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True,
+                     allow_other_generator=False):
     """Check that a generator, a classifier and a config belong together; UserError naming the files otherwise.
 
-    The classifier must take the generator's w (same width); the config's ``num_ws``, layer ranges (unless
+    The generator file must be the one the classifier was trained on, when the model directory records it
+    (:func:`gradctrl.generators.check_trained_generator`; ``allow_other_generator``: a warning instead); the
+    classifier must take the generator's w (same width); the config's ``num_ws``, layer ranges (unless
     ``check_layers`` is False: a flag overrides them) and top-k counts must fit the generator.
     """
     if generator.w_dim != classifier.w_dim:
         raise UserError(f"--generator '{generator_path}': its w has {generator.w_dim} channels but the classifier "
                         f"in '{model_dir}' takes {classifier.w_dim}")
+    check_trained_generator(generator_path, model_dir, allow_other_generator)
     check_against_generator(config, generator.num_ws, generator.w_dim, check_layers)
 
 

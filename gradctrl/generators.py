@@ -1,5 +1,7 @@
 """Opening the generator a command works on: a flag's path or the config's, or the demo's random one."""
 import hashlib
+import json
+import sys
 from pathlib import Path
 
 import stylegan2
@@ -47,3 +49,33 @@ def file_sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def trained_generator_sha256(model_dir):
+    """The SHA-256 of the generator a model directory's classifier was trained on, as train.py recorded it
+    (``metrics.json`` -> ``data_manifest`` -> ``generator_sha256``), or None when nothing records one (the
+    authors' released models, data directories built from their latents)."""
+    try:
+        record = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
+        sha256 = record["data_manifest"]["generator_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return sha256 if isinstance(sha256, str) else None
+
+
+def check_trained_generator(generator_path, model_dir, allow_other=False):
+    """Refuse (UserError) a generator file other than the one the classifier in ``model_dir`` was trained on,
+    as its ``metrics.json`` records it; ``allow_other``: a warning on stderr instead. No record: no check."""
+    recorded = trained_generator_sha256(model_dir)
+    if recorded is None:
+        return
+    actual = file_sha256(generator_path)
+    if actual == recorded:
+        return
+    problem = (f"generator '{generator_path}' (sha256 {actual[:12]}...) is not the one the classifier in "
+               f"'{model_dir}' was trained on (its metrics.json records sha256 {recorded[:12]}...)")
+    if allow_other:
+        print(f"warning: {problem}; editing with it anyway (--allow_other_generator)", file=sys.stderr)
+        return
+    raise UserError(f"{problem}: pass that generator (--generator or the config's generator.file), "
+                    "or --allow_other_generator to use this one anyway")

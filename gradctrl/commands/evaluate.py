@@ -43,6 +43,9 @@ def build_parser():
                                           "scorers and edit defaults (layers, exclusion, steps)")
     parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory (ours or the authors')")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--data_dir", help="data directory of prepare_data (selected samples and scores): "
                                            "needed by the InterFaceGAN and GANSpace baselines")
     parser.add_argument("--out_dir", required=True, help="output directory (replaced if it is an earlier evaluation)")
@@ -119,7 +122,8 @@ def _run(args):
     if args.data_dir:
         context.data()  # read and checked against the classifier before any work
     G = open_generator(args.generator, config)
-    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
+                     allow_other_generator=args.allow_other_generator)
 
     if args.latent_only:
         scored = list(clf.attributes)

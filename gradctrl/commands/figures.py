@@ -24,6 +24,9 @@ def build_parser():
     parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
     parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
     parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--out", required=True, help="output PNG")
     parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
@@ -64,7 +67,7 @@ def _run(args):
     G = open_generator(args.generator, config)
     layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
-                     check_layers=layerwise is None)
+                     check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)
     attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
     for name in attributes:
         if name not in clf.num_classes:

@@ -34,6 +34,9 @@ def build_parser():
     parser.add_argument("--layerwise", help="W+ layers lo:hi receiving the edit (default: config, else all)")
     parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--config", help="TOML config (generator, attribute edit defaults)")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled latents (default 0)")
     parser.add_argument("--truncation", type=float,
                         help="truncation psi of sampled latents (default: the config's, else the data's, else 0.4)")
@@ -112,7 +115,8 @@ def _run(args):
 
     G = open_generator(args.generator, cfg)
     generator_path = args.generator or cfg.generator.file
-    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir)
+    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir,
+                                   allow_other_generator=args.allow_other_generator)
     if args.layerwise is not None:
         layers = manipulation.parse_layerwise(args.layerwise, G.num_ws)
     else:
