@@ -10,12 +10,12 @@ from stylegan2.official_pickle import DOWNLOAD_URL
 from .errors import UserError
 
 
-def open_generator(path, config):
-    """Load the generator from ``path`` (a flag) or else ``config.generator.file`` -> stylegan2 Generator.
+def generator_file(path, config):
+    """The generator file a command works on: ``path`` (a flag) or else ``config.generator.file`` -> Path,
+    checked without loading it (no TensorFlow), so a command refuses a missing file at once.
 
-    A missing file that the config describes as a random generator (its ``random`` table, the demo) is
-    built and saved there first, atomically. Any other missing file is a UserError saying where NVIDIA's
-    pickles are downloaded from. The config's ``num_ws``, if set, must match the generator's.
+    A missing file is a UserError saying where NVIDIA's pickles are downloaded from, unless the config
+    describes it as a random generator (its ``random`` table, the demo), which :func:`open_generator` builds.
     """
     generator = config.generator
     path = path or generator.file
@@ -23,12 +23,28 @@ def open_generator(path, config):
         raise UserError("no generator given: pass --generator PKL (an official StyleGAN2 pickle) "
                         "or a --config whose [generator] table names a file")
     path = Path(path)
+    if not path.exists() and not _is_random(path, generator):
+        where = generator.url or DOWNLOAD_URL
+        raise UserError(f"generator pickle '{path}' not found: download it from {where} and pass its path")
+    return path
+
+
+def _is_random(path, generator):
+    """True when ``path`` is the file the config's ``random`` table builds."""
+    return generator.random is not None and generator.file is not None and path == Path(generator.file)
+
+
+def open_generator(path, config):
+    """Load the generator from ``path`` (a flag) or else ``config.generator.file`` (:func:`generator_file`)
+    -> stylegan2 Generator.
+
+    A missing file that the config describes as a random generator (its ``random`` table, the demo) is
+    built and saved there first, atomically. The config's ``num_ws``, if set, must match the generator's.
+    """
+    generator = config.generator
+    path = generator_file(path, config)
     if not path.exists():
-        if generator.random is not None and generator.file and path == Path(generator.file):
-            save_random_generator(path, generator.random)
-        else:
-            where = generator.url or DOWNLOAD_URL
-            raise UserError(f"generator pickle '{path}' not found: download it from {where} and pass its path")
+        save_random_generator(path, generator.random)
     G = stylegan2.load_generator(path)
     if generator.num_ws is not None and G.num_ws != generator.num_ws:
         raise UserError(f"config {config.path}: key 'generator.num_ws': is {generator.num_ws} "

@@ -74,28 +74,28 @@ def _run(args):
 
     from gradctrl import config as config_module
     from gradctrl import latents, manipulation, methods
-    from gradctrl.classifier import load_classifier
+    from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.datadir import recorded_truncation
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
-    from gradctrl.generators import open_generator
+    from gradctrl.generators import generator_file, open_generator
     from gradctrl.options import check_int, check_number, flags_over_config
 
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
-        clf = load_classifier(args.model_dir)
+        spec = read_classifier_spec(args.model_dir)   # the checks below need no TensorFlow
     except UserError as e:
         raise UserError(f"--model_dir '{args.model_dir}': {e}") from None
     where = f"'{args.model_dir}'"
-    if args.attribute not in clf.num_classes:
+    if args.attribute not in spec.num_classes:
         raise UserError(f"--attribute '{args.attribute}': the classifier in {where} has no such attribute "
-                        f"(it has {', '.join(clf.attributes)})")
+                        f"(it has {', '.join(spec.attributes)})")
     attribute = cfg.attributes.get(args.attribute) or config_module.AttributeConfig(name=args.attribute)
-    if args.attribute in cfg.attributes and attribute.classes != clf.num_classes[args.attribute]:
+    if args.attribute in cfg.attributes and attribute.classes != spec.num_classes[args.attribute]:
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
-                        f"classifier in {where} has {clf.num_classes[args.attribute]} class(es) for it")
-    exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, clf, attribute, where)
+                        f"classifier in {where} has {spec.num_classes[args.attribute]} class(es) for it")
+    exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, spec, attribute, where)
     default_truncation = cfg.generator.truncation
     if args.config is None and args.truncation is None and args.input_dir is None:
         default_truncation, origin = recorded_truncation(args.data_dir, args.model_dir)
@@ -112,9 +112,19 @@ def _run(args):
     if methods.REGISTRY[args.method].needs_data and not args.data_dir:
         raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
                         "selected samples and scores the method is fitted on")
+    if args.input_dir is not None:
+        path = _latents_path(args.input_dir)
+        try:
+            w = latents.load_latents(path, w_dim=spec.w_dim)
+        except UserError as e:
+            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
+        if args.n_samples is not None:
+            w = w[:args.n_samples]
+        source = {"input": str(path)}
+    generator_path = generator_file(args.generator, cfg)
 
-    G = open_generator(args.generator, cfg)
-    generator_path = args.generator or cfg.generator.file
+    clf = load_classifier(args.model_dir)
+    G = open_generator(generator_path, cfg)
     config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir,
                                    allow_other_generator=args.allow_other_generator)
     if args.layerwise is not None:
@@ -122,16 +132,7 @@ def _run(args):
     else:
         layers = attribute.layers or (0, G.num_ws)
 
-    if args.input_dir is not None:
-        path = _latents_path(args.input_dir)
-        try:
-            w = latents.load_latents(path, w_dim=clf.w_dim)
-        except UserError as e:
-            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
-        if args.n_samples is not None:
-            w = w[:args.n_samples]
-        source = {"input": str(path)}
-    else:
+    if args.input_dir is None:
         n = 10 if args.n_samples is None else args.n_samples
         w = latents.sample_w(G, args.seed, range(n), truncation, latents.STREAM_EDIT)
         source = {"seed": args.seed, "truncation": truncation, "n_samples": n, "stream": "edit"}
