@@ -147,11 +147,10 @@ def _run(args):
         settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
                              source, w, summary)
         write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
-    total = sum(summary["zero_gradient_steps"].values())
-    cause = methods.zero_gradient_cause(method, cases[0])
-    note = f"; {total} zero-gradient step(s) left a latent unchanged ({cause})" if total and cause else ""
+    stalled = sum(summary["zero_gradient_steps"].values())
+    note = methods.stall_note(method, cases[0], stalled, len(w) * steps * len(cases))
     print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to "
-          f"{out_dir}{note}")
+          f"{out_dir}" + (f"\nnote: {note}" if note else ""))
 
 
 def _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size, source, w, summary):
