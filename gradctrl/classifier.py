@@ -9,6 +9,7 @@ A model directory in our format holds ``classifier.json`` (the spec: attributes,
 ``classifier.weights.h5`` (Keras weights); no pickle. :func:`load_classifier` also reads the authors'
 released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.authors`).
 """
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ WEIGHTS_FILE = "classifier.weights.h5"
 FORMAT = "gradctrl-classifier"
 FORMAT_VERSION = 1
 LEAKY_SLOPE = 0.1
+SPEC_KEYS = ("w_dim", "attributes", "num_classes", "hidden_size", "n_shared_layers")  # LatentClassifier's arguments
 
 
 class LatentClassifier:
@@ -146,26 +148,60 @@ def check_output_dir(path):
     return files.check_output_dir(path, SPEC_FILE, "a gradctrl model directory")
 
 
+@dataclasses.dataclass(frozen=True)
+class ClassifierSpec:
+    """What a model directory's classifier takes and predicts, read without building it (no TensorFlow):
+    ``w_dim`` (latent width), ``attributes`` (names, in branch order), ``num_classes`` ({name: 1 or K})."""
+    w_dim: int
+    attributes: list
+    num_classes: dict
+
+
+def read_classifier_spec(path):
+    """The :class:`ClassifierSpec` of a model directory (ours or the authors' released one), checked as
+    :func:`load_classifier` checks it, without importing TensorFlow, so commands refuse a wrong attribute or
+    width at once. Anything else is a UserError."""
+    from . import authors
+
+    path = _model_dir(path)
+    if (path / SPEC_FILE).is_file():
+        spec = _read_our_spec(path)
+        return ClassifierSpec(spec["w_dim"], spec["attributes"], spec["num_classes"])
+    params, weights = authors.read_released(path)
+    first = (weights["shared"] or weights["branches"][params["attributes"][0]])[0][0]
+    return ClassifierSpec(int(first.shape[0]), params["attributes"], params["num_classes"])
+
+
 def load_classifier(path):
     """Load a classifier from a model directory: ours (``classifier.json`` + weights) or the authors' released
     one (``model.pth`` + ``model_params.pkl``) -> :class:`LatentClassifier`. Anything else is a UserError.
     """
     from . import authors
 
+    path = _model_dir(path)
+    if (path / SPEC_FILE).is_file():
+        return _load_ours(path)
+    params, weights = authors.read_released(path)
+    return _from_released(path, params, weights)
+
+
+def _model_dir(path):
+    """``path`` as a Path if it is a model directory of either kind; UserError otherwise."""
+    from . import authors
+
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"model directory '{path}' does not exist: train one with train.py or pass the authors' "
                         "released model_ffhq / model_car / model_cat")
-    if (path / SPEC_FILE).is_file():
-        return _load_ours(path)
-    if authors.is_released_dir(path):
-        params, weights = authors.read_released(path)
-        return _from_released(path, params, weights)
-    raise UserError(f"model directory '{path}' is neither a gradctrl model ({SPEC_FILE} + {WEIGHTS_FILE}, written by "
-                    "train.py) nor an authors' released one (model.pth + model_params.pkl)")
+    if not (path / SPEC_FILE).is_file() and not authors.is_released_dir(path):
+        raise UserError(f"model directory '{path}' is neither a gradctrl model ({SPEC_FILE} + {WEIGHTS_FILE}, "
+                        "written by train.py) nor an authors' released one (model.pth + model_params.pkl)")
+    return path
 
 
-def _load_ours(path):
+def _read_our_spec(path):
+    """``classifier.json`` of our model directory ``path``, checked, and its weights file read through
+    (:func:`gradctrl.files.check_container`) -> the spec dict; UserError naming the problem."""
     where = f"model directory '{path}'"
     try:
         spec = json.loads((path / SPEC_FILE).read_text(encoding="utf-8"))
@@ -173,16 +209,22 @@ def _load_ours(path):
         raise UserError(f"{where}: {SPEC_FILE} is not readable JSON ({e}): train the model again") from None
     if not isinstance(spec, dict) or spec.get("format") != FORMAT or spec.get("version") != FORMAT_VERSION:
         raise UserError(f"{where}: {SPEC_FILE} is not a {FORMAT} version {FORMAT_VERSION} spec: train the model again")
-    keys = ("w_dim", "attributes", "num_classes", "hidden_size", "n_shared_layers")
-    missing = [k for k in keys if k not in spec]
+    missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise UserError(f"{where}: {SPEC_FILE} lacks '{missing[0]}': train the model again")
-    _check_spec(*(spec[k] for k in keys), f"{where}: {SPEC_FILE}")
-    clf = LatentClassifier(*(spec[k] for k in keys), source=spec.get("source", "gradctrl"))
+    _check_spec(*(spec[k] for k in SPEC_KEYS), f"{where}: {SPEC_FILE}")
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{where}: missing {WEIGHTS_FILE}: train the model again")
     files.check_container(weights, f"{where}: {WEIGHTS_FILE}", "copy the model directory again or train the model again")
+    return spec
+
+
+def _load_ours(path):
+    where = f"model directory '{path}'"
+    spec = _read_our_spec(path)
+    clf = LatentClassifier(*(spec[k] for k in SPEC_KEYS), source=spec.get("source", "gradctrl"))
+    weights = path / WEIGHTS_FILE
     try:
         with warnings.catch_warnings():      # Keras warns before raising on a mismatch; the error says it all
             warnings.simplefilter("ignore")

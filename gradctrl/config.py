@@ -3,7 +3,7 @@
 Layout (every table and key optional; unknown keys are errors)::
 
     [generator]
-    file = "stylegan2-ffhq-config-f.pkl"     # official pickle; relative paths are from the current folder
+    file = "stylegan2-ffhq-config-f.pkl"     # official pickle (a path: see below)
     url = "https://..."                      # where to download it (shown when the file is missing)
     truncation = 0.4                         # psi, in (0, 1]
     num_ws = 18                              # W+ size, checked against the generator
@@ -21,15 +21,27 @@ Layout (every table and key optional; unknown keys are errors)::
     steps = 9
     step_size = 0.4444444444444444           # 4/9
 
+Paths in the file (``generator.file``, the PATH of ``keras:`` and ``nvidia:`` scorers) are relative to the
+config file's folder, so a config works from any current folder; ``package:REL`` is the file REL inside
+the installed gradctrl package (its shipped assets: ``package:assets/world32.pkl``); absolute paths, ``~``
+and URLs (``https://...``) are kept as written (:func:`resolve_path`).
+
 Every problem is a one-line :class:`UserError` naming the file, the key and what is wrong. A flag given on
 the command line wins over the file; the commands do that merge, this module only reads and checks.
 """
 import dataclasses
+import os
 import tomllib
+from pathlib import Path
 
 from .errors import UserError
+from .generators import check_trained_generator
 from .options import STEP_SIZE_BOUNDS, TRUNCATION_BOUNDS, number_problem
 
+PACKAGE_PREFIX = "package:"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Scorer kinds whose spec starts with a file path: KIND:PATH[,options] (gradctrl.scorers).
+PATH_SCORER_KINDS = ("keras", "nvidia")
 RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", "z_dim", "w_dim",
                          "mapping_layers", "seed")
 
@@ -134,6 +146,27 @@ class _Reader:
             self.fail(key, f"{problem}, got {_kind(value) if problem.startswith('expected') else value}")
 
 
+def resolve_path(text, base):
+    """A path written in a config file -> str: ``package:REL`` inside the gradctrl package, a URL
+    (``scheme://...``), an absolute path or ``~/...`` as written (``~`` expanded), any other relative path
+    from ``base`` (the config file's folder)."""
+    if text.startswith(PACKAGE_PREFIX):
+        return str(PACKAGE_DIR / text[len(PACKAGE_PREFIX):])
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    return str(path) if path.is_absolute() else os.path.normpath(Path(base) / path)
+
+
+def _resolve_scorer(spec, base):
+    """A scorer spec with the PATH of a ``keras:`` / ``nvidia:`` spec resolved by :func:`resolve_path`."""
+    kind, _, rest = spec.partition(":")
+    if kind not in PATH_SCORER_KINDS or not rest:
+        return spec
+    path, comma, options = rest.partition(",")
+    return f"{kind}:{resolve_path(path, base)}{comma}{options}"
+
+
 def _kind(value):
     return f"{type(value).__name__} {value!r}" if not isinstance(value, dict) else "a table"
 
@@ -163,7 +196,12 @@ def load_config(path):
     attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
     tables = {name: r.table(document.get(name, {}), name, _fields(cls))
               for name, cls in (("generator", GeneratorConfig), ("data", DataConfig), ("train", TrainConfig))}
+    base = Path(path).parent
+    attributes = {name: dataclasses.replace(a, scorer=_resolve_scorer(a.scorer, base)) if a.scorer else a
+                  for name, a in attributes.items()}
     generator = _generator(r, tables["generator"])
+    if generator.file is not None:
+        generator = dataclasses.replace(generator, file=resolve_path(generator.file, base))
     if generator.num_ws is not None:
         _check_layers(r, attributes, generator.num_ws, "generator.num_ws")
     return Config(path=path, generator=generator, data=_data(r, tables["data"]),
@@ -263,15 +301,19 @@ def _check_layers(r, attributes, num_ws, source):
                    f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
-def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True):
+def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True,
+                     allow_other_generator=False):
     """Check that a generator, a classifier and a config belong together; UserError naming the files otherwise.
 
-    The classifier must take the generator's w (same width); the config's ``num_ws``, layer ranges (unless
+    The generator file must be the one the classifier was trained on, when the model directory records it
+    (:func:`gradctrl.generators.check_trained_generator`; ``allow_other_generator``: a warning instead); the
+    classifier must take the generator's w (same width); the config's ``num_ws``, layer ranges (unless
     ``check_layers`` is False: a flag overrides them) and top-k counts must fit the generator.
     """
     if generator.w_dim != classifier.w_dim:
         raise UserError(f"--generator '{generator_path}': its w has {generator.w_dim} channels but the classifier "
                         f"in '{model_dir}' takes {classifier.w_dim}")
+    check_trained_generator(generator_path, model_dir, allow_other_generator)
     check_against_generator(config, generator.num_ws, generator.w_dim, check_layers)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from . import curves
 from .errors import UserError
 from .options import check_int
-from .methods import REGISTRY, EditContext, edit_latents, zero_gradient_cause
+from .methods import REGISTRY, EditContext, edit_latents, stall_note
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,10 +75,9 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
         except UserError as e:
             notes.append(f"{title} on '{case.attribute}' {case.label} left out: {e}")
             continue
-        cause = zero_gradient_cause(method, case)
-        if edit.zero_gradient_steps and cause:
-            notes.append(f"{title} on '{case.attribute}' {case.label}: {edit.zero_gradient_steps} step(s) left a "
-                         f"latent in place ({cause})")
+        note = stall_note(method, case, edit.zero_gradient_steps, edit.traj.shape[0] * edit.traj.shape[1])
+        if note:
+            notes.append(f"{title} on '{case.attribute}' {case.label}: {note}")
         jobs.append((case, method, edit.traj))
 
     if scorers is None:

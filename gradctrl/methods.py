@@ -169,6 +169,20 @@ def zero_gradient_cause(name, case):
     return saturated
 
 
+def stall_note(name, case, stalled, made):
+    """What it means that ``stalled`` of the ``made`` (latent, step) pairs of method ``name`` on ``case`` left a
+    latent in place, and what to do about it, in one sentence; None without a stall or for a method that
+    follows no gradient. No registered method follows the logit, so the fixes are the step and the mask."""
+    cause = zero_gradient_cause(name, case)
+    if not stalled or cause is None:
+        return None
+    fixes = "a smaller step (--step_size) or fewer steps (--steps), so the edit ends before the probability is 0 or 1"
+    if REGISTRY[name].exclusion and case.exclude:
+        fixes += ", or fewer masked channels (a smaller top-k: --top_channels or the config's exclude table)"
+    return (f"{stalled} of {made} steps ({100 * stalled / made:.0f} %) left a latent unchanged: {cause}, so its "
+            f"gradient is 0 and those latents stopped moving before the last step; try {fixes}")
+
+
 def get_method(name, where="--method"):
     """The registered :class:`Method` called ``name``; UserError naming ``where`` and the known ones otherwise."""
     if name not in REGISTRY:

@@ -610,34 +610,37 @@ def build_parser():
 
 
 def main(argv=None):
-    """``python -m gradctrl.world draw|grid|train-scorer|quality|snapshots ...``; bad input: one line on stderr, exit 2."""
-    from stylegan2.errors import exit_on_input_error
+    """``python -m gradctrl.world COMMAND ...`` (draw, grid, train-scorer, quality, snapshots); bad input: one
+    line on stderr, exit 2."""
+    from .commands import run_command  # the commands package imports the library; here only for the CLI
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        if args.command == "draw":
-            out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)
-            print(f"wrote {out}/images.npy, factors.npz, factors.json ({args.n} faces, {args.resolution} px)")
-        elif args.command == "grid":
-            write_grid(args.out, args.n, args.seed, args.resolution, args.scale, args.sweep)
-            print(f"wrote {args.out}")
-        elif args.command == "train-scorer":
-            metrics = run_train_scorer(args.out, args.n, args.seed, args.epochs, args.test_n, args.test_seed,
-                                       args.data, args.resolution)
-            print(json.dumps(metrics, indent=2))
-            print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
-        elif args.command == "quality":
-            from .world_quality import markdown, measure
+    return run_command(build_parser(), _run, argv)
 
-            print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
-            print(f"wrote {args.out}/quality.json, quality.md, grids.png")
-        elif args.command == "snapshots":
-            from .world_quality import rank_snapshots
 
-            rank_snapshots(args.run, args.data, args.out, args.n, args.seed, args.kimg_offset)
-            print((Path(args.out) / "snapshots.md").read_text())
+def _run(args):
+    """Run the parsed ``python -m gradctrl.world`` command ``args``."""
+    if args.command == "draw":
+        out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)
+        print(f"wrote {out}/images.npy, factors.npz, factors.json ({args.n} faces, {args.resolution} px)")
+    elif args.command == "grid":
+        write_grid(args.out, args.n, args.seed, args.resolution, args.scale, args.sweep)
+        print(f"wrote {args.out}")
+    elif args.command == "train-scorer":
+        metrics = run_train_scorer(args.out, args.n, args.seed, args.epochs, args.test_n, args.test_seed,
+                                   args.data, args.resolution)
+        print(json.dumps(metrics, indent=2))
+        print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+    elif args.command == "quality":
+        from .world_quality import markdown, measure
+
+        print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
+        print(f"wrote {args.out}/quality.json, quality.md, grids.png")
+    elif args.command == "snapshots":
+        from .world_quality import rank_snapshots
+
+        rank_snapshots(args.run, args.data, args.out, args.n, args.seed, args.kimg_offset)
+        print((Path(args.out) / "snapshots.md").read_text())
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

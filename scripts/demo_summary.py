@@ -68,11 +68,9 @@ def main(argv=None):
     parser.add_argument("--config", required=True, help="the demo config (generator and scorers)")
     parser.add_argument("--edits", required=True, help="folder with with_exclusion/ and without_exclusion/")
     parser.add_argument("--data_dir", help="data directory, for the scores' spread over the data set")
-    args = parser.parse_args(argv)
-    from stylegan2.errors import exit_on_input_error
+    from gradctrl.commands import run_command  # here: __main__ puts the repository on sys.path first
 
-    with exit_on_input_error(parser.prog):
-        _run(args)
+    return run_command(parser, _run, argv)
 
 
 def _run(args):
@@ -155,4 +153,4 @@ def _print_labels(rows, names):
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    main()
+    sys.exit(main())

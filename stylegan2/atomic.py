@@ -9,8 +9,14 @@ naming the output and the cause (:class:`WriteError`), and leaves nothing behind
 Every folder a command writes is held by :class:`FolderLock`: an OS lock (``fcntl.flock``) on the sibling
 file ``.<name>.lock``, which the kernel releases when the holder exits or is killed, so a second writer is
 refused with one line while the first runs, and never by a stale flag afterwards.
+
+A folder is replaced by exchanging it with its new version in one step (Linux's ``renameat2`` with
+``RENAME_EXCHANGE``), so the path always holds a whole folder; elsewhere by three renames through the
+siblings ``.<name>.swap-<id>.new`` / ``.old``, which the next :func:`atomic_dir` on that path finishes or
+rolls back if a kill interrupted them (:func:`finish_swap`).
 """
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -228,6 +234,82 @@ def write_bytes(path, data, fsync=False):
         file.write(data)
 
 
+def _libc_renameat2():
+    """glibc's ``renameat2`` through ctypes, or None where the C library has none (not Linux, old glibc)."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+_RENAMEAT2 = _libc_renameat2()
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+# Test hook: called with the step's name between the steps of a folder swap (a test kills the process there).
+_swap_step_hook = None
+
+
+def _exchange(a, b):
+    """Swap the folders ``a`` and ``b`` in one atomic step -> True, or False where the system or the file
+    system cannot (the caller falls back to renames)."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(a))
+
+
+def _step(name):
+    if _swap_step_hook is not None:
+        _swap_step_hook(name)
+
+
+def _swap_siblings(path):
+    """(new, old) sibling pairs of ``path`` left by interrupted rename swaps: ``.<name>.swap-<id>.new/.old``."""
+    path = Path(path)
+    ids = {p.name[len(f".{path.name}.swap-"):].rsplit(".", 1)[0] for p in path.parent.glob(f".{path.name}.swap-*")}
+    return [(path.with_name(f".{path.name}.swap-{i}.new"), path.with_name(f".{path.name}.swap-{i}.old"))
+            for i in sorted(ids)]
+
+
+def finish_swap(path):
+    """Finish or roll back a rename swap of the folder ``path`` that a killed process left: with no folder at
+    ``path``, the complete new folder (``.swap-<id>.new``) is moved there, else the old one put back; the
+    leftovers are removed. A folder at ``path`` is whole either way (the renames are atomic) and is kept."""
+    path = Path(path)
+    for new, old in _swap_siblings(path):
+        if not path.exists():
+            if new.exists():
+                os.rename(new, path)
+            elif old.exists():
+                os.rename(old, path)
+        for leftover in (new, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+
+
+def _replace_dir(temporary, path):
+    """Put the folder ``temporary`` at ``path``, replacing the folder there, which is removed; ``path`` holds
+    a whole folder at every moment where :func:`_exchange` works, else after :func:`finish_swap`."""
+    if _exchange(temporary, path):
+        _step("exchanged")
+        shutil.rmtree(temporary)  # now the old folder
+        return
+    swap = f".{path.name}.swap-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    new, old = path.with_name(swap + ".new"), path.with_name(swap + ".old")
+    os.rename(temporary, new)
+    _step("new ready")
+    os.rename(path, old)
+    _step("old moved")
+    os.rename(new, path)
+    shutil.rmtree(old)
+
+
 @contextlib.contextmanager
 def atomic_dir(path, keep=None):
     """Yield a new temporary folder beside ``path``; when the body succeeds it replaces ``path`` (an earlier
@@ -235,9 +317,11 @@ def atomic_dir(path, keep=None):
     predicate on entry names; the entries of an earlier ``path`` it accepts start in the temporary folder
     (hard links, copies where links fail), so a command can replace its own files in a shared folder and
     keep the rest. A failure to write into the temporary folder (full disk, unwritable folder) is an
-    InputError naming ``path``."""
+    InputError naming ``path``. The swap is one atomic exchange where Linux allows it, else renames that the
+    next call on ``path`` finishes or rolls back after a kill (:func:`finish_swap`, run first)."""
     path = Path(path)
     _make_parent(path)
+    finish_swap(path)
     temporary = temporary_sibling(path)
     try:
         temporary.mkdir()
@@ -258,10 +342,7 @@ def atomic_dir(path, keep=None):
                 raise
             raise WriteError(path / e.path.relative_to(temporary), e.error) from None
         if path.exists():
-            old = temporary_sibling(path)
-            os.rename(path, old)
-            os.rename(temporary, path)
-            shutil.rmtree(old)
+            _replace_dir(temporary, path)
         else:
             os.rename(temporary, path)
     except OSError as e:

@@ -10,6 +10,8 @@ import numpy as np
 from .cpu import default_precision
 from .errors import InputError, exit_on_input_error, quiet_tensorflow
 from .images import write_png
+from .official_pickle import DOWNLOAD_URL
+from .training_options import PRESETS, RESUME_CHANGES, TrainingOptions
 
 _MAX_SEED = 2 ** 32 - 1
 
@@ -101,8 +103,6 @@ def build_parser():
 
 def _add_train_parser(commands):
     """``train``: every number of :class:`stylegan2.training.TrainingOptions` as a flag over a preset."""
-    from .training import PRESETS, TrainingOptions
-
     train = commands.add_parser(
         "train", help="train a StyleGAN2 on a folder of images",
         description="Train a StyleGAN2 (NVIDIA's config-e/f recipe: resnet D, logistic loss, lazy R1, Gs as a "
@@ -145,8 +145,6 @@ def _add_train_parser(commands):
 
 def train_main(args):
     """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
-    from .training import PRESETS, RESUME_CHANGES, TrainingOptions, train
-
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingOptions)
              if getattr(args, field.name, None) is not None}
     if args.resume:
@@ -165,13 +163,16 @@ def train_main(args):
         if args.precision is None:
             options.precision, reason = default_precision()
             print(f"precision {options.precision}: {reason} (--precision overrides)")
+        options.check()  # before the training module imports TensorFlow
+    from .training import train  # TensorFlow: imported once the options are checked
+
     trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress)
     print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
 
 
 def main(argv=None):
     """Command-line entry point; returns 0, or exits with code 2 and one line on bad input."""
-    quiet_tensorflow()  # before build_parser, which imports the training module (TensorFlow)
+    quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
@@ -186,6 +187,9 @@ def main(argv=None):
             raise InputError(f"--trunc must be a finite number, got {args.trunc}")
         if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
             raise InputError(f"--trunc-cutoff must be >= 0, got {args.trunc_cutoff}")
+        if not os.path.exists(args.network):  # before the generator's module imports TensorFlow
+            raise InputError(f"--network '{args.network}' does not exist: check the path (NVIDIA's networks are at "
+                             f"{DOWNLOAD_URL})")
         written = generate(args.network, seeds, args.trunc, args.trunc_cutoff, args.noise_mode, args.outdir,
                            args.batch_size, progress=not args.no_progress)
     print(f"wrote {len(written)} images to {args.outdir}")

@@ -3,10 +3,13 @@
 :class:`InputError` is the one exception type for bad input (gradctrl's ``UserError`` derives from it);
 :func:`exit_on_input_error` is the one handler every command (``python -m stylegan2``, prepare_data.py,
 train.py, manipulate.py, evaluate.py, ...) wraps its work in; :func:`quiet_tensorflow` is what each
-calls before TensorFlow is imported; :func:`check_fits_in_memory` is the one limit on a size flag whose
-arrays would not fit in memory.
+calls first, so that TensorFlow, imported only when a command gets to work, starts quietly;
+:func:`check_fits_in_memory` is the one limit on a size flag whose arrays would not fit in memory.
 """
 import contextlib
+import importlib.abc
+import importlib.util
+import logging
 import os
 import sys
 
@@ -46,24 +49,51 @@ def check_fits_in_memory(flag, value, need, what):
 
 
 def quiet_tensorflow():
-    """Import TensorFlow quietly: its C++ start-up log (``cuInit`` errors on a machine without a GPU, the
-    oneDNN and CPU-feature notes, absl's pre-initialisation warning, all written to stderr before any log
-    level applies) is hidden, and later C++ and absl messages below errors are too, unless the user asks
-    for them with ``TF_CPP_MIN_LOG_LEVEL`` 0 or 1. Every command calls it once its flags are parsed."""
-    import logging
-    import os
-    import sys
-
+    """Make TensorFlow's import quiet, whenever it comes: its C++ start-up log (``cuInit`` errors on a machine
+    without a GPU, the oneDNN and CPU-feature notes, absl's pre-initialisation warning, all written to stderr
+    before any log level applies) is hidden, and later C++ and absl messages below errors are too, unless the
+    user asks for them with ``TF_CPP_MIN_LOG_LEVEL`` 0 or 1. TensorFlow is not imported here: the first
+    ``import tensorflow`` (of any module) runs with stderr sent to the null device (:class:`_QuietImport`), so
+    a command that refuses its input before it needs TensorFlow never pays for the import. Every command calls
+    it first."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "") in ("0", "1") or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     logging.getLogger("absl").setLevel(logging.ERROR)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import tensorflow  # noqa: F401  (imported here only to keep its start-up log off the terminal)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    if not any(isinstance(finder, _QuietImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Finds the ``tensorflow`` package through the other finders and wraps its loader in
+    :class:`_QuietLoader`; removes itself after that first import."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """A loader running another's ``exec_module`` with file descriptor 2 (stderr) on the null device."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+            self.loader.exec_module(module)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -17,10 +17,10 @@ import tensorflow as tf
 
 from . import ops
 from .errors import InputError
+from .official_pickle import MAPPING_LRMUL
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 DEFAULT_RESAMPLE_KERNEL = (1, 3, 3, 1)
-MAPPING_LRMUL = 0.01  # NVIDIA's G_mapping learning-rate multiplier, when a pickle does not name one
 
 
 class _Variables:

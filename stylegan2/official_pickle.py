@@ -19,6 +19,7 @@ from .errors import InputError
 
 NETWORK_GLOBAL = ("dnnlib.tflib.network", "Network")
 DOWNLOAD_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/"
+MAPPING_LRMUL = 0.01  # NVIDIA's G_mapping learning-rate multiplier, when a pickle does not name one
 NO_CODE_SRC = "# written by gradctrl-tf's stylegan2 package: this pickle stores no code; read it with stylegan2.load_generator\n"
 
 _SUPPORTED_VERSIONS = (2, 3, 4)

@@ -1,4 +1,6 @@
 """The config file format: what it reads, and the one-line errors naming file, key and problem."""
+from pathlib import Path
+
 import pytest
 
 from gradctrl import config as config_module
@@ -44,7 +46,7 @@ def write(tmp_path, text):
 
 def test_reads_every_table(tmp_path):
     cfg = config_module.load_config(write(tmp_path, GOOD))
-    assert cfg.generator.file == "g.pkl" and cfg.generator.truncation == 0.5 and cfg.generator.num_ws == 8
+    assert cfg.generator.file == str(tmp_path / "g.pkl") and cfg.generator.truncation == 0.5 and cfg.generator.num_ws == 8
     assert cfg.data.n_samples == 500 and cfg.data.p_perclass == 0.1 and cfg.data.p_val == 0.3
     assert cfg.train.hidden_size is None and cfg.train.lr == 0.01 and cfg.train.batch_size == 32
     gender = cfg.attribute("gender")
@@ -129,3 +131,45 @@ def test_check_compatible_names_the_mismatch():
     with pytest.raises(UserError, match=r"key 'attributes.a.layers'"):
         config_module.check_compatible(generator, types.SimpleNamespace(w_dim=16), cfg, "g.pkl", "m")
     config_module.check_compatible(generator, types.SimpleNamespace(w_dim=16), cfg, "g.pkl", "m", check_layers=False)
+
+
+def test_paths_resolve_relative_to_the_config_file_from_any_folder(tmp_path, monkeypatch):
+    """generator.file and the PATH of keras:/nvidia: scorers from the config's folder; package: inside the
+    installed package; absolute paths and URLs as written; code specs untouched."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "c.toml").write_text(
+        '[generator]\nfile = "../models/g.pkl"\n\n'
+        '[attributes.a]\nscorer = "keras:scorers/s.keras,output=a"\n'
+        '[attributes.b]\nscorer = "nvidia:/abs/c.pkl,neg"\n'
+        '[attributes.c]\nscorer = "python:mod:fn"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = config_module.load_config("../configs/c.toml")
+    assert cfg.generator.file == "../models/g.pkl"              # from elsewhere/: tmp_path/models/g.pkl
+    assert (elsewhere / cfg.generator.file).resolve() == tmp_path / "models" / "g.pkl"
+    assert cfg.attribute("a").scorer == "keras:../configs/scorers/s.keras,output=a"
+    assert cfg.attribute("b").scorer == "nvidia:/abs/c.pkl,neg" and cfg.attribute("c").scorer == "python:mod:fn"
+    (folder / "c.toml").write_text('[generator]\nfile = "package:assets/world32.pkl"\n')
+    assert config_module.load_config(folder / "c.toml").generator.file == str(
+        Path(config_module.__file__).parent / "assets" / "world32.pkl")
+    (folder / "c.toml").write_text('[generator]\nfile = "https://example.org/g.pkl"\n')
+    assert config_module.load_config(folder / "c.toml").generator.file == "https://example.org/g.pkl"
+
+
+def test_the_world_config_runs_manipulate_outside_the_repository(tmp_path, monkeypatch):
+    """The shipped configs/world.toml names the shipped generator through the package: manipulate.py finds
+    it from another folder (issue 24: it said world32.pkl was missing and to download it from NVIDIA)."""
+    import numpy as np
+
+    from conftest import ROOT
+    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.commands import manipulate
+
+    save_classifier(LatentClassifier(128, ["smile"], {"smile": 1}, hidden_size=4, seed=0), tmp_path / "model")
+    monkeypatch.chdir(tmp_path)
+    assert manipulate.main(["--config", str(ROOT / "configs" / "world.toml"), "--model_dir", "model",
+                            "--attribute", "smile", "--out_dir", "edits", "--n_samples", "1", "--steps", "1",
+                            "--exclude", "none", "--no_progress"]) == 0
+    assert np.load(tmp_path / "edits" / "smile_edits.npz")["traj_positive"].shape == (1, 1, 128)

@@ -3,6 +3,7 @@ authors' settings, and broken copies of them fail with one line naming file, key
 import ast
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +29,8 @@ def _released_params(model):
 def test_paper_config_parses_and_fits_its_generator(name):
     cfg = load_config(ROOT / "configs" / f"{name}.toml")
     check_against_generator(cfg, num_ws=PAPER[name]["num_ws"], w_dim=512)
-    assert cfg.generator.file == f"stylegan2-{name}-config-f.pkl"
-    assert cfg.generator.url == NVIDIA + cfg.generator.file
+    assert cfg.generator.file == str(ROOT / f"stylegan2-{name}-config-f.pkl")   # relative to the config
+    assert cfg.generator.url == NVIDIA + f"stylegan2-{name}-config-f.pkl"
     assert cfg.generator.truncation == 0.4 and cfg.generator.num_ws == PAPER[name]["num_ws"]
     for attribute in cfg.attributes.values():
         assert attribute.steps == 9 and attribute.step_size == pytest.approx(4 / 9, abs=1e-15)
@@ -65,13 +66,13 @@ def test_ffhq_scorers_are_nvidias_public_classifiers():
     04-young negated (age is young's opposite); pose has none. Every file's download address is in the config."""
     path = ROOT / "configs" / "ffhq.toml"
     cfg = load_config(path)
+    at_root = f"nvidia:{ROOT}/celebahq-classifier"      # the paths are relative to the config: the repository root
     assert {name: a.scorer for name, a in cfg.attributes.items()} == {
-        "gender": "nvidia:celebahq-classifier-00-male.pkl", "smile": "nvidia:celebahq-classifier-01-smiling.pkl",
-        "eyeglasses": "nvidia:celebahq-classifier-19-eyeglasses.pkl",
-        "age": "nvidia:celebahq-classifier-04-young.pkl,neg", "pose": None}
+        "gender": f"{at_root}-00-male.pkl", "smile": f"{at_root}-01-smiling.pkl",
+        "eyeglasses": f"{at_root}-19-eyeglasses.pkl", "age": f"{at_root}-04-young.pkl,neg", "pose": None}
     text = path.read_text()
     for attribute in ("gender", "smile", "eyeglasses", "age"):
-        file = cfg.attribute(attribute).scorer.split(":", 1)[1].split(",")[0]
+        file = Path(cfg.attribute(attribute).scorer.split(":", 1)[1].split(",")[0]).name
         assert f"https://nvlabs-fi-cdn.nvidia.com/stylegan/networks/metrics/{file}\n" in text
 
 

@@ -91,7 +91,10 @@ def test_zero_gradient_steps_reported(tmp_path, model_dir, tiny_generator_path, 
         "--n_samples", 2, "--exclude", "a", "--top_channels", 32, "--steps", 2)
     settings = json.loads((out / "b_settings.json").read_text())
     assert settings["zero_gradient_steps"] == {"positive": 4, "negative": 4}
-    assert "8 zero-gradient step(s) left a latent unchanged" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    # 2 latents x 2 steps x 2 directions, every one stalled (all 32 channels masked): said with what to do
+    assert "note: 8 of 8 steps (100 %) left a latent unchanged: the exclusion masked every channel" in said, said
+    assert "a smaller step (--step_size) or fewer steps (--steps)" in said and "--top_channels" in said, said
     data = np.load(out / "b_edits.npz")
     previous = np.concatenate([data["w0"][:, None], data["traj_positive"][:, :-1]], axis=1)
     assert np.all(data["traj_positive"] == previous, axis=2).sum() == 4

@@ -28,6 +28,13 @@ def test_registry_and_cases():
     assert "masked" not in methods.zero_gradient_cause("gradctrl", case)    # no exclusion: not masking's fault
     assert "masked" in methods.zero_gradient_cause("gradctrl_exclude", case)
     assert methods.zero_gradient_cause("ganspace", case) is None           # no gradient, no note
+    plain = methods.edit_cases("smile", 1)[0]                                # the demo: 44 of 144 smile steps
+    note = methods.stall_note("gradctrl", plain, 44, 144)
+    assert note.startswith("44 of 144 steps (31 %) left a latent unchanged: the classifier's sigmoid") and \
+        "stopped moving before the last step" in note, note
+    assert "--step_size" in note and "--steps" in note and "--top_channels" not in note, note   # nothing masked
+    assert "--top_channels" in methods.stall_note("gradctrl_exclude", case, 1, 4)
+    assert methods.stall_note("gradctrl", plain, 0, 144) is None and methods.stall_note("ganspace", case, 3, 4) is None
     with pytest.raises(UserError, match="--methods 'svm': unknown method 'svm'"):
         methods.get_method("svm", "--methods 'svm'")
 

@@ -378,3 +378,20 @@ def test_train_refuses_a_data_directory_with_an_empty_class(tmp_path, capsys):
     train.main(["--data_dir", str(tmp_path / "data"), "--out_dir", str(tmp_path / "model"), "--attributes", "b",
                 "--n_epochs", "1", "--quiet"])
     assert (tmp_path / "model" / "classifier.json").is_file()
+
+
+def test_scripts_start_quiet(tmp_path):
+    """scripts/demo_summary.py and python -m gradctrl.world start as quietly as the commands (issue 24, item 6):
+    with TF_CPP_MIN_LOG_LEVEL unset, a run that loads TensorFlow (the world's Keras scorer) and then refuses
+    its input writes only its one-line error; TensorFlow's start-up log (cuInit, oneDNN) is hidden."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    (tmp_path / "edits").mkdir()
+    summary = subprocess.run([sys.executable, "scripts/demo_summary.py", "--config", "configs/world.toml",
+                              "--edits", str(tmp_path / "edits")], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert summary.returncode == 2 and summary.stderr.startswith("demo_summary.py: error: --edits"), summary.stderr
+    assert len(summary.stderr.splitlines()) == 1, summary.stderr
+    quality = subprocess.run([sys.executable, "-m", "gradctrl.world", "quality", "--network", str(tmp_path / "no.pkl"),
+                              "--data", str(tmp_path), "--out", str(tmp_path / "q")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert quality.returncode == 2 and len(quality.stderr.splitlines()) == 1, quality.stderr

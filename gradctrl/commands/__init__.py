@@ -9,11 +9,12 @@ from stylegan2.errors import exit_on_input_error, quiet_tensorflow
 
 
 def run_command(parser, body, argv=None):
-    """Parse ``argv`` (default: the command line) with ``parser``, import TensorFlow quietly
-    (:func:`stylegan2.errors.quiet_tensorflow`) and run ``body(args)`` inside the bad-input handler (one line
-    on stderr, exit code 2) -> 0, the exit code of a command that finished."""
-    args = parser.parse_args(argv)
+    """Parse ``argv`` (default: the command line) with ``parser`` and run ``body(args)`` inside the bad-input
+    handler (one line on stderr, exit code 2) -> 0, the exit code of a command that finished. TensorFlow,
+    when the body first imports it, starts quietly (:func:`stylegan2.errors.quiet_tensorflow`); a body checks
+    its flags, paths and attributes before it needs TensorFlow, so bad input is refused at once."""
     quiet_tensorflow()
+    args = parser.parse_args(argv)
     with exit_on_input_error(parser.prog):
         body(args)
     return 0

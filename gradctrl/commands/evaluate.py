@@ -43,6 +43,9 @@ def build_parser():
                                           "scorers and edit defaults (layers, exclusion, steps)")
     parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory (ours or the authors')")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--data_dir", help="data directory of prepare_data (selected samples and scores): "
                                            "needed by the InterFaceGAN and GANSpace baselines")
     parser.add_argument("--out_dir", required=True, help="output directory (replaced if it is an earlier evaluation)")
@@ -86,10 +89,10 @@ def _run(args):
     from stylegan2.atomic import FolderLock
 
     from gradctrl import curves
-    from gradctrl.classifier import load_classifier
+    from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.config import check_compatible, default_config, load_config
     from gradctrl.evaluation import compare_methods
-    from gradctrl.generators import open_generator
+    from gradctrl.generators import generator_file, open_generator
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.methods import REGISTRY, EditContext, config_cases, get_method
     from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
@@ -116,33 +119,18 @@ def _run(args):
         raise UserError(f"--methods includes {baselines[0]}, which needs --data_dir (prepare_data's selected samples)")
 
     config = load_config(args.config) if args.config else default_config()
-    with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
-        clf = load_classifier(args.model_dir)
-    context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
-    if args.data_dir:
-        with FolderLock(args.data_dir, "--data_dir", shared=True):
-            context.data()  # read and checked against the classifier before any work
-    G = open_generator(args.generator, config)
-    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
-    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
-
-    if args.latent_only:
-        scored = list(clf.attributes)
-        scorers = None
-    else:
-        from gradctrl.scorers import make_scorer
-
-        scored = [name for name, a in config.attributes.items() if a.scorer]
-        if not scored:
-            raise UserError("image scores need scorers: pass a --config whose attributes name a `scorer`, "
-                            "or use --latent_only")
-        scorers = {name: make_scorer(config.attribute(name).scorer, name) for name in scored}
+    spec = read_classifier_spec(args.model_dir)   # the checks up to loading need no TensorFlow
+    generator_path = generator_file(args.generator, config)
+    scored = list(spec.attributes) if args.latent_only else [name for name, a in config.attributes.items() if a.scorer]
+    if not scored:
+        raise UserError("image scores need scorers: pass a --config whose attributes name a `scorer`, "
+                        "or use --latent_only")
     targets = ([a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes
-               else [a for a in clf.attributes if a in scored])
+               else [a for a in spec.attributes if a in scored])
     for name in targets:
-        if name not in clf.num_classes:
+        if name not in spec.num_classes:
             raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
-                            f"({', '.join(clf.attributes)})")
+                            f"({', '.join(spec.attributes)})")
         if name not in scored:
             raise UserError(f"--attributes: '{name}' has no scorer in the config: give "
                             f"[attributes.{name}] a `scorer` (or use --latent_only)")
@@ -150,6 +138,23 @@ def _run(args):
         raise UserError("no target attribute: the classifier and the scorers share no attribute")
     if len(scored) < 2:
         raise UserError(f"only '{scored[0]}' is scored: non-target change needs at least two scored attributes")
+
+    with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+        clf = load_classifier(args.model_dir)
+    context = EditContext(clf, data_dir=args.data_dir, ganspace_components=args.ganspace_components)
+    if args.data_dir:
+        with FolderLock(args.data_dir, "--data_dir", shared=True):
+            context.data()  # read and checked against the classifier before any work
+    G = open_generator(generator_path, config)
+    check_compatible(G, clf, config, generator_path, args.model_dir,
+                     allow_other_generator=args.allow_other_generator)
+    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
+    if args.latent_only:
+        scorers = None
+    else:
+        from gradctrl.scorers import make_scorer
+
+        scorers = {name: make_scorer(config.attribute(name).scorer, name) for name in scored}
 
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EVAL)
@@ -161,7 +166,7 @@ def _run(args):
         comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size,
                                      progress=not args.no_progress)
         extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
-        settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
+        settings = {"config": config.path, "generator": str(generator_path),
                     "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
                     "targets": targets, "scored": scored, "latent_only": args.latent_only,
                     "n_samples": args.n_samples, "seed": args.seed, "truncation": truncation,

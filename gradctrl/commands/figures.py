@@ -24,6 +24,9 @@ def build_parser():
     parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
     parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
     parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--out", required=True, help="output PNG")
     parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
@@ -47,10 +50,10 @@ def _run(args):
     from stylegan2.atomic import FolderLock
     from stylegan2.images import write_png
 
-    from gradctrl.classifier import load_classifier
+    from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.config import check_compatible, load_config
     from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
-    from gradctrl.generators import open_generator
+    from gradctrl.generators import generator_file, open_generator
     from gradctrl.latents import STREAM_EDIT, sample_w
     from gradctrl.manipulation import parse_layerwise
     from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
@@ -62,17 +65,19 @@ def _run(args):
         check_truncation(args.truncation, "--truncation")
     crop = parse_aspect(args.crop_aspect) if args.crop_aspect else None
     config = load_config(args.config)
-    clf = load_classifier(args.model_dir)
-    G = open_generator(args.generator, config)
-    layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
-    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir,
-                     check_layers=layerwise is None)
-    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
-    attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(clf.attributes)
+    spec = read_classifier_spec(args.model_dir)   # the checks up to loading need no TensorFlow
+    attributes = [a.strip() for a in args.attributes.split(",")] if args.attributes else list(spec.attributes)
     for name in attributes:
-        if name not in clf.num_classes:
+        if name not in spec.num_classes:
             raise UserError(f"--attributes: '{name}' is not an attribute of the classifier "
-                            f"({', '.join(clf.attributes)})")
+                            f"({', '.join(spec.attributes)})")
+    generator_path = generator_file(args.generator, config)
+    clf = load_classifier(args.model_dir)
+    G = open_generator(generator_path, config)
+    layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
+    check_compatible(G, clf, config, generator_path, args.model_dir,
+                     check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)
+    check_latent_count(args.n_samples, "--n_samples", G.w_dim)
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
     with FolderLock(args.out, "--out"):

@@ -34,6 +34,9 @@ def build_parser():
     parser.add_argument("--layerwise", help="W+ layers lo:hi receiving the edit (default: config, else all)")
     parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--config", help="TOML config (generator, attribute edit defaults)")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled latents (default 0)")
     parser.add_argument("--truncation", type=float,
                         help="truncation psi of sampled latents (default: the config's, else the data's, else 0.4)")
@@ -71,29 +74,28 @@ def _run(args):
 
     from gradctrl import config as config_module
     from gradctrl import latents, manipulation, methods
-    from gradctrl.classifier import load_classifier
+    from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.datadir import recorded_truncation
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
-    from gradctrl.generators import open_generator
+    from gradctrl.generators import generator_file, open_generator
     from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
 
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
-        with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
-            clf = load_classifier(args.model_dir)
+        spec = read_classifier_spec(args.model_dir)   # the checks below need no TensorFlow
     except UserError as e:
         raise UserError(f"--model_dir '{args.model_dir}': {e}") from None
     where = f"'{args.model_dir}'"
-    if args.attribute not in clf.num_classes:
+    if args.attribute not in spec.num_classes:
         raise UserError(f"--attribute '{args.attribute}': the classifier in {where} has no such attribute "
-                        f"(it has {', '.join(clf.attributes)})")
+                        f"(it has {', '.join(spec.attributes)})")
     attribute = cfg.attributes.get(args.attribute) or config_module.AttributeConfig(name=args.attribute)
-    if args.attribute in cfg.attributes and attribute.classes != clf.num_classes[args.attribute]:
+    if args.attribute in cfg.attributes and attribute.classes != spec.num_classes[args.attribute]:
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
-                        f"classifier in {where} has {clf.num_classes[args.attribute]} class(es) for it")
-    exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, clf, attribute, where)
+                        f"classifier in {where} has {spec.num_classes[args.attribute]} class(es) for it")
+    exclude = manipulation.resolve_exclude(args.exclude, args.top_channels, args.attribute, spec, attribute, where)
     default_truncation = cfg.generator.truncation
     if args.config is None and args.truncation is None and args.input_dir is None:
         default_truncation, origin = recorded_truncation(args.data_dir, args.model_dir)
@@ -110,10 +112,22 @@ def _run(args):
     if methods.REGISTRY[args.method].needs_data and not args.data_dir:
         raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
                         "selected samples and scores the method is fitted on")
+    if args.input_dir is not None:
+        path = _latents_path(args.input_dir)
+        try:
+            w = latents.load_latents(path, w_dim=spec.w_dim)
+        except UserError as e:
+            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
+        if args.n_samples is not None:
+            w = w[:args.n_samples]
+        source = {"input": str(path)}
+    generator_path = generator_file(args.generator, cfg)
 
-    G = open_generator(args.generator, cfg)
-    generator_path = args.generator or cfg.generator.file
-    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir)
+    with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
+        clf = load_classifier(args.model_dir)
+    G = open_generator(generator_path, cfg)
+    config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir,
+                                   allow_other_generator=args.allow_other_generator)
     if args.n_samples is not None:  # each latent's trajectory is kept
         check_latent_count(args.n_samples, "--n_samples", G.w_dim, per_latent=steps + 1)
     if args.layerwise is not None:
@@ -121,16 +135,7 @@ def _run(args):
     else:
         layers = attribute.layers or (0, G.num_ws)
 
-    if args.input_dir is not None:
-        path = _latents_path(args.input_dir)
-        try:
-            w = latents.load_latents(path, w_dim=clf.w_dim)
-        except UserError as e:
-            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
-        if args.n_samples is not None:
-            w = w[:args.n_samples]
-        source = {"input": str(path)}
-    else:
+    if args.input_dir is None:
         n = 10 if args.n_samples is None else args.n_samples
         w = latents.sample_w(G, args.seed, range(n), truncation, latents.STREAM_EDIT)
         source = {"seed": args.seed, "truncation": truncation, "n_samples": n, "stream": "edit"}
@@ -145,11 +150,10 @@ def _run(args):
         settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
                              source, w, summary)
         write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
-    total = sum(summary["zero_gradient_steps"].values())
-    cause = methods.zero_gradient_cause(method, cases[0])
-    note = f"; {total} zero-gradient step(s) left a latent unchanged ({cause})" if total and cause else ""
+    stalled = sum(summary["zero_gradient_steps"].values())
+    note = methods.stall_note(method, cases[0], stalled, len(w) * steps * len(cases))
     print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to "
-          f"{out_dir}{note}")
+          f"{out_dir}" + (f"\nnote: {note}" if note else ""))
 
 
 def _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size, source, w, summary):

@@ -156,17 +156,17 @@ def _run(args, prog):
         return
     specs = _attributes_and_specs(args, cfg)
     check_selection_possible(n_samples, p_perclass, p_val, next(iter(specs)))
+    from gradctrl import generators, sampling
     from gradctrl.scorers import make_scorer, scorer_record
 
+    generator_path = generators.generator_file(args.generator, cfg)
     scorers = {attr: make_scorer(spec, attr) for attr, spec in specs.items()}
-    from gradctrl import generators, sampling
-
-    G = generators.open_generator(args.generator, cfg)
+    G = generators.open_generator(generator_path, cfg)
     # every config section that depends on the generator, checked now rather than by manipulate.py later
     config_module.check_against_generator(cfg, G.num_ws, G.w_dim)
     check_latent_count(n_samples, "--n_samples", G.w_dim)
     plan = sampling.SamplingPlan(
-        generator_sha256=generators.file_sha256(args.generator or cfg.generator.file), n_samples=n_samples,
+        generator_sha256=generators.file_sha256(generator_path), n_samples=n_samples,
         seed=seed, truncation=truncation, scorers={attr: scorer_record(spec) for attr, spec in specs.items()},
         part_size=args.part_size, p_perclass=p_perclass,
         p_val=p_val, classes={a: cfg.attributes[a].classes for a in specs if a in cfg.attributes})
