@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import stylegan2
 from stylegan2.atomic import FolderLock
 from stylegan2.errors import InputError
 
@@ -252,9 +253,12 @@ def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor
     kernel[3, 2] = np.inf
     layer.set_weights([kernel, bias])
     save_classifier(clf, tmp_path / "model")
+    generator = tmp_path / "g.pkl"  # a generator of the classifier's w_dim: the classifier is what is wrong
+    stylegan2.save_generator(stylegan2.random_generator(resolution=8, fmap_base=32, fmap_max=8, z_dim=32, w_dim=32,
+                                                        mapping_layers=1), generator)
     with pytest.raises(SystemExit) as exit_info:
-        manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
-                         str(tmp_path / "edits")])
+        manipulate.main(["--model_dir", str(tmp_path / "model"), "--generator", str(generator), "--attribute", "a",
+                         "--out_dir", str(tmp_path / "edits")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert f"{WEIGHTS_FILE} tensor '{layer.kernel.path}' holds NaN or infinite values" in err, err
@@ -330,7 +334,7 @@ def small_disk(tmp_path):
                                        capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root and mount)")
     yield disk
-    subprocess.run(["umount", str(disk)], check=True)
+    subprocess.run(["umount", "--lazy", str(disk)], check=True)  # lazy: a file a killed writer left open
 
 
 TINY_RUN = ["--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "1",
