@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import UserError
 
-STREAM_DATA, STREAM_EDIT, STREAM_EVAL = 0, 1, 2
+STREAM_DATA, STREAM_EDIT, STREAM_EVAL, STREAM_PROJECT = 0, 1, 2, 3
 
 
 def sample_z(seed, indices, z_dim, stream):
