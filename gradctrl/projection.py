@@ -225,14 +225,15 @@ def _synthesis(G):
     return FastSynthesis(net, modconv="input", xla=False, upsampling="transposed").__call__
 
 
-def project(G, targets, space="w", steps=1000, seed=0, loss=None, w_stats=None, progress=None):
+def project(G, targets, space="w", steps=1000, seed=0, loss=None, w_stats=None, progress=None, first_index=0):
     """Project ``targets`` into ``G``'s latent space (see the module docstring) -> :class:`Projection`.
 
     G: stylegan2 Generator; targets: (N, R, R, C) float32 in [-1, 1] at the generator's resolution and
     channels; space: "w" | "w+"; steps: optimisation steps (>= 1); seed: seeds the start statistics' latents,
     the start noise maps and the latent noise; loss: an :class:`ImageLoss` (default: ImageLoss(R));
     w_stats: (mean, spread) to reuse (default :func:`w_statistics` (G, seed)); progress: called as
-    progress(step, distances (N,)) after each step.
+    progress(step, distances (N,)) after each step; first_index: the index of targets[0] in the whole set
+    (image i's random draws are those of index first_index + i, so a result does not depend on batching).
     """
     import tensorflow as tf
 
@@ -249,7 +250,7 @@ def project(G, targets, space="w", steps=1000, seed=0, loss=None, w_stats=None, 
     w_mean, w_spread = w_stats if w_stats is not None else w_statistics(G, seed)
     n, num_ws, w_dim = len(targets), G.num_ws, G.w_dim
     layers = 1 if space == "w" else num_ws
-    rngs = [np.random.default_rng([int(seed), DRAW_STREAM, index]) for index in range(n)]
+    rngs = [np.random.default_rng([int(seed), DRAW_STREAM, index]) for index in range(first_index, first_index + n)]
 
     latent = tf.Variable(np.broadcast_to(w_mean, (n, layers, w_dim)).astype(np.float32), name="latent")
     noise = [tf.Variable(np.stack([rng.standard_normal((h, w, 1), np.float32) for rng in rngs]), name=f"noise{i}")
