@@ -194,3 +194,34 @@ def test_refuses_a_foreign_out_dir(tmp_path, config, sources, capsys):
         run_project("--config", config, "--images", sources[0], "--out_dir", out, "--steps", 1)
     assert "not project.py output" in capsys.readouterr().err
     assert (out / "thesis.txt").read_text() == "keep me"
+
+
+def test_tuned_generator_loads_and_edits(tmp_path, config, sources, model_dir):
+    """--tune_generator writes tuned_generator.pkl: it loads through the safe reader, renders the latents as the
+    reconstructions show them (stored noise), and manipulate.py --generator edits with it."""
+    out = tmp_path / "tuned"
+    run_project("--config", config, "--images", sources[0], "--out_dir", out, "--steps", 2, "--tune_generator", 3)
+    G = stylegan2.load_generator(out / "tuned_generator.pkl")
+    ws = np.load(out / "latents.npz")["w"]
+    assert np.load(out / "latents.npz")["tune_loss"].shape == (3, 2)
+    sheet = np.asarray(Image.open(out / "reconstructions.png"))
+    np.testing.assert_array_equal(sheet[:, 16:32], render_uint8(G, ws).reshape(32, 16, 3))
+    settings = json.loads((out / "project.json").read_text())
+    assert settings["tuned_generator"] == "tuned_generator.pkl" and settings["tune_generator"] == 3
+    edits = tmp_path / "edits"
+    assert manipulate.main(["--model_dir", str(model_dir), "--attribute", "a", "--out_dir", str(edits),
+                            "--generator", str(out / "tuned_generator.pkl"), "--input_dir", str(out),
+                            "--steps", "1", "--exclude", "none", "--no_progress"]) == 0
+    strip = np.asarray(Image.open(edits / "0000_a_positive.png"))
+    assert np.abs(strip[:, :16].astype(int) - sheet[:16, 16:32]).max() <= 1
+
+
+def test_refuses_a_vgg16_file_that_is_not_vgg16(tmp_path, config, sources, capsys):
+    from gradctrl.world import SCORER_PATH
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        run_project("--config", config, "--images", sources[0], "--out_dir", out, "--vgg16", SCORER_PATH)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and "is not VGG16" in err
+    assert not out.exists()

@@ -146,3 +146,91 @@ def test_image_loss_terms_by_resolution(tmp_path):
     (tmp_path / "bad.keras").write_bytes(b"not a model")
     with pytest.raises(UserError, match="bad.keras"):
         projection.load_features(tmp_path / "bad.keras")
+
+
+def _vgg16_shaped(width, rename=None):
+    """Keras' VGG16 topology without its top at ``width`` channels in block 1 (64 in ImageNet's VGG16), random
+    weights; ``rename`` {old: new} renames a layer (a network that is not VGG16)."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = inputs
+    for block, (convs, factor) in enumerate(zip(projection.VGG16_BLOCK_CONVS, projection.VGG16_BLOCK_WIDTHS), 1):
+        for index in range(1, convs + 1):
+            name = f"block{block}_conv{index}"
+            x = keras.layers.Conv2D(width * factor, 3, padding="same", activation="relu",
+                                    name=(rename or {}).get(name, name))(x)
+        x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
+    return keras.Model(inputs, x)
+
+
+def test_vgg16_lpips_loading_and_values(tmp_path):
+    """A VGG16-shaped model (width 2) saved as .keras loads; the distance equals an independent computation
+    from its layers' outputs: unit-normalised channels, squared differences summed over channels, averaged
+    over positions, summed over the five layers; images under 32 px are upscaled to 32."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = _vgg16_shaped(2)
+    path = tmp_path / "vgg.keras"
+    model.save(path)
+    lpips = projection.load_vgg16(path, width=2)
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32) for _ in range(2))
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in projection.LPIPS_LAYERS])
+
+    def features(x):
+        x = tf.image.resize(x, (32, 32), method="bilinear").numpy()
+        return [f.numpy() for f in probe((x[..., ::-1] + 1) * 127.5 - np.array([103.939, 116.779, 123.68]))]
+
+    expected = 0
+    for fa, fb in zip(features(a), features(b)):
+        fa = fa / np.sqrt((fa ** 2).sum(-1, keepdims=True) + 1e-10)
+        fb = fb / np.sqrt((fb ** 2).sum(-1, keepdims=True) + 1e-10)
+        expected = expected + ((fa - fb) ** 2).sum(-1).mean(axis=(1, 2))
+    np.testing.assert_allclose(lpips(tf.constant(a), tf.constant(b)).numpy(), expected, rtol=1e-4)
+    np.testing.assert_allclose(lpips(tf.constant(a), tf.constant(a)).numpy(), 0, atol=1e-6)
+    loss = projection.ImageLoss(16, vgg16=lpips)
+    assert "VGG16" in loss.describe() and "SSIM" not in loss.describe()
+
+
+def test_vgg16_refusals(tmp_path):
+    """A file that is not VGG16 is refused with one line naming it: another layout, another width, a
+    renamed layer, a non-Keras file."""
+    from gradctrl.world import SCORER_PATH
+
+    with pytest.raises(UserError, match="is not VGG16"):
+        projection.load_vgg16(SCORER_PATH)
+    narrow = tmp_path / "narrow.keras"
+    _vgg16_shaped(2).save(narrow)
+    with pytest.raises(UserError, match="is not VGG16: layer 'block1_conv1'"):
+        projection.load_vgg16(narrow)                       # width 2, not ImageNet's 64
+    renamed = tmp_path / "renamed.keras"
+    _vgg16_shaped(2, rename={"block3_conv3": "block3_convX"}).save(renamed)
+    with pytest.raises(UserError, match="block3_conv3"):
+        projection.load_vgg16(renamed, width=2)
+    (tmp_path / "x.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"0" * 100)
+    with pytest.raises(UserError, match="x.h5"):
+        projection.load_vgg16(tmp_path / "x.h5")
+
+
+def test_pivotal_tuning_fits_and_stays_local(generator, generated):
+    """Tuning toward a changed target (the generated image, brighter) lowers the fit at the pivot, and the
+    locality term keeps random w's images nearer the original than tuning without it."""
+    import stylegan2 as sg
+
+    ws = generated["ws"][:1]
+    targets = np.clip(generated["targets"][:1] + 0.3, -1, 1)
+    z = np.random.default_rng(9).standard_normal((8, generator.z_dim)).astype(np.float32)
+    random_ws = generator.mapping(z).numpy()
+    before_pivot, before_random = generator.synthesis(ws).numpy(), generator.synthesis(random_ws).numpy()
+    drift = {}
+    for weight in (0.0, 10.0):
+        G = sg.Generator(generator.state)                  # a copy: tuning changes weights in place
+        history = projection.tune_generator(G, targets, ws, 30, seed=0, locality_weight=weight)
+        assert history.shape == (30, 2) and history[0, 1] == pytest.approx(0, abs=1e-6)  # nothing moved yet
+        after_pivot = G.synthesis(ws).numpy()
+        assert ((after_pivot - targets) ** 2).mean() < 0.8 * ((before_pivot - targets) ** 2).mean()
+        drift[weight] = np.abs(G.synthesis(random_ws).numpy() - before_random).mean()
+    assert drift[10.0] < 0.7 * drift[0.0], drift
+    np.testing.assert_array_equal(generator.synthesis(ws).numpy(), before_pivot)    # the original is untouched
