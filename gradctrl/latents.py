@@ -59,14 +59,13 @@ def load_latents(path, w_dim=None, num_ws=None):
             array = np.load(path, allow_pickle=False)
             if path.suffix == ".npz":
                 with array as archive:
-                    if "w" not in archive.files:
-                        raise UserError(f"{what} '{path}' holds no array 'w' (it has {', '.join(archive.files)}): "
-                                        "give project.py's latents.npz or a .npy")
-                    array = archive["w"]
+                    array = archive["w"] if "w" in archive.files else None
         except FileNotFoundError:
             raise UserError(f"{what} '{path}' not found") from None
         except (ValueError, OSError) as e:
             raise UserError(f"{what} '{path}' is not a readable numeric {path.suffix} array ({e})") from None
+        if array is None:
+            raise UserError(f"{what} '{path}' holds no array 'w': give project.py's latents.npz or a .npy")
     elif path.suffix in (".pkl", ".pickle"):
         from .authors import read_pickled_array
 

@@ -301,7 +301,14 @@ def load_vgg16(source, width=VGG16_WIDTH):
     from .files import check_container
 
     if source == "imagenet":
-        return LPIPS(keras.applications.VGG16(weights="imagenet", include_top=False), "VGG16 (ImageNet, Keras)")
+        try:
+            model = keras.applications.VGG16(weights="imagenet", include_top=False)
+        except Exception as e:  # no internet, a proxy, a damaged cache: many types
+            message = " ".join(str(e).split())[:200]
+            raise UserError(f"--vgg16 imagenet: Keras could not fetch VGG16's ImageNet weights "
+                            f"({type(e).__name__}: {message}): save keras.applications.VGG16(include_top=False) "
+                            "once on a machine with internet and pass --vgg16 PATH") from None
+        return LPIPS(model, "VGG16 (ImageNet, Keras)")
     path = Path(source)
     what = f"--vgg16 '{path}'"
     if not path.is_file():
@@ -392,7 +399,7 @@ def project(G, targets, space="w", steps=1000, seed=0, loss=None, w_stats=None, 
     w_mean, w_spread = w_stats if w_stats is not None else w_statistics(G, seed)
     n, num_ws, w_dim = len(targets), G.num_ws, G.w_dim
     layers = 1 if space == "w" else num_ws
-    rngs = [np.random.default_rng([int(seed), DRAW_STREAM, index]) for index in range(first_index, first_index + n)]
+    rngs = [np.random.default_rng([int(seed), DRAW_STREAM, i]) for i in range(first_index, first_index + n)]
 
     latent = tf.Variable(np.broadcast_to(w_mean, (n, layers, w_dim)).astype(np.float32), name="latent")
     noise = [tf.Variable(np.stack([rng.standard_normal((h, w, 1), np.float32) for rng in rngs]), name=f"noise{i}")
@@ -438,7 +445,8 @@ LOCALITY_SAMPLES = 4        # random w whose images the locality term keeps, dra
 TUNE_STREAM = 0x54554E45    # the stream of the locality term's random z: default_rng([seed, this])
 
 
-def tune_generator(G, targets, ws, steps, loss=None, seed=0, progress=None, locality_weight=LOCALITY_WEIGHT):
+def tune_generator(G, targets, ws, steps, loss=None, seed=0, progress=None,
+                   locality_weight=LOCALITY_WEIGHT):
     """Pivotal tuning: fine-tune ``G``'s synthesis weights (in place) so that the pivots ``ws`` render the
     ``targets`` -> (steps, 2) float32: the fit and locality terms before each step.
 
@@ -446,8 +454,8 @@ def tune_generator(G, targets, ws, steps, loss=None, seed=0, progress=None, loca
     Adam at :data:`TUNE_LEARNING_RATE` on every trainable synthesis weight (the mapping, and so w, stay as
     they were); loss per step: mean over images of the fit (pixel L2 + ``loss``, an :class:`ImageLoss`,
     whose no-download form already holds the pixel L2, so then just ``loss``) + ``locality_weight``
-    (default :data:`LOCALITY_WEIGHT`) x the same distance between the tuned and the original generator's images of :data:`LOCALITY_SAMPLES`
-    random mapped w (z from (seed, :data:`TUNE_STREAM`)). Images are rendered with the stored noise, as
+    (default :data:`LOCALITY_WEIGHT`) x the same distance between the tuned and the original generator's
+    images of :data:`LOCALITY_SAMPLES` random mapped w (z from (seed, :data:`TUNE_STREAM`)). Images are rendered with the stored noise, as
     manipulate.py renders them. progress: called as progress(step, fit) after each step.
     """
     import tensorflow as tf
