@@ -455,8 +455,9 @@ def tune_generator(G, targets, ws, steps, loss=None, seed=0, progress=None,
     they were); loss per step: mean over images of the fit (pixel L2 + ``loss``, an :class:`ImageLoss`,
     whose no-download form already holds the pixel L2, so then just ``loss``) + ``locality_weight``
     (default :data:`LOCALITY_WEIGHT`) x the same distance between the tuned and the original generator's
-    images of :data:`LOCALITY_SAMPLES` random mapped w (z from (seed, :data:`TUNE_STREAM`)). Images are rendered with the stored noise, as
-    manipulate.py renders them. progress: called as progress(step, fit) after each step.
+    images of :data:`LOCALITY_SAMPLES` random mapped w (z from (seed, :data:`TUNE_STREAM`)). Images are
+    rendered with the stored noise, as manipulate.py renders them. progress: called as progress(step, fit)
+    after each step.
     """
     import tensorflow as tf
 
