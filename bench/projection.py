@@ -10,7 +10,14 @@ noise (what manipulate.py renders); the exact scorer's label agreement between s
 and the same for the mean-w start); seconds per image (wall clock, images projected ``--batch_size`` at a
 time, including tracing).
 
-    nice -n 10 python bench/projection.py --n 20 --steps 500 --json out.json
+With ``--model_dir M`` (a classifier trained on the world, e.g. scripts/demo.sh's OUT/model) it then edits
+the projected latents (W+ ones through their layer mean, as manipulate.py) and, for the generated set, the
+true latents too, with GradCtrl and the config's defaults (exclusion, 9 steps of 4/9, every layer) for each
+of ``--edit_attributes`` in both directions, and reports, among latents whose start image the exact scorer
+labels on the other side: the share whose last step reaches the target label, and the share whose
+excluded partner's label (the config's exclude table) changed.
+
+    nice -n 10 python bench/projection.py --n 20 --steps 500 --json out.json [--model_dir M]
 """
 import argparse
 import json
@@ -31,6 +38,8 @@ def main():
     parser.add_argument("--draw_seed", type=int, default=2026, help="seed of the drawn faces (not 0: training)")
     parser.add_argument("--batch_size", type=int, default=20, help="images projected together (default 20)")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--model_dir", help="classifier on the world's w: also measure GradCtrl edits")
+    parser.add_argument("--edit_attributes", default="eyeglasses,smile", help="binary attributes edited")
     args = parser.parse_args()
 
     import numpy as np
@@ -68,10 +77,51 @@ def main():
             if name == "generated":
                 run["w_error"] = round(float(np.linalg.norm(ws - ws_true, axis=2).mean()), 3)
                 run["w_error_of_start"] = round(float(np.linalg.norm(w_stats[0] - w_true, axis=1).mean()), 3)
+            if args.model_dir:
+                run["edits"] = _edit_scores(G, scorer, args.model_dir, args.edit_attributes.split(","), ws)
+                if name == "generated":
+                    run["edits_of_true_w"] = _edit_scores(G, scorer, args.model_dir,
+                                                          args.edit_attributes.split(","), ws_true)
             results["runs"].append(run)
             print(json.dumps(run), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+
+
+def _edit_scores(G, scorer, model_dir, attributes, ws):
+    """GradCtrl edits of W+ latents ws (N, num_ws, w_dim) with configs/world.toml's defaults -> {"<attribute>
+    <+1|-1>": {"n": latents starting on the other side, "target_reached": share, "partner_changed": share}}."""
+    import numpy as np
+
+    from gradctrl import world
+    from gradctrl.classifier import load_classifier
+    from gradctrl.config import load_config
+    from gradctrl.latents import split_wplus
+    from gradctrl.methods import EditContext, config_cases, edit_latents
+    from gradctrl.render import render_uint8, wplus
+
+    config = load_config(ROOT / "configs" / "world.toml")
+    clf = load_classifier(model_dir)
+    context = EditContext(clf, G)
+    w0, base = split_wplus(ws)
+    start = _labels(world, scorer, render_uint8(G, ws))
+    result = {}
+    for attribute in attributes:
+        partner = next(iter(config.attribute(attribute).exclude), None)
+        for case in config_cases(config, attribute, 1, G.num_ws):
+            traj = edit_latents("gradctrl_exclude", context, w0, case).traj
+            last = wplus(w0, traj[:, -1:], G.num_ws, case.layers, base)[:, 0]
+            end = _labels(world, scorer, render_uint8(G, last))
+            target = 1 if case.direction > 0 else 0
+            rows = start[attribute] != target
+            entry = {"n": int(rows.sum()),
+                     "target_reached": round(float((end[attribute][rows] == target).mean()), 3) if rows.any() else None}
+            if partner is not None:
+                entry["partner"] = partner
+                entry["partner_changed"] = (round(float((end[partner][rows] != start[partner][rows]).mean()), 3)
+                                            if rows.any() else None)
+            result[f"{attribute} {case.label}"] = entry
+    return result
 
 
 def _labels(world, scorer, images):
