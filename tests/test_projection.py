@@ -177,7 +177,7 @@ def test_vgg16_lpips_loading_and_values(tmp_path):
     lpips = projection.load_vgg16(path, width=2)
     rng = np.random.default_rng(0)
     a, b = (rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32) for _ in range(2))
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in projection.LPIPS_LAYERS])
+    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in projection.LPIPS_LAYERS])
 
     def features(x):
         x = tf.image.resize(x, (32, 32), method="bilinear").numpy()
