@@ -92,14 +92,16 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     return figure
 
 
-def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude", progress=False):
+def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude", progress=False,
+              base=None):
     """Edit strips of a registered edit method (default GradCtrl with the config's exclusion), yielded one at a
     time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
     w: (N, w_dim); the rows of latent 0 come first. Each attribute gives one row per edit case ("+1" and
     "-1", or "to <class>" for each class of a K-class one). Exclusion, layers, steps and step size: the
     config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute). ``progress``: a bar
-    with rate and ETA on stderr, one tick per strip.
+    with rate and ETA on stderr, one tick per strip. ``base``: W+ start latents (N, num_ws, w_dim) whose mean
+    over layers is w (:func:`gradctrl.latents.split_wplus`), rendered as :func:`gradctrl.render.wplus` says.
     """
     from tqdm import tqdm
 
@@ -113,9 +115,10 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, metho
               dynamic_ncols=True) as bar:
         for i in range(len(w)):
             w_i = w[i:i + 1]
-            original = render_originals(G, w_i, batch_size)
+            base_i = None if base is None else base[i:i + 1]
+            original = render_originals(G, w_i, batch_size, base_i)
             for case in cases:
                 traj = edit_latents(method, context, w_i, case).traj
-                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers)[0], batch_size)
+                frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers, base_i)[0], batch_size)
                 bar.update()
                 yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])

@@ -9,7 +9,8 @@ Outputs in the output directory, per attribute ``A``:
   each step, left to right, each frame the generator's resolution; case = the edit case's tag,
   ``positive`` / ``negative`` for a binary attribute (direction +1 / -1), the config's class name (else
   ``class<c>``) for class c of a K-class one;
-- ``<A>_edits.npz``: ``w0`` (N, w_dim); ``traj_<case>`` (N, steps, w_dim); ``probs_<case>_<B>`` for every
+- ``<A>_edits.npz``: ``w0`` (N, w_dim); ``ws0`` (N, num_ws, w_dim) for W+ start latents (w0 is their mean
+  over layers, :func:`gradctrl.latents.split_wplus`); ``traj_<case>`` (N, steps, w_dim); ``probs_<case>_<B>`` for every
   classifier attribute B: (N, steps + 1) or (N, steps + 1, K) probabilities, index 0 at w0;
 - ``<A>_<method>_directions.npy``: a baseline's unit directions (K', w_dim) float32 (InterFaceGAN's normals,
   GANSpace's components; row c leads towards class c), for reuse;
@@ -142,8 +143,11 @@ def edit_folder(out_dir, attribute):
         yield folder
 
 
-def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progress=True):
+def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progress=True, base=None):
     """Edit, render and save every latent of ``w`` (N, w_dim) for every case (:class:`EditCase`) of one attribute.
+
+    ``base``: W+ start latents (N, num_ws, w_dim) whose mean over layers is ``w``, rendered as
+    :func:`gradctrl.render.wplus` says; None for plain w.
 
     ``method``: a registered edit method's name (:mod:`gradctrl.methods`). Latents are handled ``batch_size``
     at a time: each batch is edited together (every case), its originals are rendered once for all cases and
@@ -158,7 +162,7 @@ def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progr
     attribute = cases[0].attribute
     n, w_dim = w.shape
     digits = max(4, len(str(max(n - 1, 0))))
-    arrays = {"w0": w}
+    arrays = {"w0": w} if base is None else {"w0": w, "ws0": base}
     zero = {case.tag: 0 for case in cases}
     strips = {case.tag: [] for case in cases}
     trajectories = {case.tag: [] for case in cases}
@@ -166,10 +170,12 @@ def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progr
                                             disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         for start in range(0, n, batch_size):
             w_batch = w[start:start + batch_size]
-            originals = render_originals(context.generator, w_batch, batch_size)  # shared by every case
+            base_batch = None if base is None else base[start:start + batch_size]
+            originals = render_originals(context.generator, w_batch, batch_size, base_batch)  # shared by every case
             for case in cases:
                 edit = edit_latents(method, context, w_batch, case)
-                images = render_strips(context.generator, w_batch, edit.traj, case.layers, batch_size, originals)
+                images = render_strips(context.generator, w_batch, edit.traj, case.layers, batch_size, originals,
+                                       base_batch)
                 for offset, image in enumerate(images):
                     path = out_dir / f"{start + offset:0{digits}d}_{attribute}_{case.tag}.png"
                     writer.submit(write_strip, path, image)

@@ -71,3 +71,27 @@ def test_pickled_latents_cannot_run_code(tmp_path):
         pickle.dump(["a", "b"], f)
     with pytest.raises(UserError, match="not a numeric array"):
         latents.load_latents(tmp_path / "strings.pkl")
+
+
+def test_wplus_and_npz_latents(tmp_path):
+    """W+ (N, num_ws, w_dim) latents load only where num_ws is given and matches; project.py's .npz is read by
+    its 'w'; split_wplus collapses equal layers to w and keeps other W+ latents with their layer mean."""
+    rng = np.random.default_rng(0)
+    ws = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    np.save(tmp_path / "ws.npy", ws)
+    np.testing.assert_array_equal(latents.load_latents(tmp_path / "ws.npy", w_dim=5, num_ws=4), ws)
+    with pytest.raises(UserError, match="expected \\(N, w_dim\\), one w per row"):
+        latents.load_latents(tmp_path / "ws.npy", w_dim=5)
+    with pytest.raises(UserError, match="num_ws = 6"):
+        latents.load_latents(tmp_path / "ws.npy", w_dim=5, num_ws=6)
+    np.savez(tmp_path / "latents.npz", w=ws, names=np.array(["a", "b", "c"]))
+    np.testing.assert_array_equal(latents.load_latents(tmp_path / "latents.npz", num_ws=4), ws)
+    assert latents.latents_file(tmp_path) == tmp_path / "latents.npz"
+    np.savez(tmp_path / "other.npz", v=ws)
+    with pytest.raises(UserError, match="holds no array 'w'"):
+        latents.load_latents(tmp_path / "other.npz", num_ws=4)
+    w, base = latents.split_wplus(ws)
+    np.testing.assert_allclose(w, ws.mean(axis=1))
+    np.testing.assert_array_equal(base, ws)
+    w, base = latents.split_wplus(np.repeat(ws[:, :1], 4, axis=1))
+    assert base is None and np.array_equal(w, ws[:, 0])

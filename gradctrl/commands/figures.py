@@ -31,6 +31,8 @@ def build_parser():
     parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
+    parser.add_argument("--input_dir", help="latents to edit instead of sampled ones, as manipulate.py's "
+                                            "--input_dir (e.g. project.py's folder); the first --n_samples")
     parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: the config's, 0.4)")
     parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
     parser.add_argument("--width", type=int, default=1024, help="width of each strip in px, at most 32768 (default 1024)")
@@ -54,7 +56,7 @@ def _run(args):
     from gradctrl.config import check_compatible, load_config
     from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
     from gradctrl.generators import generator_file, open_generator
-    from gradctrl.latents import STREAM_EDIT, sample_w
+    from gradctrl.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
     from gradctrl.manipulation import parse_layerwise
     from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
 
@@ -79,9 +81,18 @@ def _run(args):
                      check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)
     check_latent_count(args.n_samples, "--n_samples", G.w_dim)
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
-    w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
+    base = None
+    if args.input_dir is not None:
+        path = latents_file(args.input_dir)
+        try:
+            w, base = split_wplus(load_latents(path, w_dim=clf.w_dim, num_ws=G.num_ws)[:args.n_samples])
+        except UserError as e:
+            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
+    else:
+        w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
     with FolderLock(args.out, "--out"):
-        rows = edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size, progress=not args.no_progress)
+        rows = edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size, progress=not args.no_progress,
+                         base=base)
         figure = assemble_figure(rows, args.width, crop, args.title)
         write_png(args.out, np.asarray(figure))
     print(f"wrote {args.out} ({figure.width} x {figure.height} px)")

@@ -13,7 +13,6 @@ the model directory), else at 0.4, and the command says which. Each strip is the
 step, left to right. The output folder is held by this run alone and replaced whole (gradctrl.manipulation).
 """
 import argparse
-from pathlib import Path
 
 from gradctrl.commands import run_command
 
@@ -25,8 +24,9 @@ def build_parser():
     parser.add_argument("--model_dir", required=True, help="model directory: ours (train.py) or the authors' released")
     parser.add_argument("--attribute", required=True, help="attribute to edit")
     parser.add_argument("--out_dir", required=True, help="folder for the strips, the .npz and the settings JSON")
-    parser.add_argument("--input_dir", help="latents to edit: a .npy (N, w_dim) file, the authors' pickled array, "
-                                            "or a folder holding latents.npy / latents.pkl (default: sample them)")
+    parser.add_argument("--input_dir", help="latents to edit: a .npy (N, w_dim) or W+ (N, num_ws, w_dim) file, "
+                                            "project.py's latents.npz, the authors' pickled array, or a folder "
+                                            "holding latents.npy / .npz / .pkl (default: sample them)")
     parser.add_argument("--n_samples", type=int, help="latents to sample (default 10); with --input_dir, the first N")
     parser.add_argument("--exclude", help="attributes whose top channels are masked: a,b or 'none' "
                                           "(default: the config's exclude table)")
@@ -49,19 +49,6 @@ def build_parser():
     parser.add_argument("--batch_size", type=int, default=8, help="latents edited and rendered at once (default 8)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
-
-
-def _latents_path(text):
-    """The latent file of --input_dir: the path itself, or latents.npy / latents.pkl inside a folder."""
-    from gradctrl.errors import UserError
-
-    path = Path(text)
-    if path.is_dir():
-        for name in ("latents.npy", "latents.pkl"):
-            if (path / name).is_file():
-                return path / name
-        raise UserError(f"--input_dir '{text}': the folder holds neither latents.npy nor latents.pkl")
-    return path
 
 
 def main(argv=None):
@@ -113,14 +100,10 @@ def _run(args):
         raise UserError(f"--method {args.method} needs --data_dir: the data directory of prepare_data.py, whose "
                         "selected samples and scores the method is fitted on")
     if args.input_dir is not None:
-        path = _latents_path(args.input_dir)
-        try:
-            w = latents.load_latents(path, w_dim=spec.w_dim)
-        except UserError as e:
-            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
-        if args.n_samples is not None:
-            w = w[:args.n_samples]
-        source = {"input": str(path)}
+        path = latents.latents_file(args.input_dir)
+        if not path.is_file():  # read once the generator's W+ layer count is known
+            raise UserError(f"--input_dir '{args.input_dir}': no such file (give a latent file, or a folder "
+                            "holding latents.npy, latents.npz or latents.pkl)")
     generator_path = generator_file(args.generator, cfg)
 
     with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
@@ -135,10 +118,20 @@ def _run(args):
     else:
         layers = attribute.layers or (0, G.num_ws)
 
-    if args.input_dir is None:
+    if args.input_dir is not None:
+        try:
+            w = latents.load_latents(path, w_dim=clf.w_dim, num_ws=G.num_ws)
+        except UserError as e:
+            raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
+        if args.n_samples is not None:
+            w = w[:args.n_samples]
+        w, base = latents.split_wplus(w)
+        source = {"input": str(path)}
+    else:
         n = 10 if args.n_samples is None else args.n_samples
         w = latents.sample_w(G, args.seed, range(n), truncation, latents.STREAM_EDIT)
         source = {"seed": args.seed, "truncation": truncation, "n_samples": n, "stream": "edit"}
+        base = None
 
     context = methods.EditContext(clf, G, args.data_dir)
     cases = methods.edit_cases(args.attribute, clf.num_classes[args.attribute], attribute.class_names,
@@ -146,7 +139,7 @@ def _run(args):
     method = methods.exclusion_variant(args.method, exclude)
     with FolderLock(out_dir, "--out_dir"), manipulation.edit_folder(out_dir, args.attribute) as folder:
         summary = manipulation.run_edits(context, method, w, cases, folder,
-                                         args.batch_size, progress=not args.no_progress)
+                                         args.batch_size, progress=not args.no_progress, base=base)
         settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
                              source, w, summary)
         write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
@@ -167,7 +160,8 @@ def _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, ste
         "generator": str(generator_path), "generator_sha256": file_sha256(generator_path), "num_ws": G.num_ws,
         "config": cfg.path, "exclude": exclude, "layers": list(layers), "steps": steps, "step_size": step_size,
         "latents": source, "n_latents": int(len(w)), "data_dir": args.data_dir, **summary,
-        "npz_arrays": {"w0": "(N, w_dim) start latents",
+        "npz_arrays": {"w0": "(N, w_dim) start latents (of W+ ones: their mean over layers)",
+                       "ws0": "(N, num_ws, w_dim) W+ start latents, when given",
                        "traj_<case>": "(N, steps, w_dim) w after each step",
                        "probs_<case>_<attribute>": "(N, steps + 1) or (N, steps + 1, K) probabilities of every "
                                                    "classifier attribute, index 0 at w0"},
