@@ -273,12 +273,14 @@ SMALL_DATA_KEEP = 0.9        # claim 3 holds when that size keeps this share of 
 SMALL_DATA_PARTLY = 0.75     # ... and holds partly at this share
 CLASS_SHARE = 0.5            # claim 4: an edit towards a class reaches it when at least this share becomes it
 RANK_CORRELATION = 0.5       # claim 5: holds when overlap and label association rank-correlate at least this
+ALPHA = 0.05                 # claim 1: family-wise error rate of its Holm-corrected paired tests
 
 
 @dataclasses.dataclass(frozen=True)
 class Claims:
     """The claims' measurements, one list of row dicts per table (see :func:`measure_claims`), and
-    ``verdicts`` {claim: (verdict, reason)} with verdict "holds", "holds partly" or "does not hold"."""
+    ``verdicts`` {claim: (verdict, reason)}: claim 1 "holds", "not shown" or "contradicted" (paired tests,
+    ``paired``: :func:`paired_comparisons`), the others "holds", "holds partly" or "does not hold"."""
 
     disentanglement: list
     levels: list
@@ -289,6 +291,7 @@ class Claims:
     drift: list
     verdicts: dict
     notes: list
+    paired: list = dataclasses.field(default_factory=list)
 
 
 def with_point(weights):
@@ -346,8 +349,7 @@ def matched_side_effects(case, scores, stds, labels_of, weights, drift=None, lev
     for attr in scores:
         if attr == case.attribute:
             continue
-        change = np.abs(curves.relative_changes(scores[attr], stds[attr]))
-        change = change.reshape(change.shape[0], change.shape[1], -1).mean(axis=2)
+        change = latent_abs_change(scores[attr], stds[attr])
         labels = step_labels(attr, scores[attr], labels_of)
         quantities += [(attr, "change", change), (attr, "flip", (labels != labels[:, :1]).astype(np.float64))]
     if drift is not None:
@@ -470,6 +472,115 @@ def subsample_selection(indices, labels, n, seed):
 SUBSAMPLE_STREAM = 0x534D414C
 
 
+def paired_difference(target_a, values_a, target_b, values_b, weights, level):
+    """Paired difference of a per-latent quantity between two methods that edited the same latents, each read
+    at its own crossing of a target level -> (point, low, high, p).
+
+    target_a, values_a, target_b, values_b: (N, S + 1) per-latent target change and quantity along method a's
+    and method b's paths from the same N latents; weights (B + 1, N) (:func:`with_point`). Every row averages
+    both methods' curves over the same (resampled) latents, crosses each method's own mean target curve at
+    ``level`` (interpolating between steps) and reads its own quantity there: the mean of the per-latent
+    differences a - b at those crossings, so the interval includes where each method reaches the level.
+    low, high: the 95 % percentile interval of the resamples; p: the two-sided bootstrap p-value of "no
+    difference" (:func:`bootstrap_p`). NaN throughout when a method does not reach the level on the latents
+    themselves; resamples on which one does not are left out.
+    """
+    at_a = curves.values_at(weights @ values_a, curves.crossings(weights @ target_a, level))
+    at_b = curves.values_at(weights @ values_b, curves.crossings(weights @ target_b, level))
+    difference = at_a - at_b
+    point, low, high = curves.interval(difference[0], difference[1:])
+    return point, low, high, bootstrap_p(difference[0], difference[1:])
+
+
+def bootstrap_p(point, resampled):
+    """Two-sided bootstrap p-value of a zero difference: twice the smaller share of the resamples (B,) on
+    either side of 0 (each side counting 0), with one added to count and total so that it is never 0:
+    2 (1 + min(#{d <= 0}, #{d >= 0})) / (B + 1), at most 1. Its smallest value is 2 / (B + 1), so the number
+    of resamples bounds how small a Holm-corrected threshold it can pass. NaN when ``point`` is NaN or no
+    resample is finite."""
+    resampled = np.asarray(resampled, np.float64)
+    finite = resampled[np.isfinite(resampled)]
+    if not np.isfinite(point) or len(finite) == 0:
+        return float("nan")
+    side = min(np.sum(finite <= 0), np.sum(finite >= 0))
+    return float(min(1.0, 2.0 * (1 + side) / (len(finite) + 1)))
+
+
+def holm(pvalues, alpha=ALPHA):
+    """Holm's step-down correction of a family of p-values (m,) -> (adjusted p-values (m,), rejected (m,) bool).
+
+    Sorted ascending, the i-th smallest (i = 1..m) is multiplied by m - i + 1 and the running maximum taken
+    (capped at 1); a hypothesis is rejected when its adjusted p-value is at most ``alpha``, which keeps the
+    family-wise error rate at ``alpha``. NaN p-values (a comparison not measured) are not in the family: they
+    stay NaN and are never rejected.
+    """
+    pvalues = np.asarray(pvalues, np.float64)
+    adjusted = np.full(pvalues.shape, np.nan)
+    known = np.flatnonzero(np.isfinite(pvalues))
+    order = known[np.argsort(pvalues[known], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * pvalues[index]))
+        adjusted[index] = running
+    return adjusted, np.isfinite(adjusted) & (adjusted <= alpha)
+
+
+def latent_abs_change(scores, std):
+    """Per-latent |change| of one attribute, (N, S + 1) in std units (averaged over a K-column score's columns)."""
+    change = np.abs(curves.relative_changes(scores, std))
+    return change.reshape(change.shape[0], change.shape[1], -1).mean(axis=2)
+
+
+def paired_comparisons(comparison, pairs, weights, levels=curves.LEVELS, ours="gradctrl_exclude", alpha=ALPHA):
+    """Claim 1's paired tests: GradCtrl with exclusion against every other method, per pair edit and level.
+
+    comparison: the :class:`Comparison` (its per-latent ``scores`` and ``stds``); pairs: [(kind, target,
+    partner)], read both ways round (the target edited, the partner measured); weights (B + 1, N)
+    (:func:`with_point`). For every edit of a pair's attribute that ``ours`` made, every other method that made
+    it and every level: the mean over latents of the partner's |change| (std units) of ``ours`` minus the
+    other method's, each at its own crossing of the level (:func:`paired_difference`). Holm's correction
+    (:func:`holm`) runs over the comparisons of one kind at one level (the family that makes up the claim
+    there). Rows {"attribute", "edit", "other", "pair", "method" (the method compared with), "level",
+    "difference", "low", "high", "half_width", "p", "p_holm", "decision"}: decision "smaller" or "larger"
+    (significant after the correction) or "not significant", "not reached" when a method misses the level.
+    """
+    by_case = {}
+    for (case, method, _), scores in zip(comparison.results, comparison.scores):
+        by_case.setdefault((case.attribute, case.label), []).append((case, method, scores))
+    rows = []
+    for runs in by_case.values():
+        mine = next((r for r in runs if r[1] == ours), None)
+        if mine is None:
+            continue
+        case, _, our_scores = mine
+        stds = comparison.stds
+        for kind, a, b in pairs:
+            partner = b if case.attribute == a else a if case.attribute == b else None
+            if partner is None or partner not in our_scores:
+                continue
+            our_target = latent_target_changes(case, our_scores[case.attribute], stds[case.attribute])
+            our_partner = latent_abs_change(our_scores[partner], stds[partner])
+            for _, method, scores in runs:
+                if method == ours:
+                    continue
+                target = latent_target_changes(case, scores[case.attribute], stds[case.attribute])
+                change = latent_abs_change(scores[partner], stds[partner])
+                for level in levels:
+                    point, low, high, p = paired_difference(our_target, our_partner, target, change, weights, level)
+                    rows.append({"attribute": case.attribute, "edit": case.label, "other": partner, "pair": kind,
+                                 "method": method, "level": level, "difference": point, "low": low, "high": high,
+                                 "half_width": (high - low) / 2, "p": p})
+    for family in dict.fromkeys((r["pair"], r["level"]) for r in rows):
+        members = [r for r in rows if (r["pair"], r["level"]) == family]
+        adjusted, rejected = holm([r["p"] for r in members], alpha)
+        for r, p_holm, reject in zip(members, adjusted, rejected):
+            r["p_holm"] = float(p_holm)
+            r["decision"] = ("not reached" if not np.isfinite(r["p"]) else
+                             ("smaller" if r["difference"] < 0 else "larger") if reject else "not significant")
+    return rows
+
+
 def matched_value(target, values, weights, level):
     """A per-latent quantity at matched target change: target, values (N, S + 1) -> (point, low, high).
 
@@ -487,12 +598,7 @@ def config_method(case):
 
 def nontarget_latent(case, scores, stds):
     """Per-latent mean |change| of every attribute but the target: (N, S + 1) in std units."""
-    changes = []
-    for attr in scores:
-        if attr != case.attribute:
-            change = np.abs(curves.relative_changes(scores[attr], stds[attr]))
-            changes.append(change.reshape(change.shape[0], change.shape[1], -1).mean(axis=2))
-    return np.mean(changes, axis=0)
+    return np.mean([latent_abs_change(scores[attr], stds[attr]) for attr in scores if attr != case.attribute], axis=0)
 
 
 def path_summary(case, scores, stds, weights, level=1.0):
@@ -507,7 +613,7 @@ def _interval_row(prefix, triple):
     return {prefix: triple[0], f"{prefix}_low": triple[1], f"{prefix}_high": triple[2]}
 
 
-def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, top_k, n_boot=200, seed=0,
+def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, top_k, n_boot=2000, seed=0,
                    batch_size=16, pairs=(), progress=True):
     """Measure the paper's five claims (and the image drift) on held-out latents -> :class:`Claims`.
 
@@ -544,8 +650,9 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress)
     shared = _shared_channels(context, w, saliency, labels_of, top_k, weights)
     small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes, progress)
-    verdicts = claim_verdicts(disentanglement, nonlinearity, small, multi, shared, small_data["sizes"])
-    return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes)
+    paired = paired_comparisons(comparison, pairs, weights)
+    verdicts = claim_verdicts(paired, nonlinearity, small, multi, shared, small_data["sizes"])
+    return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes, paired)
 
 
 def held_out_note(w, latents):
@@ -659,51 +766,43 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes,
     return rows
 
 
-def claim_verdicts(disentanglement, nonlinearity, small, multi, shared, sizes, level=1.0):
-    """Each claim's verdict from the tables -> {claim: (verdict, reason)}; the thresholds are the module's
-    constants, stated in the reasons (docs/claims.md explains them)."""
-    return {"disentanglement": _verdict_disentanglement(disentanglement, level),
+def claim_verdicts(paired, nonlinearity, small, multi, shared, sizes, level=1.0):
+    """Each claim's verdict from the tables (claim 1 from the paired tests of :func:`paired_comparisons`)
+    -> {claim: (verdict, reason)}; the thresholds are the module's constants, stated in the reasons
+    (docs/claims.md explains them)."""
+    return {"disentanglement": _verdict_disentanglement(paired, level),
             "nonlinearity": _verdict_nonlinearity(nonlinearity),
             "small_data": _verdict_small_data(small, sizes),
             "multi_directional": _verdict_multi(multi),
             "shared_channels": _verdict_shared(shared)}
 
 
-def _verdict_disentanglement(rows, level):
-    """Claim 1: GradCtrl with exclusion against every other method, on the planted partner, at ``level`` std."""
-    at = {(r["attribute"], r["edit"], r["method"], r["other"]): r for r in rows
-          if r["pair"] == "planted" and r["quantity"] == "change" and r["level"] == level}
-    wins = ties = losses = lower = 0
-    unmatched = 0
-    for (attr, edit, method, other), ours in at.items():
-        if method != "gradctrl_exclude":
-            continue
-        for (a, e, m, o), theirs in at.items():
-            if (a, e, o) != (attr, edit, other) or m == method:
-                continue
-            if not (np.isfinite(ours["value"]) and np.isfinite(theirs["value"])):
-                unmatched += 1
-                continue
-            lower += ours["value"] < theirs["value"]
-            if ours["high"] < theirs["low"]:
-                wins += 1
-            elif ours["low"] > theirs["high"]:
-                losses += 1
-            else:
-                ties += 1
-    compared = wins + ties + losses
-    reason = (f"on the planted partners at {level:g} std of target change, GradCtrl with exclusion has a "
-              f"significantly smaller partner change (95 % intervals apart) in {wins} of {compared} comparisons "
-              f"with another method, a larger one in {losses}, a smaller point estimate in {lower}; {unmatched} "
-              "comparisons lacked a method reaching the level. Holds: smaller in all, significantly; holds partly: "
-              "significantly smaller in at least one and smaller in at least half")
-    if compared == 0:
+def _verdict_disentanglement(paired, level):
+    """Claim 1 from the paired tests (:func:`paired_comparisons`) on the planted partners at ``level`` std:
+    holds when GradCtrl with exclusion moves the partner significantly less than every other method on every
+    planted edit (Holm-corrected at ALPHA over those comparisons), contradicted when it moves it
+    significantly more in at least one, not shown otherwise."""
+    rows = [r for r in paired if r["pair"] == "planted" and r["level"] == level]
+    measured = [r for r in rows if np.isfinite(r["p"])]
+    smaller = sum(r["decision"] == "smaller" for r in measured)
+    larger = sum(r["decision"] == "larger" for r in measured)
+    lower = sum(r["difference"] < 0 for r in measured)
+    widths = [r["half_width"] for r in measured if np.isfinite(r["half_width"])]
+    width = f"{np.median(widths):.3f}" if widths else "none"
+    reason = (f"on the planted partners at {level:g} std of target change, GradCtrl with exclusion moves the partner "
+              f"significantly less than the other method in {smaller} of {len(measured)} paired comparisons and "
+              f"significantly more in {larger} (per-latent paired differences, two-sided bootstrap tests, Holm-"
+              f"corrected at {ALPHA:g} over the {len(measured)}); less in point estimate in {lower}; median half-width "
+              f"of the 95 % intervals of the differences {width} std; {len(rows) - len(measured)} comparisons lacked "
+              "a method reaching the level. Holds: significantly less in every comparison; contradicted: "
+              "significantly more in at least one; not shown: otherwise")
+    if not measured:
         return "not measured", reason
-    if wins == compared:
+    if larger:
+        return "contradicted", reason
+    if smaller == len(measured):
         return "holds", reason
-    if wins > 0 and 2 * lower >= compared:
-        return "holds partly", reason
-    return "does not hold", reason
+    return "not shown", reason
 
 
 def _verdict_nonlinearity(rows):

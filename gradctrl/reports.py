@@ -157,9 +157,9 @@ CLAIM_TITLES = {"disentanglement": "1. Exclusion disentangles better than the ba
 
 
 def _ci(row, key, digits=2):
-    """'value [low, high]' of an interval triple stored as key, key_low, key_high (or value/low/high)."""
+    """'value [low, high]' of an interval triple stored as key, key_low, key_high (or key, low, high)."""
     value, low, high = (row[key], row[f"{key}_low"], row[f"{key}_high"]) if f"{key}_low" in row else \
-        (row["value"], row["low"], row["high"])
+        (row[key], row["low"], row["high"])
     if value is None or not np.isfinite(value):
         return "not reached"
     if not np.isfinite(low):
@@ -194,6 +194,7 @@ def claims_markdown(claims, settings):
         return ["", f"## {CLAIM_TITLES[key]}", "", f"**{verdict}**: {reason}.", ""]
 
     lines += section("disentanglement")
+    lines += paired_table(claims.paired, made)
     for kind in ("planted", "control"):
         rows = [r for r in claims.disentanglement if r["pair"] == kind and r["level"] == 1.0]
         keys = list(dict.fromkeys((r["attribute"], r["edit"], r["other"]) for r in rows))
@@ -250,6 +251,30 @@ def claims_markdown(claims, settings):
     if claims.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in claims.notes]
     return "\n".join(lines) + "\n"
+
+
+def paired_table(paired, made, level=1.0):
+    """Claim 1's paired tests at ``level`` as markdown lines, one table per pair kind (planted, control)."""
+    title = lambda m: REGISTRY[m].title if m in REGISTRY else m  # noqa: E731
+    lines = []
+    for kind in dict.fromkeys(r["pair"] for r in paired):
+        rows = [r for r in paired if r["pair"] == kind and r["level"] == level]
+        lines += [f"{kind.capitalize()} pairs, paired tests at {level:g} std of target change: the partner's |change| "
+                  "under GradCtrl (exclusion) minus under the other method, per latent, each method read at its own "
+                  "crossing of the level (negative: exclusion moves the partner less); 95 % bootstrap interval of "
+                  f"the mean difference, its half-width, the two-sided bootstrap p and Holm's correction over the "
+                  f"{kind} comparisons:", ""]
+        lines += _table(["edit", "partner", "compared with", "difference (std)", "half-width", "p", "Holm p",
+                         "decision"],
+                        [[f"{r['attribute']} {r['edit']}", r["other"], title(r["method"]), _ci(r, "difference", 3),
+                          _fmt_p(r["half_width"], 3), _fmt_p(r["p"], 4), _fmt_p(r["p_holm"], 4), r["decision"]]
+                         for r in rows])
+        lines += ["", made, ""]
+    return lines
+
+
+def _fmt_p(value, digits):
+    return f"{value:.{digits}f}" if value is not None and np.isfinite(value) else "-"
 
 
 def small_data_summary(rows):
@@ -340,8 +365,8 @@ def plot_claims(claims):
 def claims_files(claims, settings):
     """Every file of the claims report -> {name: str or bytes}: claims.md, one CSV per table, the plots."""
     files = {"claims.md": claims_markdown(claims, settings)}
-    for name in ("disentanglement", "levels", "nonlinearity", "small_data", "multi_directional", "shared_channels",
-                 "drift"):
+    for name in ("disentanglement", "paired", "levels", "nonlinearity", "small_data", "multi_directional",
+                 "shared_channels", "drift"):
         files[f"{name}.csv"] = csv_text(getattr(claims, name))
     files.update(plot_claims(claims))
     return files

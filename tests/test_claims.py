@@ -41,7 +41,7 @@ def world():
     w = rng.standard_normal((40, W_DIM)).astype(np.float32)
     originals = linear_scores(w, np.zeros((40, 0, W_DIM)))
     stds = curves.score_stds({k: v[:, 0] for k, v in originals.items()})
-    return w, stds, evaluation.with_point(curves.bootstrap_weights(len(w), 50, 0))
+    return w, stds, evaluation.with_point(curves.bootstrap_weights(len(w), 400, 0))
 
 
 def partner_change(w, traj, stds, weights, level=1.0):
@@ -49,6 +49,13 @@ def partner_change(w, traj, stds, weights, level=1.0):
     rows, _ = evaluation.matched_side_effects(case, linear_scores(w, traj), stds, sign_labels, weights,
                                               levels=(level,))
     return next(r for r in rows if r["other"] == "b" and r["quantity"] == "change")
+
+
+def comparison_of(case, stds, scores_by_method):
+    """A Comparison holding only what the paired tests read: per method, the case and its per-latent scores."""
+    methods = list(scores_by_method)
+    return evaluation.Comparison([(case, m, None) for m in methods], [], methods, {}, stds, [],
+                                 [scores_by_method[m] for m in methods])
 
 
 def test_planted_linear_world_ranks_methods_as_the_analysis_says(world):
@@ -60,21 +67,87 @@ def test_planted_linear_world_ranks_methods_as_the_analysis_says(world):
     case = edit_cases("a", 1, exclude={"b": 2}, steps=6, step_size=0.5)[0]
     ratio = stds["a"] / stds["b"]
     expected = {"gradctrl_exclude": 0.0, "gradctrl": ratio * U_A @ U_B}
-    measured = {m: partner_change(w, edit_latents(m, EditContext(clf), w, case).traj, stds, weights)
-                for m in expected}
+    trajectories = {m: edit_latents(m, EditContext(clf), w, case).traj for m in expected}
     conditional = U_A - (U_A @ U_B) * U_B
-    measured["interfacegan_cond"] = partner_change(w, linear_trajectory(w, conditional, 1, 6, 0.5), stds, weights)
-    measured["ganspace"] = partner_change(w, linear_trajectory(w, U_B, 1, 6, 0.5), stds, weights)
+    trajectories["interfacegan_cond"] = linear_trajectory(w, conditional, 1, 6, 0.5)
+    trajectories["ganspace"] = linear_trajectory(w, U_B, 1, 6, 0.5)
     expected.update(interfacegan_cond=0.0, ganspace=ratio / (U_A @ U_B))
+    measured = {m: partner_change(w, traj, stds, weights) for m, traj in trajectories.items()}
     for method, value in expected.items():
         assert measured[method]["value"] == pytest.approx(value, abs=1e-5), method
         # Every latent moves alike in a linear world: the bootstrap interval is the point itself.
         assert measured[method]["low"] == pytest.approx(value, abs=1e-5)
-    rows = [dict(r, attribute="a", edit="+1", method=m, pair="planted") for m, r in measured.items()]
-    verdict, _ = evaluation._verdict_disentanglement([r for r in rows if r["method"] != "interfacegan_cond"], 1.0)
-    assert verdict == "holds"                          # strictly smaller than both, intervals apart
-    verdict, reason = evaluation._verdict_disentanglement(rows, 1.0)
-    assert verdict == "holds partly" and "in 2 of 3 comparisons" in reason   # a tie with the conditional one
+    # The paired differences are the differences of the analytic values, with no spread (every latent alike):
+    # significant against the gradient and GANSpace, a tie with the conditional direction.
+    scores = {m: linear_scores(w, traj) for m, traj in trajectories.items()}
+    paired = evaluation.paired_comparisons(comparison_of(case, stds, scores), [("planted", "a", "b")], weights,
+                                           levels=(1.0,))
+    by_method = {r["method"]: r for r in paired}
+    assert set(by_method) == {"gradctrl", "interfacegan_cond", "ganspace"}
+    for method, row in by_method.items():
+        assert row["difference"] == pytest.approx(-expected[method], abs=1e-5)
+        assert row["half_width"] == pytest.approx(0.0, abs=1e-5)
+    assert by_method["gradctrl"]["decision"] == by_method["ganspace"]["decision"] == "smaller"
+    assert by_method["interfacegan_cond"]["decision"] == "not significant"
+    assert evaluation._verdict_disentanglement(paired, 1.0)[0] == "not shown"          # the tie
+    del scores["interfacegan_cond"]
+    paired = evaluation.paired_comparisons(comparison_of(case, stds, scores), [("planted", "a", "b")], weights,
+                                           levels=(1.0,))
+    verdict, reason = evaluation._verdict_disentanglement(paired, 1.0)
+    assert verdict == "holds" and "in 2 of 2 paired comparisons" in reason
+
+
+def test_paired_test_finds_a_difference_that_separate_intervals_miss():
+    """Both methods raise the target by 1 std per step on every latent; the partner moves by g_i * k per step,
+    with a latent's own gain g_i spread widely (0.2-3) and k = 0.50 for one method, 0.55 for the other. The
+    paired difference at 1 std is -0.05 * mean(g) on every resample's latents, always negative: significant.
+    Each method's own mean partner change spreads with g, and the two separate 95 % intervals overlap."""
+    rng = np.random.default_rng(0)
+    n, steps = 200, 4
+    gain = rng.uniform(0.2, 3.0, n)
+    step = np.arange(steps + 1, dtype=np.float64)
+    target = np.broadcast_to(step, (n, steps + 1))
+    partner = {"ours": 0.50 * gain[:, None] * step, "theirs": 0.55 * gain[:, None] * step}
+    weights = evaluation.with_point(curves.bootstrap_weights(n, 2000, 0))
+    separate = {m: evaluation.matched_value(target, partner[m], weights, 1.0) for m in partner}
+    assert separate["ours"][2] > separate["theirs"][1]                 # the separate intervals overlap
+    point, low, high, p = evaluation.paired_difference(target, partner["ours"], target, partner["theirs"], weights, 1.0)
+    assert point == pytest.approx(-0.05 * gain.mean())
+    assert high < 0 and p == pytest.approx(2 / 2001)                   # no resample reaches 0
+    # Read at each method's own crossing: the other method needing twice the target steps doubles its value.
+    slow = np.broadcast_to(step / 2, (n, steps + 1))
+    point = evaluation.paired_difference(target, partner["ours"], slow, partner["ours"], weights, 1.0)[0]
+    assert point == pytest.approx(0.5 * gain.mean() - 2 * 0.5 * gain.mean())
+
+
+def test_holm_correction_against_a_hand_computation():
+    # p sorted: 0.01 (x4 = 0.04), 0.015 (x3 = 0.045), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> running max 0.06).
+    adjusted, rejected = evaluation.holm([0.03, 0.01, float("nan"), 0.04, 0.015], alpha=0.05)
+    assert adjusted[[1, 4, 0, 3]] == pytest.approx([0.04, 0.045, 0.06, 0.06])
+    assert np.isnan(adjusted[2])
+    assert rejected.tolist() == [False, True, False, False, True]
+    # A p-value each test would pass alone (0.03 < 0.05) is not rejected in a family of 4.
+    assert evaluation.holm([0.03] * 4)[1].tolist() == [False] * 4
+    assert evaluation.holm([0.5, 0.9])[0] == pytest.approx([1.0, 1.0])        # capped at 1
+
+
+def test_bootstrap_p_counts_the_resamples_on_the_far_side():
+    assert evaluation.bootstrap_p(1.0, np.full(99, 2.0)) == pytest.approx(2 / 100)
+    assert evaluation.bootstrap_p(1.0, np.r_[np.full(89, 1.0), np.full(10, -1.0)]) == pytest.approx(22 / 100)
+    assert evaluation.bootstrap_p(0.0, np.zeros(99)) == 1.0
+    assert np.isnan(evaluation.bootstrap_p(float("nan"), np.ones(9)))
+
+
+@pytest.mark.parametrize("decisions, verdict", [
+    (["smaller", "smaller"], "holds"),
+    (["smaller", "not significant"], "not shown"),
+    (["smaller", "larger"], "contradicted"),
+    (["not reached", "not reached"], "not measured")])
+def test_disentanglement_verdict_words(decisions, verdict):
+    rows = [{"pair": "planted", "level": 1.0, "decision": d, "p": float("nan") if d == "not reached" else 0.01,
+             "difference": 0.1 if d == "larger" else -0.1, "half_width": 0.04} for d in decisions]
+    rows.append(dict(rows[0], pair="control", decision="larger", difference=0.1))     # not part of the claim
+    assert evaluation._verdict_disentanglement(rows, 1.0)[0] == verdict
 
 
 def test_a_level_one_method_does_not_reach_blanks_only_its_cell(world):
@@ -191,8 +264,11 @@ def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
              "other": "age", "quantity": q, "value": v if level < 2 else nan, "low": v - 0.1, "high": v + 0.1}
             for m, v in (("gradctrl_exclude", 0.1), ("interfacegan", 0.5)) for level in (0.5, 1.0, 2.0)
             for q in ("change", "flip")]
+    paired = [{"attribute": "eyeglasses", "edit": "+1", "other": "age", "pair": "planted", "method": "interfacegan",
+               "level": 1.0, "difference": -0.4, "low": -0.45, "high": -0.35, "half_width": 0.05, "p": 0.001,
+               "p_holm": 0.001, "decision": "smaller"}]
     claims = evaluation.Claims(
-        disentanglement=side,
+        disentanglement=side, paired=paired,
         levels=[{"attribute": "eyeglasses", "edit": "+1", "method": "ganspace", "target_end": 0.4,
                  "target_end_low": 0.3, "target_end_high": 0.5, "reached@0.5": False, "reached@1": False,
                  "reached@2": False}],
@@ -203,18 +279,21 @@ def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
                                                 "overlap_high": 0.5, "chance": 0.25, "association": 0.6}],
         drift=[{"attribute": "eyeglasses", "edit": "+1", "method": "gradctrl", "pair": "", "level": 1.0,
                 "other": "image", "quantity": "drift_per_std", "value": 3.0, "low": 2.0, "high": 4.0}],
-        verdicts=evaluation.claim_verdicts(side, [], [], [], [], [250]), notes=["a note"])
+        verdicts=evaluation.claim_verdicts(paired, [], [], [], [], [250]), notes=["a note"])
     settings = {"command": "evaluate.py --claims --seed 7", "seed": 7, "n_samples": 64, "n_boot": 200,
                 "top_k": 32, "small_data_seeds": [0], "small_data_latents": 16}
     files = claims_files(claims, settings)
     markdown = files["claims.md"]
-    assert markdown.count("Made by: `evaluate.py --claims --seed 7`") == 8          # one under every table
+    assert markdown.count("Made by: `evaluate.py --claims --seed 7`") == 9          # one under every table
     assert "**holds**: on the planted partners" in markdown and "| 0.10 [0.00, 0.20] |" in markdown
+    assert "| eyeglasses +1 | age | InterFaceGAN | -0.400 [-0.450, -0.350] | 0.050 | 0.0010 | 0.0010 | smaller |" \
+        in markdown
     assert "not measured" in markdown and "- a note" in markdown
     assert "| eyeglasses +1 | GANSpace | 0.40 [0.30, 0.50] | no | no | no |" in markdown
     for name in ("disentanglement.png", "small_data.png", "shared_channels.png"):
         assert files[name][:8] == b"\x89PNG\r\n\x1a\n"
     assert files["disentanglement.csv"].splitlines()[0].startswith("attribute,edit,method,pair,level")
+    assert files["paired.csv"].splitlines()[1].startswith("eyeglasses,+1,age,planted,interfacegan,1.0,-0.4")
 
 
 @pytest.mark.parametrize("small_share, verdict", [(0.95, "holds"), (0.8, "holds partly"), (0.5, "does not hold")])
