@@ -12,6 +12,10 @@ Layout (every table and key optional; unknown keys are errors)::
     [data]       # prepare_data defaults: n_samples, seed, p_perclass, p_val, batch_size
     [train]      # train defaults: n_epochs, lr, batch_size, hidden_size (int or "none"), n_shared_layers, seed
 
+    [claims]     # evaluate.py --claims: attribute pairs whose side effects are tabled apart (docs/claims.md)
+    planted_pairs = [["eyeglasses", "age"]]  # pairs the world correlates: claim 1 is decided on them
+    control_pairs = [["eyeglasses", "pose"]] # independent pairs, tabled beside them
+
     [attributes.gender]
     classes = 1                              # 1 = binary (one logit); K >= 2 = K classes
     class_names = ["a", "b"]                 # K-class only, K names
@@ -63,6 +67,12 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClaimsConfig:
+    planted_pairs: tuple = ()
+    control_pairs: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class AttributeConfig:
     name: str
     classes: int = 1
@@ -81,6 +91,7 @@ class Config:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     attributes: dict = dataclasses.field(default_factory=dict)
+    claims: ClaimsConfig = ClaimsConfig()
 
     def attribute(self, name):
         """The :class:`AttributeConfig` of ``name``; an unknown name is a UserError listing the known ones."""
@@ -156,8 +167,8 @@ def load_config(path):
         raise UserError(f"config {path}: not valid TOML ({e})") from None
     r = _Reader(path)
     for key in document:
-        if key not in ("generator", "data", "train", "attributes"):
-            r.fail(key, "unknown table (allowed: generator, data, train, attributes)")
+        if key not in ("generator", "data", "train", "claims", "attributes"):
+            r.fail(key, "unknown table (allowed: generator, data, train, claims, attributes)")
     attributes_table = r.table(document.get("attributes", {}), "attributes")
     names = tuple(attributes_table)
     attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
@@ -166,8 +177,9 @@ def load_config(path):
     generator = _generator(r, tables["generator"])
     if generator.num_ws is not None:
         _check_layers(r, attributes, generator.num_ws, "generator.num_ws")
+    claims = _claims(r, r.table(document.get("claims", {}), "claims", _fields(ClaimsConfig)), names)
     return Config(path=path, generator=generator, data=_data(r, tables["data"]),
-                  train=_train(r, tables["train"]), attributes=attributes)
+                  train=_train(r, tables["train"]), attributes=attributes, claims=claims)
 
 
 def _generator(r, t):
@@ -211,6 +223,22 @@ def _train(r, t):
               "batch_size": lambda k, v: r.int(k, v, 1), "hidden_size": hidden,
               "n_shared_layers": lambda k, v: r.int(k, v, 0), "seed": lambda k, v: r.int(k, v, 0)}
     return TrainConfig(**{key: checks[key](f"train.{key}", value) for key, value in t.items()})
+
+
+def _claims(r, t, names):
+    fields = {}
+    for key, value in t.items():
+        if (not isinstance(value, list)
+                or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p) for p in value)):
+            r.fail(f"claims.{key}", f"expected a list of [attribute, attribute] pairs, got {_kind(value)}")
+        for pair in value:
+            for name in pair:
+                if name not in names:
+                    r.fail(f"claims.{key}", f"unknown attribute '{name}' (known: {', '.join(names)})")
+            if pair[0] == pair[1]:
+                r.fail(f"claims.{key}", f"pairs an attribute with itself: {pair!r}")
+        fields[key] = tuple(tuple(pair) for pair in value)
+    return ClaimsConfig(**fields)
 
 
 def _attribute(r, name, t, names):

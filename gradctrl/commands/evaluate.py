@@ -194,7 +194,7 @@ def _check_claims_flags(args):
 
 def _claims_plan(args, config, context, scorers, cases, sizes):
     """``--claims``' settings, checked against the config and the data directory before the edits
-    -> (small_data, top_k)."""
+    -> (small_data, top_k, pairs [(kind, target, partner)] from the config's [claims] table)."""
     clf = context.classifier
     not_world = [name for name in scorers if not config.attribute(name).scorer.startswith("world:")]
     if not_world:
@@ -211,18 +211,22 @@ def _claims_plan(args, config, context, scorers, cases, sizes):
                   "train": {"hidden_size": train.hidden_size, "n_shared_layers": train.n_shared_layers,
                             "lr": train.lr, "batch_size": train.batch_size,
                             "n_epochs": args.small_data_epochs or train.n_epochs}}
-    return small_data, top_k
+    pairs = [("planted", a, b) for a, b in config.claims.planted_pairs] + \
+        [("control", a, b) for a, b in config.claims.control_pairs]
+    if not config.claims.planted_pairs:
+        raise UserError(f"--claims decides claim 1 on the planted pairs, and config {config.path} names none: add "
+                        "[claims] planted_pairs = [[\"a\", \"b\"], ...] (configs/world.toml has the world's)")
+    return small_data, top_k, pairs
 
 
 def _claims(args, plan, G, context, w, comparison, scorers):
-    """``--claims``: measure (:func:`gradctrl.evaluation.measure_claims`) -> (report files, settings for
+    """``--claims``: measure (:func:`gradctrl.claims.measure_claims`) -> (report files, settings for
     evaluation.json)."""
     from gradctrl import world
-    from gradctrl.evaluation import measure_claims
-    from gradctrl.reports import claims_files
+    from gradctrl.claims import measure_claims
+    from gradctrl.claims_report import claims_files
 
-    small_data, top_k = plan
-    pairs = [("planted", a, b) for a, b in world.PLANTED_PAIRS] + [("control", a, b) for a, b in world.CONTROL_PAIRS]
+    small_data, top_k, pairs = plan
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
                             args.seed, args.batch_size, pairs, progress=not args.no_progress)
     settings = {"command": "evaluate.py " + shlex.join(sys.argv[1:]), "seed": args.seed, "n_samples": args.n_samples,
