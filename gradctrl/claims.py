@@ -418,7 +418,7 @@ def held_out_note(w, latents):
             "latents the classifiers and baselines were fitted on")
 
 
-def _claims_measurements(G, w, jobs, scorers, batch_size, progress):
+def exact_measurements(G, w, jobs, scorers, batch_size, progress):
     """:func:`_image_measurements` for the claims, which need every attribute: a failed scorer is a UserError."""
     originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress)
     if failed:
@@ -432,7 +432,7 @@ def _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress):
     chosen = [(case, scores, traj) for (case, method, _), scores, traj
               in zip(comparison.results, comparison.scores, comparison.trajectories) if method == config_method(case)]
     jobs = [(case, "straight", straight_trajectory(w, traj)) for case, _, traj in chosen]
-    _, straight = _claims_measurements(G, w, jobs, scorers, batch_size, progress)
+    _, straight = exact_measurements(G, w, jobs, scorers, batch_size, progress)
     rows = []
     for (case, scores, traj), (line_scores, _) in zip(chosen, straight):
         cosine = weighted_interval(step_cosines(w, traj), weights)
@@ -474,7 +474,7 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes,
     data, clf = context.data(), context.classifier
     w_small = w[:settings["n_latents"]]
     single = with_point(np.zeros((0, len(w_small))))
-    cases = list({(case.attribute, case.label): case for case, _, _ in comparison.results}.values())
+    cases = [case for case, method, _ in comparison.results if method == config_method(case)]
     rows = []
     runs = [(size, seed) for size in settings["sizes"] for seed in settings["seeds"]]
     for size, seed in tqdm(runs, desc="small data", unit="classifier", disable=not progress,
@@ -508,7 +508,7 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes,
                 case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
                 method = config_method(case)
                 jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
-        _, measured = _claims_measurements(G, w_small, jobs, scorers, batch_size, False)
+        _, measured = exact_measurements(G, w_small, jobs, scorers, batch_size, False)
         for (case, method, _), (scores, _) in zip(jobs, measured):
             summary = path_summary(case, scores, comparison.stds, single)
             rows.append({"size": size, "seed": seed, "attribute": case.attribute, "edit": case.label,

@@ -25,6 +25,10 @@ Layout (every table and key optional; unknown keys are errors)::
     steps = 9
     step_size = 0.4444444444444444           # 4/9
 
+    [attributes.gender.tuned.positive]       # written by tune.py: per edit tag and method, the settings it runs
+    gradctrl_exclude = { layers = [1, 4], exclude = { smile = 16 } }
+    interfacegan = { layers = [2, 6] }
+
 Every problem is a one-line :class:`UserError` naming the file, the key and what is wrong. A flag given on
 the command line wins over the file; the commands do that merge, this module only reads and checks.
 """
@@ -66,6 +70,9 @@ class TrainConfig:
     seed: int = 0
 
 
+TUNED_KEYS = ("layers", "exclude")
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimsConfig:
     planted_pairs: tuple = ()
@@ -82,6 +89,7 @@ class AttributeConfig:
     layers: tuple | None = None
     steps: int = 9
     step_size: float = 4 / 9
+    tuned: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,23 +267,11 @@ def _attribute(r, name, t, names):
     if "scorer" in t:
         fields["scorer"] = r.str(f"{where}.scorer", t["scorer"])
     if "exclude" in t:
-        exclude = t["exclude"]
-        if not isinstance(exclude, dict):
-            r.fail(f"{where}.exclude", f"expected a table {{attribute = top_k, ...}}, got {_kind(exclude)}")
-        for other, k in exclude.items():
-            if other == name:
-                r.fail(f"{where}.exclude.{other}", "an attribute cannot exclude itself")
-            if other not in names:
-                r.fail(f"{where}.exclude.{other}", f"unknown attribute (known: {', '.join(names)})")
-            r.int(f"{where}.exclude.{other}", k, 0)
-        fields["exclude"] = dict(exclude)
+        fields["exclude"] = _exclude(r, f"{where}.exclude", t["exclude"], name, names)
     if "layers" in t:
-        value = t["layers"]
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                or not 0 <= value[0] < value[1]):
-            r.fail(f"{where}.layers", f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
-        fields["layers"] = tuple(value)
+        fields["layers"] = _layers(r, f"{where}.layers", t["layers"])
+    if "tuned" in t:
+        fields["tuned"] = _tuned(r, f"{where}.tuned", t["tuned"], name, names)
     if "steps" in t:
         fields["steps"] = r.int(f"{where}.steps", t["steps"], 1)
     if "step_size" in t:
@@ -283,12 +279,54 @@ def _attribute(r, name, t, names):
     return AttributeConfig(**fields)
 
 
+def _exclude(r, key, exclude, name, names):
+    if not isinstance(exclude, dict):
+        r.fail(key, f"expected a table {{attribute = top_k, ...}}, got {_kind(exclude)}")
+    for other, k in exclude.items():
+        if other == name:
+            r.fail(f"{key}.{other}", "an attribute cannot exclude itself")
+        if other not in names:
+            r.fail(f"{key}.{other}", f"unknown attribute (known: {', '.join(names)})")
+        r.int(f"{key}.{other}", k, 0)
+    return dict(exclude)
+
+
+def _layers(r, key, value):
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] < value[1]):
+        r.fail(key, f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
+    return tuple(value)
+
+
+def _tuned(r, key, t, name, names):
+    """``[attributes.NAME.tuned.TAG]``: per edit tag, per method name, {layers = [lo, hi], exclude = {...}}."""
+    r.table(t, key)
+    tuned = {}
+    for tag, methods in t.items():
+        r.table(methods, f"{key}.{tag}")
+        tuned[tag] = {}
+        for method, setting in methods.items():
+            where = f"{key}.{tag}.{method}"
+            r.table(setting, where, TUNED_KEYS)
+            if "layers" not in setting:
+                r.fail(where, "needs layers = [lo, hi]")
+            tuned[tag][method] = {"layers": _layers(r, f"{where}.layers", setting["layers"])}
+            if "exclude" in setting:
+                tuned[tag][method]["exclude"] = _exclude(r, f"{where}.exclude", setting["exclude"], name, names)
+    return tuned
+
+
 def _check_layers(r, attributes, num_ws, source):
-    """Every attribute's layer range within [0, num_ws]; ``source`` says where num_ws comes from."""
+    """Every attribute's layer ranges (its own and its tuned ones) within [0, num_ws]; ``source`` says where
+    num_ws comes from."""
     for name, attribute in attributes.items():
-        if attribute.layers is not None and attribute.layers[1] > num_ws:
-            r.fail(f"attributes.{name}.layers",
-                   f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
+        ranges = [(f"attributes.{name}.layers", attribute.layers)] + \
+            [(f"attributes.{name}.tuned.{tag}.{method}.layers", setting["layers"])
+             for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
+        for key, layers in ranges:
+            if layers is not None and layers[1] > num_ws:
+                r.fail(key, f"{list(layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
 def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True):
@@ -311,6 +349,10 @@ def check_against_generator(config, num_ws, w_dim, check_layers=True):
     if check_layers:
         _check_layers(r, config.attributes, num_ws, "the generator")
     for name, attribute in config.attributes.items():
-        for other, k in attribute.exclude.items():
-            if k > w_dim:
-                r.fail(f"attributes.{name}.exclude.{other}", f"top-k {k} exceeds the latent width {w_dim}")
+        excludes = [(f"attributes.{name}.exclude", attribute.exclude)] + \
+            [(f"attributes.{name}.tuned.{tag}.{method}.exclude", setting.get("exclude", {}))
+             for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
+        for key, exclude in excludes:
+            for other, k in exclude.items():
+                if k > w_dim:
+                    r.fail(f"{key}.{other}", f"top-k {k} exceeds the latent width {w_dim}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import curves
 from .errors import UserError
-from .methods import REGISTRY, edit_latents, zero_gradient_cause
+from .methods import REGISTRY, edit_latents, method_case, zero_gradient_cause
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +45,15 @@ class Comparison:
     trajectories: list = dataclasses.field(default_factory=list)
 
 
-def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True):
+def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True, tuned=None):
     """Edit w (N, w_dim) with every method for every case and measure the curves -> :class:`Comparison`.
 
     G: the generator; context: the :class:`gradctrl.methods.EditContext`; cases: [EditCase]; methods:
     registered names; scorers: {attr: Scorer} (image scores), or None to score the edited w with the
     context's latent classifier (no rendering, no drift); batch_size: images rendered together; progress:
-    bars with rate and ETA on stderr for the edits and the rendering.
+    bars with rate and ETA on stderr for the edits and the rendering; tuned: the config's tuned settings
+    (:func:`gradctrl.methods.config_tuned`): a method runs an edit with the layers and exclusion tuned for
+    it (:func:`gradctrl.methods.method_case`) where there are some.
 
     One attribute's problem never stops the others: an edit a method cannot make (e.g. InterFaceGAN on an
     attribute with an empty class), a scorer that fails, or a score that is constant over the originals
@@ -64,6 +66,7 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     notes, jobs = [], []
     pairs = [(case, method) for case in cases for method in methods]
     for case, method in tqdm(pairs, desc="editing", unit="edit", disable=not progress, dynamic_ncols=True):
+        case = method_case(case, method, tuned)
         title = REGISTRY[method].title
         if REGISTRY[method].exclusion and not case.exclude:
             note = f"{title} skipped for '{case.attribute}': the config sets no exclusion"

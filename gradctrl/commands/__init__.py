@@ -1,8 +1,8 @@
-"""The stage commands: prepare_data, train, manipulate, evaluate and figures, each a ``main(argv=None)``.
+"""The stage commands: prepare_data, train, manipulate, evaluate, tune and figures, each a ``main(argv=None)``.
 
 Run them as ``python prepare_data.py ...`` (etc.) from the repository root, or, once installed, as
-``gradctrl-prepare-data``, ``gradctrl-train``, ``gradctrl-manipulate``, ``gradctrl-evaluate`` and
-``gradctrl-figures``. Each reads its flags over the config (:mod:`gradctrl.options`), fails on bad input
+``gradctrl-prepare-data``, ``gradctrl-train``, ``gradctrl-manipulate``, ``gradctrl-evaluate``,
+``gradctrl-tune`` and ``gradctrl-figures``. Each reads its flags over the config (:mod:`gradctrl.options`), fails on bad input
 with one line and exit code 2, and leaves the work to the library modules.
 """
 from stylegan2.errors import exit_on_input_error, quiet_tensorflow

@@ -93,7 +93,7 @@ def _run(args):
     from gradctrl.evaluation import compare_methods
     from gradctrl.generators import open_generator
     from gradctrl.latents import STREAM_EVAL, sample_w
-    from gradctrl.methods import REGISTRY, EditContext, config_cases, get_method
+    from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
     from gradctrl.options import check_int, check_number, flags_over_config
     from gradctrl.reports import check_out_dir, write_evaluation
 
@@ -156,7 +156,7 @@ def _run(args):
     plan = _claims_plan(args, config, context, scorers, cases, sizes) if args.claims else None
     with FolderLock(args.out_dir, "--out_dir"):
         comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, tuned=config_tuned(config))
         extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
         settings = {"config": config.path, "generator": str(args.generator or config.generator.file),
                     "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
