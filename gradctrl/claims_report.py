@@ -231,3 +231,28 @@ def claims_files(claims, settings):
         files[f"{name}.csv"] = csv_text(getattr(claims, name))
     files.update(plot_claims(claims))
     return files
+
+
+def verdicts_side_by_side(columns):
+    """The claims' verdicts of several reports side by side (fixed and tuned settings, several generators) as
+    markdown. columns: [(label, evaluation.json of a ``--claims`` run as a dict, quality.json of its generator
+    (``python -m gradctrl.world quality``) as a dict or None)]."""
+    def row(name, cells):
+        return "| " + " | ".join([name] + [str(c) for c in cells]) + " |"
+
+    def number(value, digits):
+        return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+    lines = [row("", [label for label, _, _ in columns]), "|---|" + "---|" * len(columns),
+             row("generator", [f"`{e.get('generator')}`" for _, e, _ in columns]),
+             row("config", [f"`{e.get('config')}`" for _, e, _ in columns]),
+             row("held-out latents (seed)", [f"{e.get('n_samples')} ({e.get('seed')})" for _, e, _ in columns])]
+    if any(q for _, _, q in columns):
+        lines += [row("KID (quality.json)", [number(q.get("kid"), 1) if q else "-" for _, _, q in columns]),
+                  row("KID of drawn against drawn", [number(q.get("kid_real_baseline"), 1) if q else "-"
+                                                     for _, _, q in columns])]
+    for key, title in CLAIM_TITLES.items():
+        lines.append(row(title, [e.get("verdicts", {}).get(key, ["-"])[0] for _, e, _ in columns]))
+    lines.append(row("claim 1: median half-width of the paired 95 % intervals (std)",
+                     [number(e.get("claim1_median_half_width"), 3) for _, e, _ in columns]))
+    return "\n".join(lines) + "\n"

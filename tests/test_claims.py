@@ -367,3 +367,25 @@ def test_the_world_configs_claim_pairs_are_the_worlds_and_bad_pairs_are_refused(
     path.write_text('[claims]\nplanted_pairs = ["a"]\n[attributes.a]\n')
     with pytest.raises(UserError, match=r"expected a list of \[attribute, attribute\] pairs"):
         load_config(path)
+
+
+def test_verdicts_side_by_side_table_one_column_per_report_with_its_quality():
+    from gradctrl.claims_report import CLAIM_TITLES, verdicts_side_by_side
+
+    def report(verdict, width):
+        return {"generator": "g.pkl", "config": "c.toml", "n_samples": 256, "seed": 0,
+                "verdicts": {key: [verdict, "reason"] for key in CLAIM_TITLES}, "claim1_median_half_width": width}
+    table = verdicts_side_by_side([("fixed", report("not shown", 0.0312), {"kid": 95.93, "kid_real_baseline": 1.2}),
+                                   ("tuned", report("holds", float("nan")), None)])
+    lines = table.splitlines()
+    assert lines[0] == "|  | fixed | tuned |"
+    assert f"| {CLAIM_TITLES['disentanglement']} | not shown | holds |" in lines
+    assert "| KID (quality.json) | 95.9 | - |" in lines
+    assert "| claim 1: median half-width of the paired 95 % intervals (std) | 0.031 | - |" in lines
+
+
+def test_median_half_width_reads_one_kind_at_one_level():
+    rows = [{"pair": "planted", "level": 1.0, "half_width": w} for w in (0.01, 0.03, float("nan"), 0.08)]
+    rows += [{"pair": "control", "level": 1.0, "half_width": 9.0}, {"pair": "planted", "level": 2.0, "half_width": 9.0}]
+    assert claims.median_half_width(rows) == pytest.approx(0.03)
+    assert np.isnan(claims.median_half_width(rows, level=0.5))

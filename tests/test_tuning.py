@@ -173,9 +173,11 @@ def test_tune_command_never_renders_a_test_latent_and_writes_a_config_evaluate_r
             return _original(G, ws, *rest)
         monkeypatch.setattr(render, name, spy)
     out_config = setup / "tuned.toml"
-    main(["--config", str(setup / "tiny.toml"), "--model_dir", str(setup / "model"), "--data_dir",
-          str(setup / "data"), "--out_config", str(out_config), "--out_dir", str(setup / "report"), "--n_val", "4",
-          "--methods", "gradctrl_exclude,gradctrl,interfacegan", "--batch_size", "4", "--no_progress"])
+    argv = ["--config", str(setup / "tiny.toml"), "--model_dir", str(setup / "model"), "--data_dir",
+            str(setup / "data"), "--out_config", str(out_config), "--out_dir", str(setup / "report"), "--n_val", "4",
+            "--methods", "gradctrl_exclude,gradctrl,interfacegan", "--batch_size", "4", "--no_progress"]
+    main(argv)
+    written = {path: path.read_bytes() for path in [out_config, *sorted((setup / "report").iterdir())]}
     G = tiny_generator
     rows = np.concatenate(rendered)
     test = sample_w(G, 0, np.arange(512), 0.7, STREAM_EVAL)
@@ -195,6 +197,9 @@ def test_tune_command_never_renders_a_test_latent_and_writes_a_config_evaluate_r
     assert report["ranges"] == [list(r) for r in tuning.layer_ranges(G.num_ws, coarse=True)]
     assert (setup / "report" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert "Tuned by `tune.py" in out_config.read_text() and "wrote" in capsys.readouterr().out
+    # The same seed writes the same files byte for byte.
+    main(argv)
+    assert {path: path.read_bytes() for path in written} == written
     # Tuning a tuned config is refused in one line.
     with pytest.raises(SystemExit) as exit_info:
         main(["--config", str(out_config), "--model_dir", str(setup / "model"), "--data_dir", str(setup / "data"),

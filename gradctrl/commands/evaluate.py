@@ -31,6 +31,13 @@ import numpy as np
 from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 
+N_SAMPLES = 64              # held-out latents of a method comparison
+# Held-out latents of --claims: on the shipped world generator, 128 latents gave claim 1's paired 95 %
+# intervals a median half-width of 0.049 std (12 planted comparisons at 1 std, seed 0, 2,000 resamples;
+# docs/claims.md); half-widths shrink as 1 / sqrt(N), so 256 gives about 0.035, under issue 21's 0.05 with room
+# for a generator whose latents spread more.
+CLAIMS_N_SAMPLES = 256
+
 
 def build_parser():
     from gradctrl.methods import REGISTRY
@@ -50,7 +57,9 @@ def build_parser():
                                              "attribute that can be scored)")
     parser.add_argument("--methods", help=f"comma-separated registered edit methods, from {', '.join(REGISTRY)} "
                                           "(default: all)")
-    parser.add_argument("--n_samples", type=int, default=64, help="held-out latents (default 64)")
+    parser.add_argument("--n_samples", type=int,
+                        help="held-out latents (default 64; with --claims 256, enough for claim 1's paired intervals: "
+                             "docs/claims.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
     parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
     parser.add_argument("--steps", type=int, help="steps per edit (default: each attribute's config value, 9)")
@@ -100,6 +109,8 @@ def _run(args):
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
     for name in methods or [""]:
         get_method(name, f"--methods {args.methods!r}")
+    if args.n_samples is None:
+        args.n_samples = CLAIMS_N_SAMPLES if args.claims else N_SAMPLES
     for flag, value in (("--n_samples", args.n_samples), ("--steps", args.steps), ("--batch_size", args.batch_size),
                         ("--ganspace_components", args.ganspace_components)):
         if value is not None:
@@ -223,7 +234,7 @@ def _claims(args, plan, G, context, w, comparison, scorers):
     """``--claims``: measure (:func:`gradctrl.claims.measure_claims`) -> (report files, settings for
     evaluation.json)."""
     from gradctrl import world
-    from gradctrl.claims import measure_claims
+    from gradctrl.claims import measure_claims, median_half_width
     from gradctrl.claims_report import claims_files
 
     small_data, top_k, pairs = plan
@@ -233,7 +244,8 @@ def _claims(args, plan, G, context, w, comparison, scorers):
                 "n_boot": args.n_boot, "top_k": top_k, "small_data_seeds": small_data["seeds"],
                 "small_data_latents": args.small_data_latents}
     return claims_files(claims, settings), dict(settings, small_data=small_data,
-                                                verdicts={k: list(v) for k, v in claims.verdicts.items()})
+                                                verdicts={k: list(v) for k, v in claims.verdicts.items()},
+                                                claim1_median_half_width=median_half_width(claims.paired))
 
 
 def main(argv=None):

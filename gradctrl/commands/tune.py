@@ -41,8 +41,8 @@ def build_parser():
     parser.add_argument("--out_config", required=True, help="the tuned config to write (e.g. configs/world_tuned.toml)")
     parser.add_argument("--out_dir", required=True, help="folder for frontier.png, search.csv and tuning.json "
                                                          "(replaced if it is an earlier tuning)")
-    parser.add_argument("--attributes", help="comma-separated target attributes (default: those in the config's "
-                                             "[claims] planted pairs)")
+    parser.add_argument("--attributes", help="comma-separated target attributes (default: every attribute of the "
+                                             "classifier, as the pre-registration says)")
     parser.add_argument("--methods", help=f"comma-separated methods, from {', '.join(REGISTRY)} (default: all)")
     parser.add_argument("--n_val", type=int, default=16, help="validation latents (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation latents (tuning stream)")
@@ -86,11 +86,8 @@ def _run(args):
         raise UserError(f"tuning renders and scores every attribute: give [attributes.{unscored[0]}] a `scorer` "
                         "(configs/world.toml has the world's exact ones)")
     planted = config.claims.planted_pairs
-    targets = ([a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes
-               else list(dict.fromkeys(a for pair in planted for a in pair)))
-    if not targets:
-        raise UserError(f"no target attribute: config {config.path} names no [claims] planted_pairs; pass --attributes")
     clf = load_classifier(args.model_dir)
+    targets = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else list(clf.attributes)
     for name in targets:
         if name not in clf.num_classes:
             raise UserError(f"--attributes: '{name}' is not an attribute of the classifier ({', '.join(clf.attributes)})")
