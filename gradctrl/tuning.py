@@ -13,6 +13,8 @@ per range.
 import dataclasses
 import io
 import itertools
+import json
+import re
 
 import numpy as np
 
@@ -155,16 +157,21 @@ def tuned_tables(tuning):
     """The chosen settings as TOML text: one ``[attributes.NAME.tuned.TAG]`` table per edit, a line per method."""
     lines = []
     for attribute, tag in dict.fromkeys((a, t) for a, t, _ in tuning.chosen):
-        lines += ["", f"[attributes.{attribute}.tuned.{tag}]"]
+        lines += ["", f"[attributes.{_key(attribute)}.tuned.{_key(tag)}]"]
         for (a, t, method), row in tuning.chosen.items():
             if (a, t) != (attribute, tag):
                 continue
             setting = f"layers = [{row['lo']}, {row['hi']}]"
             if row["exclude"]:
-                setting += ", exclude = { " + ", ".join(f"{k} = {v}" for k, v in row["exclude"].items()) + " }"
+                setting += ", exclude = { " + ", ".join(f"{_key(k)} = {v}" for k, v in row["exclude"].items()) + " }"
             partner = f"partner change {row['partner']:.3f} std at {LEVEL:g} std of target change"
             lines.append(f"{method} = {{ {setting} }}   # {partner}")
     return "\n".join(lines) + "\n"
+
+
+def _key(name):
+    """A TOML key for ``name``: bare when it may be (letters, digits, _ and -), else a quoted string."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def plot_frontier(tuning, partners_of):
