@@ -103,7 +103,7 @@ class Tuning:
     notes: list
 
 
-def tune(context, w_val, cases, methods, measure, num_ws, partners_of, ranges, top_ks, progress=True):
+def tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks, progress=True):
     """Search every setting of every case and method on the validation latents -> :class:`Tuning`.
 
     context: the :class:`gradctrl.methods.EditContext`; w_val (N, w_dim): validation latents (their own

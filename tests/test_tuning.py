@@ -43,9 +43,9 @@ def toy_measure(seen):
 
     def measure(w, jobs):
         seen.append(np.array(w))
+        # Unedited: w in every layer, (N, num_ws, w_dim) @ u -> (N, num_ws), @ weights -> (N,).
         originals = {name: np.repeat(w[:, None], NUM_WS, axis=1).astype(np.float64) @ u @ np.array(weights, float)
                      for name, (weights, u) in TOY.items()}
-        # originals: (N, num_ws) @ weights -> (N,)
         measured = []
         for case, _, traj in jobs:
             ws = wplus(w, traj, NUM_WS, case.layers).astype(np.float64)            # (N, S, num_ws, w_dim)
@@ -89,8 +89,8 @@ def test_tuner_picks_the_known_best_layer_range_and_k_on_a_toy_generator():
     context = EditContext(toy_classifier())
     cases = [edit_cases(name, 1, exclude={PLANTED[name][0]: 2}, steps=5, step_size=0.9)[0] for name in ("a", "c")]
     seen = []
-    result = tuning.tune(context, w_val, cases, ["gradctrl_exclude", "gradctrl"], toy_measure(seen), NUM_WS,
-                         PLANTED.get, tuning.layer_ranges(NUM_WS), (0, 2, 4), progress=False)
+    result = tuning.tune(context, w_val, cases, ["gradctrl_exclude", "gradctrl"], toy_measure(seen), PLANTED.get,
+                         tuning.layer_ranges(NUM_WS), (0, 2, 4), progress=False)
     a = result.chosen[("a", "positive", "gradctrl_exclude")]
     assert (a["lo"], a["hi"], a["exclude"]) == (1, 2, {"b": 0}) and a["partner"] == pytest.approx(0, abs=1e-9)
     c = result.chosen[("c", "positive", "gradctrl_exclude")]

@@ -114,7 +114,7 @@ def _run(args):
         return originals, [scores for scores, _ in measured]
 
     with FolderLock(args.out_dir, "--out_dir"):
-        result = tuning.tune(context, w_val, cases, methods, measure, G.num_ws, partners_of, ranges, top_ks,
+        result = tuning.tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks,
                              progress=not args.no_progress)
         command = "tune.py " + shlex.join(sys.argv[1:])
         settings = {"command": command, "config": config.path, "n_val": args.n_val, "seed": args.seed,
