@@ -5,7 +5,8 @@
 target attribute and edit (+1 and -1 for a binary attribute, towards each class for a K-class one):
 
 1. edits the latents (same number of steps and step length for every method, written into the same W+
-   layers: the attribute's config defaults);
+   layers: the attribute's config defaults, except where the config holds settings tune.py chose per edit
+   and method, ``[attributes.NAME.tuned.TAG]``);
 2. renders every step and scores the images with the config's image scorers (``--latent_only``: scores the
    edited w with the latent classifiers instead, without rendering: quick, but circular for GradCtrl,
    whose edits climb exactly those classifiers);
