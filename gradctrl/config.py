@@ -12,6 +12,10 @@ Layout (every table and key optional; unknown keys are errors)::
     [data]       # prepare_data defaults: n_samples, seed, p_perclass, p_val, batch_size
     [train]      # train defaults: n_epochs, lr, batch_size, hidden_size (int or "none"), n_shared_layers, seed
 
+    [claims]     # evaluate.py --claims: attribute pairs whose side effects are tabled apart (docs/claims.md)
+    planted_pairs = [["eyeglasses", "age"]]  # pairs the world correlates: claim 1 is decided on them
+    control_pairs = [["eyeglasses", "pose"]] # independent pairs, tabled beside them
+
     [attributes.gender]
     classes = 1                              # 1 = binary (one logit); K >= 2 = K classes
     class_names = ["a", "b"]                 # K-class only, K names
@@ -20,6 +24,10 @@ Layout (every table and key optional; unknown keys are errors)::
     layers = [2, 10]                         # W+ layers [lo, hi) that receive the edit (default: all)
     steps = 9
     step_size = 0.4444444444444444           # 4/9
+
+    [attributes.gender.tuned.positive]       # written by tune.py: per edit tag and method, the settings it runs
+    gradctrl_exclude = { layers = [1, 4], exclude = { smile = 16 } }
+    interfacegan = { layers = [2, 6] }
 
 Paths in the file (``generator.file``, the PATH of ``keras:`` and ``nvidia:`` scorers) are relative to the
 config file's folder, so a config works from any current folder; ``package:REL`` is the file REL inside
@@ -74,6 +82,15 @@ class TrainConfig:
     seed: int = 0
 
 
+TUNED_KEYS = ("layers", "exclude")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsConfig:
+    planted_pairs: tuple = ()
+    control_pairs: tuple = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class AttributeConfig:
     name: str
@@ -84,6 +101,7 @@ class AttributeConfig:
     layers: tuple | None = None
     steps: int = 9
     step_size: float = 4 / 9
+    tuned: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +111,7 @@ class Config:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     attributes: dict = dataclasses.field(default_factory=dict)
+    claims: ClaimsConfig = ClaimsConfig()
 
     def attribute(self, name):
         """The :class:`AttributeConfig` of ``name``; an unknown name is a UserError listing the known ones."""
@@ -189,8 +208,8 @@ def load_config(path):
         raise UserError(f"config {path}: not valid TOML ({e})") from None
     r = _Reader(path)
     for key in document:
-        if key not in ("generator", "data", "train", "attributes"):
-            r.fail(key, "unknown table (allowed: generator, data, train, attributes)")
+        if key not in ("generator", "data", "train", "claims", "attributes"):
+            r.fail(key, "unknown table (allowed: generator, data, train, claims, attributes)")
     attributes_table = r.table(document.get("attributes", {}), "attributes")
     names = tuple(attributes_table)
     attributes = {name: _attribute(r, name, attributes_table[name], names) for name in names}
@@ -204,8 +223,9 @@ def load_config(path):
         generator = dataclasses.replace(generator, file=resolve_path(generator.file, base))
     if generator.num_ws is not None:
         _check_layers(r, attributes, generator.num_ws, "generator.num_ws")
+    claims = _claims(r, r.table(document.get("claims", {}), "claims", _fields(ClaimsConfig)), names)
     return Config(path=path, generator=generator, data=_data(r, tables["data"]),
-                  train=_train(r, tables["train"]), attributes=attributes)
+                  train=_train(r, tables["train"]), attributes=attributes, claims=claims)
 
 
 def _generator(r, t):
@@ -251,6 +271,22 @@ def _train(r, t):
     return TrainConfig(**{key: checks[key](f"train.{key}", value) for key, value in t.items()})
 
 
+def _claims(r, t, names):
+    fields = {}
+    for key, value in t.items():
+        if (not isinstance(value, list)
+                or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p) for p in value)):
+            r.fail(f"claims.{key}", f"expected a list of [attribute, attribute] pairs, got {_kind(value)}")
+        for pair in value:
+            for name in pair:
+                if name not in names:
+                    r.fail(f"claims.{key}", f"unknown attribute '{name}' (known: {', '.join(names)})")
+            if pair[0] == pair[1]:
+                r.fail(f"claims.{key}", f"pairs an attribute with itself: {pair!r}")
+        fields[key] = tuple(tuple(pair) for pair in value)
+    return ClaimsConfig(**fields)
+
+
 def _attribute(r, name, t, names):
     where = f"attributes.{name}"
     t = r.table(t, where, _fields(AttributeConfig)[1:])
@@ -269,23 +305,11 @@ def _attribute(r, name, t, names):
     if "scorer" in t:
         fields["scorer"] = r.str(f"{where}.scorer", t["scorer"])
     if "exclude" in t:
-        exclude = t["exclude"]
-        if not isinstance(exclude, dict):
-            r.fail(f"{where}.exclude", f"expected a table {{attribute = top_k, ...}}, got {_kind(exclude)}")
-        for other, k in exclude.items():
-            if other == name:
-                r.fail(f"{where}.exclude.{other}", "an attribute cannot exclude itself")
-            if other not in names:
-                r.fail(f"{where}.exclude.{other}", f"unknown attribute (known: {', '.join(names)})")
-            r.int(f"{where}.exclude.{other}", k, 0)
-        fields["exclude"] = dict(exclude)
+        fields["exclude"] = _exclude(r, f"{where}.exclude", t["exclude"], name, names)
     if "layers" in t:
-        value = t["layers"]
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                or not 0 <= value[0] < value[1]):
-            r.fail(f"{where}.layers", f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
-        fields["layers"] = tuple(value)
+        fields["layers"] = _layers(r, f"{where}.layers", t["layers"])
+    if "tuned" in t:
+        fields["tuned"] = _tuned(r, f"{where}.tuned", t["tuned"], name, names)
     if "steps" in t:
         fields["steps"] = r.int(f"{where}.steps", t["steps"], 1)
     if "step_size" in t:
@@ -293,12 +317,54 @@ def _attribute(r, name, t, names):
     return AttributeConfig(**fields)
 
 
+def _exclude(r, key, exclude, name, names):
+    if not isinstance(exclude, dict):
+        r.fail(key, f"expected a table {{attribute = top_k, ...}}, got {_kind(exclude)}")
+    for other, k in exclude.items():
+        if other == name:
+            r.fail(f"{key}.{other}", "an attribute cannot exclude itself")
+        if other not in names:
+            r.fail(f"{key}.{other}", f"unknown attribute (known: {', '.join(names)})")
+        r.int(f"{key}.{other}", k, 0)
+    return dict(exclude)
+
+
+def _layers(r, key, value):
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] < value[1]):
+        r.fail(key, f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
+    return tuple(value)
+
+
+def _tuned(r, key, t, name, names):
+    """``[attributes.NAME.tuned.TAG]``: per edit tag, per method name, {layers = [lo, hi], exclude = {...}}."""
+    r.table(t, key)
+    tuned = {}
+    for tag, methods in t.items():
+        r.table(methods, f"{key}.{tag}")
+        tuned[tag] = {}
+        for method, setting in methods.items():
+            where = f"{key}.{tag}.{method}"
+            r.table(setting, where, TUNED_KEYS)
+            if "layers" not in setting:
+                r.fail(where, "needs layers = [lo, hi]")
+            tuned[tag][method] = {"layers": _layers(r, f"{where}.layers", setting["layers"])}
+            if "exclude" in setting:
+                tuned[tag][method]["exclude"] = _exclude(r, f"{where}.exclude", setting["exclude"], name, names)
+    return tuned
+
+
 def _check_layers(r, attributes, num_ws, source):
-    """Every attribute's layer range within [0, num_ws]; ``source`` says where num_ws comes from."""
+    """Every attribute's layer ranges (its own and its tuned ones) within [0, num_ws]; ``source`` says where
+    num_ws comes from."""
     for name, attribute in attributes.items():
-        if attribute.layers is not None and attribute.layers[1] > num_ws:
-            r.fail(f"attributes.{name}.layers",
-                   f"{list(attribute.layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
+        ranges = [(f"attributes.{name}.layers", attribute.layers)] + \
+            [(f"attributes.{name}.tuned.{tag}.{method}.layers", setting["layers"])
+             for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
+        for key, layers in ranges:
+            if layers is not None and layers[1] > num_ws:
+                r.fail(key, f"{list(layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
 def check_compatible(generator, classifier, config, generator_path, model_dir, check_layers=True,
@@ -325,6 +391,10 @@ def check_against_generator(config, num_ws, w_dim, check_layers=True):
     if check_layers:
         _check_layers(r, config.attributes, num_ws, "the generator")
     for name, attribute in config.attributes.items():
-        for other, k in attribute.exclude.items():
-            if k > w_dim:
-                r.fail(f"attributes.{name}.exclude.{other}", f"top-k {k} exceeds the latent width {w_dim}")
+        excludes = [(f"attributes.{name}.exclude", attribute.exclude)] + \
+            [(f"attributes.{name}.tuned.{tag}.{method}.exclude", setting.get("exclude", {}))
+             for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
+        for key, exclude in excludes:
+            for other, k in exclude.items():
+                if k > w_dim:
+                    r.fail(f"{key}.{other}", f"top-k {k} exceeds the latent width {w_dim}")

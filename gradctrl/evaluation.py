@@ -11,7 +11,7 @@ For every edit case and every registered edit method (:mod:`gradctrl.methods`) n
 
 A method registered with ``exclusion`` is skipped (with a note) for a case without exclusion. The report
 writers (markdown, CSV, plots, the evaluation directory) are in :mod:`gradctrl.reports`; the command line
-in ``evaluate.py``.
+in ``evaluate.py``; the paper's claims, measured from a comparison, in :mod:`gradctrl.claims`.
 """
 import dataclasses
 
@@ -19,8 +19,7 @@ import numpy as np
 
 from . import curves
 from .errors import UserError
-from .options import check_int
-from .methods import REGISTRY, EditContext, edit_latents, stall_note
+from .methods import REGISTRY, edit_latents, method_case, stall_note
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +30,8 @@ class Comparison:
     methods that ran at least once, in order; ``matched``: :func:`matched_means`; ``stds``: {attr: float or
     (K,)} score spread over the originals; ``notes``: skipped methods and zero-gradient steps. Per latent,
     aligned with ``results``: ``scores`` [{attr: (N, S + 1) or (N, S + 1, K)}], ``drifts`` [(N, S + 1) or
-    None] and ``trajectories`` [(N, S, w_dim)] (the claims' measurements in :func:`measure_claims` use them).
+    None] and ``trajectories`` [(N, S, w_dim)] (the claims' measurements, :func:`gradctrl.claims.measure_claims`,
+    use them).
     """
 
     results: list
@@ -45,13 +45,15 @@ class Comparison:
     trajectories: list = dataclasses.field(default_factory=list)
 
 
-def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True):
+def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True, tuned=None):
     """Edit w (N, w_dim) with every method for every case and measure the curves -> :class:`Comparison`.
 
     G: the generator; context: the :class:`gradctrl.methods.EditContext`; cases: [EditCase]; methods:
     registered names; scorers: {attr: Scorer} (image scores), or None to score the edited w with the
     context's latent classifier (no rendering, no drift); batch_size: images rendered together; progress:
-    bars with rate and ETA on stderr for the edits and the rendering.
+    bars with rate and ETA on stderr for the edits and the rendering; tuned: the config's tuned settings
+    (:func:`gradctrl.methods.config_tuned`): a method runs an edit with the layers and exclusion tuned for
+    it (:func:`gradctrl.methods.method_case`) where there are some.
 
     One attribute's problem never stops the others: an edit a method cannot make (e.g. InterFaceGAN on an
     attribute with an empty class), a scorer that fails, or a score that is constant over the originals
@@ -64,6 +66,7 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     notes, jobs = [], []
     pairs = [(case, method) for case in cases for method in methods]
     for case, method in tqdm(pairs, desc="editing", unit="edit", disable=not progress, dynamic_ncols=True):
+        case = method_case(case, method, tuned)
         title = REGISTRY[method].title
         if REGISTRY[method].exclusion and not case.exclude:
             note = f"{title} skipped for '{case.attribute}': the config sets no exclusion"
@@ -83,7 +86,7 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     if scorers is None:
         originals, measured, failed = _latent_measurements(clf, w, jobs)
     else:
-        originals, measured, failed = _image_measurements(G, w, jobs, scorers, batch_size, progress)
+        originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress)
     stds = {}
     for attr in originals:
         try:
@@ -210,7 +213,7 @@ def _latent_measurements(clf, w, jobs):
     return originals, measured, {}
 
 
-def _image_measurements(G, w, jobs, scorers, batch_size, progress=True):
+def image_measurements(G, w, jobs, scorers, batch_size, progress=True):
     """Render the originals and every step of every job, in batches of latents; score and measure drift.
 
     Returns (original scores {attr: (N,) or (N, K)}, [(scores {attr: (N, S + 1[, K])}, drift (N, S + 1))]
@@ -261,510 +264,3 @@ def _image_measurements(G, w, jobs, scorers, batch_size, progress=True):
     measured = [({attr: np.concatenate([p[0][attr] for p in parts]) for attr in measured_attrs},
                  np.concatenate([p[1] for p in parts])) for parts in job_parts]
     return originals, measured, failed
-
-
-# --- the paper's claims, measured with exact labels on held-out latents (issue 11, docs/claims.md) ------
-
-# Verdict thresholds, fixed before any claim was measured (docs/claims.md states them beside each claim).
-COSINE_CURVED = 0.9          # claim 2: a path is curved when the mean cosine of its first and last step is below
-SMALL_DATA_SIZE = 1000       # claim 3: "about a thousand selected samples per attribute"
-SMALL_DATA_KEEP = 0.9        # claim 3 holds when that size keeps this share of the largest size's target change
-SMALL_DATA_PARTLY = 0.75     # ... and holds partly at this share
-CLASS_SHARE = 0.5            # claim 4: an edit towards a class reaches it when at least this share becomes it
-RANK_CORRELATION = 0.5       # claim 5: holds when overlap and label association rank-correlate at least this
-
-
-@dataclasses.dataclass(frozen=True)
-class Claims:
-    """The claims' measurements, one list of row dicts per table (see :func:`measure_claims`), and
-    ``verdicts`` {claim: (verdict, reason)} with verdict "holds", "holds partly" or "does not hold"."""
-
-    disentanglement: list
-    levels: list
-    nonlinearity: list
-    small_data: list
-    multi_directional: list
-    shared_channels: list
-    drift: list
-    verdicts: dict
-    notes: list
-
-
-def with_point(weights):
-    """Prepend the uniform row (the statistic on the latents themselves) to bootstrap weights (B, N) -> (B + 1, N)."""
-    weights = np.asarray(weights, np.float64)
-    n = weights.shape[1]
-    return np.concatenate([np.full((1, n), 1.0 / n), weights])
-
-
-def weighted_interval(values, weights):
-    """Mean of per-latent ``values`` (N,) with its bootstrap interval -> (point, low, high).
-
-    ``weights``: (B + 1, N) from :func:`with_point`; NaN values (a latent that did not move) are left out of
-    every mean; (NaN, NaN, NaN) when all are NaN.
-    """
-    values = np.asarray(values, np.float64)
-    known = np.isfinite(values)
-    if not known.any():
-        return float("nan"), float("nan"), float("nan")
-    mass = weights[:, known].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = weights[:, known] @ values[known] / mass
-    return curves.interval(means[0], means[1:])
-
-
-def latent_target_changes(case, scores, std):
-    """Per-latent signed target change of a case: (N, S + 1) in std units (the class column for a K-class one)."""
-    changes = curves.relative_changes(scores, std)
-    if changes.ndim == 3:
-        changes = changes[:, :, case.target_class]
-    return case.direction * changes
-
-
-def step_labels(attribute, scores, labels_of):
-    """Exact labels at every step: scores (N, S + 1) or (N, S + 1, K) -> (N, S + 1) int, by ``labels_of(attr, (M,[K]))``."""
-    scores = np.asarray(scores)
-    n, steps = scores.shape[:2]
-    return np.asarray(labels_of(attribute, scores.reshape((n * steps,) + scores.shape[2:]))).reshape(n, steps)
-
-
-def matched_side_effects(case, scores, stds, labels_of, weights, drift=None, levels=curves.LEVELS):
-    """Side effects of one (case, method) at matched target change, with bootstrap intervals over latents.
-
-    scores: {attr: (N, S + 1[, K])} exact-scorer scores at every step; stds: {attr: std over the originals};
-    labels_of(attr, scores) -> exact labels; weights: (B + 1, N) (:func:`with_point`); drift: (N, S + 1)
-    pixel drift or None. For every level the resampled mean target curve is crossed (interpolating between
-    steps) and read there: for every other attribute its mean |change| (std units, "change") and the share
-    of latents whose exact label differs from the original's ("flip"); the drift per unit of target change
-    ("drift_per_std", 0-255 per std). Returns (rows, reached): rows {"level", "other", "quantity", "value",
-    "low", "high"} (value NaN: the level is not reached), reached {"target_end": (point, low, high)}.
-    """
-    target = latent_target_changes(case, scores[case.attribute], stds[case.attribute])
-    target_means = weights @ target
-    quantities = []
-    for attr in scores:
-        if attr == case.attribute:
-            continue
-        change = np.abs(curves.relative_changes(scores[attr], stds[attr]))
-        change = change.reshape(change.shape[0], change.shape[1], -1).mean(axis=2)
-        labels = step_labels(attr, scores[attr], labels_of)
-        quantities += [(attr, "change", change), (attr, "flip", (labels != labels[:, :1]).astype(np.float64))]
-    if drift is not None:
-        quantities.append(("image", "drift", np.asarray(drift, np.float64)))
-    rows = []
-    for level in levels:
-        positions = curves.crossings(target_means, level)
-        for other, quantity, values in quantities:
-            at = curves.values_at(weights @ values, positions)
-            if quantity == "drift":
-                at, quantity = at / level, "drift_per_std"
-            point, low, high = curves.interval(at[0], at[1:])
-            rows.append({"level": level, "other": other, "quantity": quantity, "value": point, "low": low,
-                         "high": high})
-    end = curves.interval(target_means[0, -1], target_means[1:, -1])
-    return rows, {"target_end": end}
-
-
-def step_cosines(w, traj):
-    """Cosine between the first and the last step of every path: w (N, w_dim), traj (N, S, w_dim), S >= 2 -> (N,);
-    NaN for a latent whose first or last step did not move."""
-    w = np.asarray(w, np.float64)
-    traj = np.asarray(traj, np.float64)
-    if traj.shape[1] < 2:
-        raise UserError("the cosine of the first and last step needs at least 2 steps")
-    first, last = traj[:, 0] - w, traj[:, -1] - traj[:, -2]
-    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(last, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, np.sum(first * last, axis=1) / norms, np.nan)
-
-
-def straight_trajectory(w, traj):
-    """The straight line through a path's first step, same number and length of steps: (N, S, w_dim) float32."""
-    w = np.asarray(w, np.float32)
-    first = np.asarray(traj, np.float32)[:, 0] - w
-    steps = np.arange(1, traj.shape[1] + 1, dtype=np.float32)
-    return w[:, None] + steps[None, :, None] * first[:, None]
-
-
-def class_share(labels, target_class, weights):
-    """Multi-directional success of an edit towards ``target_class``: labels (N, S + 1) exact labels per step.
-
-    Among the latents not of that class at the start, the share whose label is that class at the end of the
-    path -> (point, low, high, eligible count); NaN when no latent was eligible.
-    """
-    labels = np.asarray(labels)
-    eligible = labels[:, 0] != target_class
-    became = np.where(eligible, (labels[:, -1] == target_class).astype(np.float64), np.nan)
-    return weighted_interval(became, weights) + (int(eligible.sum()),)
-
-
-def topk_overlap(saliency_a, saliency_b, k):
-    """Share of channels two attributes' top-k salient sets have in common, per latent: (N, w_dim) x2 -> (N,).
-
-    The top-k set is ``np.argsort(saliency)[-k:]`` as in :mod:`gradctrl.editing`; unrelated sets of a
-    w_dim-channel latent overlap by k / w_dim on average.
-    """
-    check_int(k, "top-k")
-    a = np.argsort(saliency_a, axis=1)[:, -k:]
-    b = np.argsort(saliency_b, axis=1)[:, -k:]
-    w_dim = np.asarray(saliency_a).shape[1]
-    rows = np.arange(len(a))[:, None]
-    in_a = np.zeros((len(a), w_dim), bool)
-    in_b = np.zeros((len(a), w_dim), bool)
-    in_a[rows, a] = True
-    in_b[rows, b] = True
-    return (in_a & in_b).sum(axis=1) / k
-
-
-def cramers_v(a, b):
-    """Association of two label arrays (n,) int in [0, 1] (Cramér's V; |phi| for two binary labels)."""
-    a_values, a = np.unique(np.asarray(a), return_inverse=True)
-    b_values, b = np.unique(np.asarray(b), return_inverse=True)
-    if len(a_values) < 2 or len(b_values) < 2:
-        return 0.0
-    table = np.zeros((len(a_values), len(b_values)))
-    np.add.at(table, (a, b), 1)
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    chi2 = ((table - expected) ** 2 / expected).sum()
-    return float(np.sqrt(chi2 / table.sum() / (min(table.shape) - 1)))
-
-
-def rank_correlation(x, y):
-    """Spearman's rank correlation of two equal-length sequences (average ranks for ties); NaN if constant."""
-    def ranks(v):
-        v = np.asarray(v, np.float64)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):
-            r[v == value] = r[v == value].mean()
-        return r
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def subsample_selection(indices, labels, n, seed):
-    """A class-balanced random subset of ``n`` of an attribute's selected samples -> int64 indices, ascending.
-
-    indices (M,), labels (M,) of the selection (train and validation together); n / (number of classes)
-    per class, the same subset for the same seed. UserError when a class has fewer samples than that.
-    """
-    indices, labels = np.asarray(indices, np.int64), np.asarray(labels, np.int64)
-    classes = np.unique(labels)
-    per_class = int(n) // len(classes)
-    rng = np.random.default_rng([int(seed), SUBSAMPLE_STREAM, int(n)])
-    chosen = []
-    for c in classes:
-        members = indices[labels == c]
-        if len(members) < per_class:
-            raise UserError(f"{n} selected samples need {per_class} of class {c}, but the selection has "
-                            f"{len(members)}")
-        chosen.append(rng.choice(members, per_class, replace=False))
-    return np.sort(np.concatenate(chosen))
-
-
-# Seed-sequence tag of the small-data subsets' random stream.
-SUBSAMPLE_STREAM = 0x534D414C
-
-
-def matched_value(target, values, weights, level):
-    """A per-latent quantity at matched target change: target, values (N, S + 1) -> (point, low, high).
-
-    Every bootstrap row of ``weights`` (B + 1, N) averages both curves over its latents, crosses its target
-    curve at ``level`` (interpolating between steps) and reads the values curve there; NaN: not reached.
-    """
-    at = curves.values_at(weights @ values, curves.crossings(weights @ target, level))
-    return curves.interval(at[0], at[1:])
-
-
-def config_method(case):
-    """The GradCtrl the config asks for: with exclusion when the case has one, else without."""
-    return "gradctrl_exclude" if case.exclude else "gradctrl"
-
-
-def nontarget_latent(case, scores, stds):
-    """Per-latent mean |change| of every attribute but the target: (N, S + 1) in std units."""
-    changes = []
-    for attr in scores:
-        if attr != case.attribute:
-            change = np.abs(curves.relative_changes(scores[attr], stds[attr]))
-            changes.append(change.reshape(change.shape[0], change.shape[1], -1).mean(axis=2))
-    return np.mean(changes, axis=0)
-
-
-def path_summary(case, scores, stds, weights, level=1.0):
-    """Target change at the end of a path and non-target change at ``level`` -> {name: (point, low, high)}."""
-    target = latent_target_changes(case, scores[case.attribute], stds[case.attribute])
-    ends = weights @ target[:, -1]
-    return {"target_end": curves.interval(ends[0], ends[1:]),
-            f"nontarget@{level:g}": matched_value(target, nontarget_latent(case, scores, stds), weights, level)}
-
-
-def _interval_row(prefix, triple):
-    return {prefix: triple[0], f"{prefix}_low": triple[1], f"{prefix}_high": triple[2]}
-
-
-def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, top_k, n_boot=200, seed=0,
-                   batch_size=16, pairs=(), progress=True):
-    """Measure the paper's five claims (and the image drift) on held-out latents -> :class:`Claims`.
-
-    G, context, w (N, w_dim), scorers: as :func:`compare_methods`, whose image-scored ``comparison`` of every
-    method on every case is read here; labels_of(attr, scores) -> exact int labels; small_data:
-    {"sizes": [n selected per attribute], "seeds": [int], "n_latents": held-out latents edited per
-    classifier, "train": keyword arguments of :func:`gradctrl.training.train_classifier` (seed excluded),
-    "p_val": float}; top_k: channels of a salient set (claim 5); n_boot, seed: bootstrap resamples and their
-    seed; pairs: [(kind, target, partner)] the pairs whose side effects are tabled apart (planted, control);
-    progress: bars with rate and ETA on stderr for the straight-line renders and the small-data classifiers.
-    """
-    from .editing import saliency
-
-    weights = with_point(curves.bootstrap_weights(len(w), n_boot, seed))
-    stds, notes = comparison.stds, [held_out_note(w, context.data().latents)]
-    disentanglement, levels, drift, multi = [], [], [], []
-    for (case, method, _), scores, pixel in zip(comparison.results, comparison.scores, comparison.drifts):
-        key = {"attribute": case.attribute, "edit": case.label, "method": method}
-        rows, reached = matched_side_effects(case, scores, stds, labels_of, weights, pixel)
-        for row in rows:
-            kind = next((k for k, a, b in pairs if (a, b) in ((case.attribute, row["other"]),
-                                                              (row["other"], case.attribute))), "other")
-            target = drift if row["quantity"] == "drift_per_std" else disentanglement
-            target.append(dict(key, pair=kind if row["quantity"] != "drift_per_std" else "", **row))
-        levels.append(dict(key, **_interval_row("target_end", reached["target_end"]),
-                           **{f"reached@{level:g}": bool(reached["target_end"][0] >= level) for level in curves.LEVELS}))
-        if case.target_class is not None:
-            labels = step_labels(case.attribute, scores[case.attribute], labels_of)
-            point, low, high, eligible = class_share(labels, case.target_class, weights)
-            multi.append(dict(key, share=point, share_low=low, share_high=high, eligible=eligible,
-                              start_share=float(np.mean(labels[:, 0] == case.target_class)),
-                              config_gradctrl=method == config_method(case)))
-
-    nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress)
-    shared = _shared_channels(context, w, saliency, labels_of, top_k, weights)
-    small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes, progress)
-    verdicts = claim_verdicts(disentanglement, nonlinearity, small, multi, shared, small_data["sizes"])
-    return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes)
-
-
-def held_out_note(w, latents):
-    """Check that no held-out latent w (N, w_dim) is among the fitted-on ``latents`` (M, w_dim) -> a note
-    saying so; UserError if one is (the claims are measured on held-out latents only)."""
-    seen = {row.tobytes() for row in np.asarray(latents, np.float32)}
-    shared = sum(row.tobytes() in seen for row in np.asarray(w, np.float32))
-    if shared:
-        raise UserError(f"{shared} of the {len(w)} evaluation latents are in the data directory the classifiers "
-                        "were trained on: use another --seed")
-    return (f"held out: none of the {len(w)} evaluation latents is among the data directory's {len(latents)} "
-            "latents the classifiers and baselines were fitted on")
-
-
-def _claims_measurements(G, w, jobs, scorers, batch_size, progress):
-    """:func:`_image_measurements` for the claims, which need every attribute: a failed scorer is a UserError."""
-    originals, measured, failed = _image_measurements(G, w, jobs, scorers, batch_size, progress)
-    if failed:
-        attr, reason = next(iter(failed.items()))
-        raise UserError(f"the claims need every attribute, and attribute '{attr}' failed: {reason}")
-    return originals, measured
-
-
-def _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress):
-    """Claim 2: per edit, the config's GradCtrl path against the straight line through its first step."""
-    chosen = [(case, scores, traj) for (case, method, _), scores, traj
-              in zip(comparison.results, comparison.scores, comparison.trajectories) if method == config_method(case)]
-    jobs = [(case, "straight", straight_trajectory(w, traj)) for case, _, traj in chosen]
-    _, straight = _claims_measurements(G, w, jobs, scorers, batch_size, progress)
-    rows = []
-    for (case, scores, traj), (line_scores, _) in zip(chosen, straight):
-        cosine = weighted_interval(step_cosines(w, traj), weights)
-        curved, line = path_summary(case, scores, comparison.stds, weights), \
-            path_summary(case, line_scores, comparison.stds, weights)
-        row = {"attribute": case.attribute, "edit": case.label, "method": config_method(case),
-               **_interval_row("cosine", cosine)}
-        for name, summary in (("curved", curved), ("straight", line)):
-            for quantity, triple in summary.items():
-                row.update(_interval_row(f"{name}_{quantity}", triple))
-        rows.append(row)
-    return rows
-
-
-def _shared_channels(context, w, saliency, labels_of, top_k, weights):
-    """Claim 5: top-k salient-set overlap of every attribute pair at the held-out latents, against the pair's
-    label association (Cramér's V of the exact labels of the data directory's samples)."""
-    clf, data = context.classifier, context.data()
-    attributes = [a for a in clf.attributes if a in data.scores]
-    maps = {a: saliency(clf, w, a) for a in attributes}
-    labels = {a: np.asarray(labels_of(a, data.scores[a])) for a in attributes}
-    rows = []
-    for i, a in enumerate(attributes):
-        for b in attributes[i + 1:]:
-            overlap = weighted_interval(topk_overlap(maps[a], maps[b], top_k), weights)
-            rows.append({"pair": f"{a} / {b}", **_interval_row("overlap", overlap),
-                         "chance": top_k / clf.w_dim, "association": cramers_v(labels[a], labels[b])})
-    return rows
-
-
-def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes, progress):
-    """Claim 3: classifiers trained on n selected samples per attribute (several seeds), each edited with the
-    config's GradCtrl on the first ``n_latents`` held-out latents; exact-scored target and side effects."""
-    from tqdm import tqdm
-
-    from .selection import split
-    from .training import train_classifier
-
-    data, clf = context.data(), context.classifier
-    w_small = w[:settings["n_latents"]]
-    single = with_point(np.zeros((0, len(w_small))))
-    cases = list({(case.attribute, case.label): case for case, _, _ in comparison.results}.values())
-    rows = []
-    runs = [(size, seed) for size in settings["sizes"] for seed in settings["seeds"]]
-    for size, seed in tqdm(runs, desc="small data", unit="classifier", disable=not progress,
-                           dynamic_ncols=True):
-        splits, skipped = {}, []
-        for attr in clf.attributes:
-            selected = np.concatenate([data.splits[attr]["train"], data.splits[attr]["val"]]).astype(np.int64)
-            try:
-                subset = subsample_selection(selected, data.labels[attr][selected], size, seed)
-            except UserError:
-                skipped.append(f"{attr} ({len(selected)} selected)")
-                continue
-            train, val = split(subset, settings["p_val"], seed, labels=data.labels[attr][subset])
-            splits[attr] = {"train": train.tolist(), "val": val.tolist()}
-        note = f"small data: {size} samples per attribute is more than the selection of " + ", ".join(skipped)
-        if skipped and note not in notes:
-            notes.append(note)
-        if not splits:
-            continue
-        small_clf, metrics = train_classifier(data.latents, data.labels, splits,
-                                              {a: clf.num_classes[a] for a in splits}, seed=seed,
-                                              **settings["train"])
-        jobs = []
-        for case in cases:
-            if case.attribute in splits:
-                dropped = [a for a in case.exclude if a not in splits]
-                note = (f"small data: at {size} samples the exclusion of {', '.join(dropped)} from "
-                        f"{case.attribute}'s edits was dropped (no classifier branch at that size)")
-                if dropped and note not in notes:
-                    notes.append(note)
-                case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
-                method = config_method(case)
-                jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
-        _, measured = _claims_measurements(G, w_small, jobs, scorers, batch_size, False)
-        for (case, method, _), (scores, _) in zip(jobs, measured):
-            summary = path_summary(case, scores, comparison.stds, single)
-            rows.append({"size": size, "seed": seed, "attribute": case.attribute, "edit": case.label,
-                         "method": method, "val_accuracy": metrics["best_val_accuracy"][case.attribute],
-                         "target_end": summary["target_end"][0], "nontarget@1": summary["nontarget@1"][0]})
-    return rows
-
-
-def claim_verdicts(disentanglement, nonlinearity, small, multi, shared, sizes, level=1.0):
-    """Each claim's verdict from the tables -> {claim: (verdict, reason)}; the thresholds are the module's
-    constants, stated in the reasons (docs/claims.md explains them)."""
-    return {"disentanglement": _verdict_disentanglement(disentanglement, level),
-            "nonlinearity": _verdict_nonlinearity(nonlinearity),
-            "small_data": _verdict_small_data(small, sizes),
-            "multi_directional": _verdict_multi(multi),
-            "shared_channels": _verdict_shared(shared)}
-
-
-def _verdict_disentanglement(rows, level):
-    """Claim 1: GradCtrl with exclusion against every other method, on the planted partner, at ``level`` std."""
-    at = {(r["attribute"], r["edit"], r["method"], r["other"]): r for r in rows
-          if r["pair"] == "planted" and r["quantity"] == "change" and r["level"] == level}
-    wins = ties = losses = lower = 0
-    unmatched = 0
-    for (attr, edit, method, other), ours in at.items():
-        if method != "gradctrl_exclude":
-            continue
-        for (a, e, m, o), theirs in at.items():
-            if (a, e, o) != (attr, edit, other) or m == method:
-                continue
-            if not (np.isfinite(ours["value"]) and np.isfinite(theirs["value"])):
-                unmatched += 1
-                continue
-            lower += ours["value"] < theirs["value"]
-            if ours["high"] < theirs["low"]:
-                wins += 1
-            elif ours["low"] > theirs["high"]:
-                losses += 1
-            else:
-                ties += 1
-    compared = wins + ties + losses
-    reason = (f"on the planted partners at {level:g} std of target change, GradCtrl with exclusion has a "
-              f"significantly smaller partner change (95 % intervals apart) in {wins} of {compared} comparisons "
-              f"with another method, a larger one in {losses}, a smaller point estimate in {lower}; {unmatched} "
-              "comparisons lacked a method reaching the level. Holds: smaller in all, significantly; holds partly: "
-              "significantly smaller in at least one and smaller in at least half")
-    if compared == 0:
-        return "not measured", reason
-    if wins == compared:
-        return "holds", reason
-    if wins > 0 and 2 * lower >= compared:
-        return "holds partly", reason
-    return "does not hold", reason
-
-
-def _verdict_nonlinearity(rows):
-    """Claim 2: curved paths (mean cosine < COSINE_CURVED) that beat their straight line (higher target at the
-    end, no larger side effect at 1 std)."""
-    finite = [r["cosine"] for r in rows if np.isfinite(r["cosine"])]
-    cosine = float(np.mean(finite)) if finite else float("nan")
-    beats = sum(1 for r in rows if r["curved_target_end"] > r["straight_target_end"]
-                and not r["curved_nontarget@1"] > r["straight_nontarget@1"])
-    curved, better = cosine < COSINE_CURVED, 2 * beats > len(rows)
-    reason = (f"mean cosine of the first and last step {cosine:.2f} (curved below {COSINE_CURVED}); the curved "
-              f"path beats the straight line through its first step (higher target change at the end, no larger "
-              f"non-target change at 1 std) in {beats} of {len(rows)} edits (holds: curved and beats in more "
-              "than half; partly: one of the two)")
-    if not rows:
-        return "not measured", reason
-    return ("holds" if curved and better else "holds partly" if curved or better else "does not hold"), reason
-
-
-def _verdict_small_data(rows, sizes):
-    """Claim 3: at SMALL_DATA_SIZE samples, each attribute keeps SMALL_DATA_KEEP of the largest size's target change."""
-    if SMALL_DATA_SIZE not in sizes:
-        return "not measured", f"the sizes measured do not include {SMALL_DATA_SIZE}"
-    ratios = {}
-    for attr in dict.fromkeys(r["attribute"] for r in rows):
-        by_size = {}
-        for r in rows:
-            if r["attribute"] == attr:
-                by_size.setdefault(r["size"], []).append(r["target_end"])
-        if SMALL_DATA_SIZE in by_size and max(by_size) > SMALL_DATA_SIZE:
-            ratios[attr] = np.mean(by_size[SMALL_DATA_SIZE]) / np.mean(by_size[max(by_size)])
-    if not ratios:
-        return "not measured", f"no attribute has a selection larger than {SMALL_DATA_SIZE} to compare with"
-    reason = (f"target change at the end of the path with {SMALL_DATA_SIZE} selected samples as a share of the "
-              "largest size measured: " + ", ".join(f"{a} {r:.2f}" for a, r in ratios.items())
-              + f" (holds: every attribute >= {SMALL_DATA_KEEP}; partly: every one >= {SMALL_DATA_PARTLY})")
-    values = list(ratios.values())
-    if min(values) >= SMALL_DATA_KEEP:
-        return "holds", reason
-    if min(values) >= SMALL_DATA_PARTLY:
-        return "holds partly", reason
-    return "does not hold", reason
-
-
-def _verdict_multi(rows):
-    """Claim 4: GradCtrl's edit towards every class turns at least CLASS_SHARE of the other latents into it."""
-    ours = [r for r in rows if r["config_gradctrl"]]
-    if not ours:
-        return "not measured", "no K-class attribute was edited"
-    reached = [r for r in ours if r["share"] >= CLASS_SHARE]
-    reason = (f"GradCtrl's edits towards a class turn at least {CLASS_SHARE:.0%} of the latents not of that class "
-              f"into it for {len(reached)} of {len(ours)} classes: "
-              + ", ".join(f"{r['edit']} {r['share']:.2f}" for r in ours)
-              + " (holds: every class; partly: at least one)")
-    return ("holds" if len(reached) == len(ours) else "holds partly" if reached else "does not hold"), reason
-
-
-def _verdict_shared(rows):
-    """Claim 5: top-k overlap rank-correlates with label association (Spearman >= RANK_CORRELATION)."""
-    if len(rows) < 3:
-        return "not measured", "fewer than 3 attribute pairs"
-    rho = rank_correlation([r["overlap"] for r in rows], [r["association"] for r in rows])
-    reason = (f"Spearman rank correlation of the top-k overlap and the label association over {len(rows)} pairs: "
-              f"{rho:.2f} (holds: >= {RANK_CORRELATION}; partly: > 0)")
-    return ("holds" if rho >= RANK_CORRELATION else "holds partly" if rho > 0 else "does not hold"), reason

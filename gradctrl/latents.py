@@ -12,6 +12,7 @@ import numpy as np
 from .errors import UserError
 
 STREAM_DATA, STREAM_EDIT, STREAM_EVAL, STREAM_PROJECT = 0, 1, 2, 3
+STREAM_TUNE = 4     # the tuner's validation latents (tune.py): never the evaluation's test latents
 
 
 def sample_z(seed, indices, z_dim, stream):

@@ -81,6 +81,21 @@ def config_cases(config, attribute, num_classes, num_ws, steps=None, step_size=N
                       layers=tuple(layers or table.layers or (0, num_ws)))
 
 
+def method_case(case, method, tuned):
+    """The case ``method`` runs: ``case`` with the W+ layers and exclusion tune.py chose for this edit and
+    method, when ``tuned`` ({attribute: {tag: {method: {"layers": (lo, hi)[, "exclude": {...}]}}}}, the
+    config's ``[attributes.NAME.tuned]`` tables) has them; else ``case`` itself."""
+    setting = (tuned or {}).get(case.attribute, {}).get(case.tag, {}).get(method)
+    if setting is None:
+        return case
+    return dataclasses.replace(case, layers=tuple(setting["layers"]), exclude=dict(setting.get("exclude", case.exclude)))
+
+
+def config_tuned(config):
+    """The config's tuned settings of every attribute -> {attribute: {tag: {method: setting}}} (see :func:`method_case`)."""
+    return {name: table.tuned for name, table in config.attributes.items() if table.tuned}
+
+
 @dataclasses.dataclass
 class EditContext:
     """What an edit method may use: the classifier, the generator (or None), a data directory path (or None)

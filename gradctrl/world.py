@@ -92,7 +92,8 @@ PLANTED = [
 ]
 
 # The attribute pairs the world correlates (the planted pairs) and a pair it leaves independent (the control
-# pair), as (target, partner): the claims report (gradctrl.evaluation.measure_claims) reads side effects on them.
+# pair), as (target, partner): configs/world.toml's [claims] table restates them for evaluate.py --claims
+# (gradctrl.claims.measure_claims), and tests/test_claims.py checks that the two agree.
 PLANTED_PAIRS = (("eyeglasses", "age"), ("smile", "hair_length"))
 CONTROL_PAIRS = (("eyeglasses", "pose"),)
 

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# The paper's five claims measured with exact labels on the world (issue 11, docs/claims.md): GradCtrl with
-# and without exclusion against InterFaceGAN, conditional InterFaceGAN and GANSpace, on held-out latents
-# scored by the world's exact scorer. Writes one report folder: claims.md (verdicts, tables, the command and
-# seeds of each), one CSV per table, PNG plots, and evaluate.py's own summary of every edit.
+# The paper's five claims measured with exact labels on the world (issues 11 and 21, docs/claims.md): GradCtrl
+# with and without exclusion against InterFaceGAN, conditional InterFaceGAN and GANSpace, on held-out latents
+# scored by the world's exact scorer, once with configs/world.toml's fixed settings and once with the settings
+# tune.py chooses on validation latents (the rule pre-registered in docs/claims.md), side by side.
 #
-#   bash scripts/claims.sh [OUT_DIR] [more evaluate.py flags, e.g. --n_boot 1000 --small_data_seeds 5]
+#   bash scripts/claims.sh [OUT_DIR] [more evaluate.py flags, e.g. --n_boot 5000 --small_data_seeds 5]
 #
-# OUT_DIR (default claims_out): OUT_DIR/report is the report. The classifier and its data come from
-# $GRADCTRL_CLAIMS_RUN (default OUT_DIR/run, e.g. a finished demo_out): when RUN/data or RUN/model is
-# missing, both are built with configs/world.toml's settings (prepare_data, then train). Larger settings:
-# GRADCTRL_CLAIMS_N_SAMPLES (held-out latents, default 64), GRADCTRL_CLAIMS_DATA_SAMPLES (samples of a
-# rebuilt data directory, default the config's 20,000: 40,000 makes 4,000 selected samples per binary
-# attribute available to the small-data claim), GRADCTRL_CLAIMS_SEED (default 0) and evaluate.py's flags.
-# Demo-sized defaults: about 16 minutes on 2 CPU cores (12 measured with 32 held-out latents), the same
-# numbers for the same seed.
+# OUT_DIR (default claims_out) receives:
+#   run/            the data directory and classifier, unless $GRADCTRL_CLAIMS_RUN names a folder with data/ and
+#                   model/ (e.g. a finished demo_out); built with configs/world.toml (prepare_data, train)
+#   tuning/         tune.py's frontier.png, search.csv, tuning.json; world_tuned.toml: the tuned config
+#   report/         the claims with the fixed settings (claims.md, a CSV per table, plots, summary.md, ...)
+#   report_tuned/   the claims with the tuned settings
+#   side_by_side.md the two reports' verdicts in one table (scripts/claims_table.py)
+# Settings: GRADCTRL_CLAIMS_N_SAMPLES (held-out test latents, default evaluate.py's for --claims),
+# GRADCTRL_CLAIMS_SEED (default 0), GRADCTRL_CLAIMS_DATA_SAMPLES (samples of a rebuilt data directory, default
+# the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot),
+# GRADCTRL_CLAIMS_QUALITY (its quality.json, tabled beside the verdicts), GRADCTRL_CLAIMS_TUNE_FLAGS (tune.py
+# flags, default "--n_val 16": the demo-sized search; "--full --n_val 64" is the pre-registered space).
+# The same seed gives the same reports byte for byte.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,6 +30,7 @@ fi
 RUN="${GRADCTRL_CLAIMS_RUN:-$OUT/run}"
 CONFIG="configs/world.toml"
 PYTHON="${PYTHON:-python3}"
+SEED="${GRADCTRL_CLAIMS_SEED:-0}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 start=$(date +%s)
 
@@ -35,7 +41,25 @@ if [ ! -d "$RUN/data" ] || [ ! -d "$RUN/model" ]; then
     "$PYTHON" prepare_data.py --config "$CONFIG" --out_dir "$RUN/data" "${data_flags[@]}"
     "$PYTHON" train.py --config "$CONFIG" --data_dir "$RUN/data" --out_dir "$RUN/model" --quiet
 fi
-echo "== measuring the claims into $OUT/report"
-"$PYTHON" evaluate.py --config "$CONFIG" --model_dir "$RUN/model" --data_dir "$RUN/data" --out_dir "$OUT/report" \
-    --claims --n_samples "${GRADCTRL_CLAIMS_N_SAMPLES:-64}" --seed "${GRADCTRL_CLAIMS_SEED:-0}" "$@" > /dev/null
-echo "claims finished in $(( $(date +%s) - start )) s: $OUT/report/claims.md"
+generator=()
+[[ -n "${GRADCTRL_CLAIMS_GENERATOR:-}" ]] && generator+=(--generator "$GRADCTRL_CLAIMS_GENERATOR")
+samples=()
+[[ -n "${GRADCTRL_CLAIMS_N_SAMPLES:-}" ]] && samples+=(--n_samples "$GRADCTRL_CLAIMS_N_SAMPLES")
+read -r -a tune_flags <<< "${GRADCTRL_CLAIMS_TUNE_FLAGS:---n_val 16}"
+
+echo "== tuning layers and top-k on validation latents into $OUT/tuning"
+mkdir -p "$OUT"
+"$PYTHON" tune.py --config "$CONFIG" "${generator[@]}" --model_dir "$RUN/model" --data_dir "$RUN/data" \
+    --out_config "$OUT/world_tuned.toml" --out_dir "$OUT/tuning" --seed "$SEED" "${tune_flags[@]}"
+for variant in fixed tuned; do
+    config="$CONFIG"; report="$OUT/report"
+    [ "$variant" = tuned ] && config="$OUT/world_tuned.toml" && report="$OUT/report_tuned"
+    echo "== measuring the claims with the $variant settings into $report"
+    "$PYTHON" evaluate.py --config "$config" "${generator[@]}" --model_dir "$RUN/model" --data_dir "$RUN/data" \
+        --out_dir "$report" --claims "${samples[@]}" --seed "$SEED" "$@" > /dev/null
+done
+quality=()
+[[ -n "${GRADCTRL_CLAIMS_QUALITY:-}" ]] && quality+=(--quality fixed "$GRADCTRL_CLAIMS_QUALITY" --quality tuned "$GRADCTRL_CLAIMS_QUALITY")
+"$PYTHON" scripts/claims_table.py --report fixed "$OUT/report" --report tuned "$OUT/report_tuned" "${quality[@]}" \
+    --out "$OUT/side_by_side.md"
+echo "claims finished in $(( $(date +%s) - start )) s: $OUT/side_by_side.md, $OUT/report/claims.md, $OUT/report_tuned/claims.md"

@@ -1,0 +1,157 @@
+"""Choose each method's W+ layer range and GradCtrl's exclusion top-k on validation latents (docs/claims.md).
+
+``python tune.py --config C --model_dir M --data_dir D --out_config T --out_dir R`` draws validation latents
+from their own seed stream (``STREAM_TUNE``: never the test latents evaluate.py measures on), and for every
+edit of the target attributes and every method searches the space pre-registered in docs/claims.md: every
+contiguous W+ range for every method, and for GradCtrl with exclusion the top-k of each attribute the config
+excludes. Each setting is rendered and scored by the config's scorers (the world's exact ones); the pick is the smallest
+planted-partner |change| at 1 std of target change among the settings that reach it (ties: fewer layers,
+smaller k, lower first layer).
+
+Writes ``T``: the config it started from, unchanged, with a header saying how the settings were chosen and
+one ``[attributes.NAME.tuned.TAG]`` table per edit (evaluate.py and ``--claims`` run each method with them);
+and ``R``: ``frontier.png`` (partner change against target change per top-k), ``search.csv`` (every
+setting) and ``tuning.json`` (the settings and notes). Without ``--full`` the search is the demo-sized
+subset (layer ends at even layers, top-k 0, 16, 64); ``--full`` is the pre-registered space.
+"""
+import argparse
+import shlex
+import sys
+
+import numpy as np
+
+from gradctrl.commands import run_command
+from gradctrl.errors import UserError
+
+MARKER_FILE = "tuning.json"
+
+
+def build_parser():
+    from gradctrl.methods import REGISTRY
+
+    parser = argparse.ArgumentParser(
+        prog="tune.py",
+        description="Choose each method's W+ layer range and GradCtrl's exclusion top-k per edit on validation "
+                    "latents, by the rule pre-registered in docs/claims.md; write them into a config.")
+    parser.add_argument("--config", required=True, help="TOML config with a scorer per attribute (the world's "
+                                                        "exact ones), the exclusions and the [claims] planted pairs")
+    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory")
+    parser.add_argument("--data_dir", required=True, help="data directory of prepare_data (the baselines)")
+    parser.add_argument("--out_config", required=True, help="the tuned config to write (e.g. configs/world_tuned.toml)")
+    parser.add_argument("--out_dir", required=True, help="folder for frontier.png, search.csv and tuning.json "
+                                                         "(replaced if it is an earlier tuning)")
+    parser.add_argument("--attributes", help="comma-separated target attributes (default: every attribute of the "
+                                             "classifier, as the pre-registration says)")
+    parser.add_argument("--methods", help=f"comma-separated methods, from {', '.join(REGISTRY)} (default: all)")
+    parser.add_argument("--n_val", type=int, default=16, help="validation latents (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the validation latents (tuning stream)")
+    parser.add_argument("--full", action="store_true",
+                        help="search the whole pre-registered space: every W+ range, top-k 0, 8, 16, 32, 64 "
+                             "(default: the demo-sized subset, range ends at even layers, top-k 0, 16, 64)")
+    parser.add_argument("--batch_size", type=int, default=16, help="images rendered together (default 16)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _run(args):
+    from stylegan2.atomic import FolderLock, atomic_dir, write_bytes
+
+    from gradctrl import tuning
+    from gradctrl.claims import exact_measurements, held_out_note
+    from gradctrl.classifier import load_classifier
+    from gradctrl.config import check_compatible, load_config
+    from gradctrl.files import check_output_dir, json_bytes
+    from gradctrl.generators import open_generator
+    from gradctrl.latents import STREAM_TUNE, sample_w
+    from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
+    from gradctrl.options import check_int
+    from gradctrl.reports import csv_text
+    from gradctrl.scorers import make_scorer
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
+    for name in methods or [""]:
+        get_method(name, f"--methods {args.methods!r}")
+    for flag, value in (("--n_val", args.n_val), ("--batch_size", args.batch_size)):
+        check_int(value, flag)
+    if args.n_val < 2:
+        raise UserError(f"--n_val {args.n_val}: at least 2 validation latents are needed for a standard deviation")
+    check_output_dir(args.out_dir, MARKER_FILE, "a tuning folder")
+    config = load_config(args.config)
+    if config_tuned(config):
+        raise UserError(f"config {config.path} already has tuned settings ([attributes.NAME.tuned]): tune from the "
+                        "config they were tuned from (e.g. configs/world.toml)")
+    unscored = [n for n, a in config.attributes.items() if not a.scorer]
+    if unscored:
+        raise UserError(f"tuning renders and scores every attribute: give [attributes.{unscored[0]}] a `scorer` "
+                        "(configs/world.toml has the world's exact ones)")
+    planted = config.claims.planted_pairs
+    clf = load_classifier(args.model_dir)
+    targets = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else list(clf.attributes)
+    for name in targets:
+        if name not in clf.num_classes:
+            raise UserError(f"--attributes: '{name}' is not an attribute of the classifier ({', '.join(clf.attributes)})")
+    context = EditContext(clf, data_dir=args.data_dir)
+    context.check_class_counts(targets, "tune.py")
+    G = open_generator(args.generator, config)
+    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
+
+    w_val = sample_w(G, args.seed, np.arange(args.n_val), config.generator.truncation, STREAM_TUNE)
+    scorers = {name: make_scorer(a.scorer, name) for name, a in config.attributes.items()}
+    cases = [case for name in targets for case in config_cases(config, name, clf.num_classes[name], G.num_ws)]
+    ranges = tuning.layer_ranges(G.num_ws, coarse=not args.full)
+    top_ks = tuning.TOP_KS if args.full else tuning.COARSE_TOP_KS
+    notes = [held_out_note(w_val, context.data().latents)]
+    if max(top_ks) > clf.w_dim:
+        top_ks = tuple(k for k in top_ks if k <= clf.w_dim)
+        notes.append(f"top-k above the latent width {clf.w_dim} left out of the search: {', '.join(map(str, top_ks))}")
+
+    def partners_of(attribute):
+        return [b if a == attribute else a for a, b in planted if attribute in (a, b)]
+
+    def measure(w, jobs):
+        originals, measured = exact_measurements(G, w, jobs, scorers, args.batch_size, not args.no_progress)
+        return originals, [scores for scores, _ in measured]
+
+    with FolderLock(args.out_dir, "--out_dir"):
+        result = tuning.tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks,
+                             progress=not args.no_progress)
+        command = "tune.py " + shlex.join(sys.argv[1:])
+        settings = {"command": command, "config": config.path, "n_val": args.n_val, "seed": args.seed,
+                    "stream": STREAM_TUNE, "full": args.full, "ranges": ranges, "top_ks": list(top_ks),
+                    "targets": targets, "methods": methods, "notes": notes + result.notes,
+                    "chosen": [dict(row) for row in result.chosen.values()]}
+        header = _header(command, config, args, ranges, top_ks)
+        with open(config.path, encoding="utf-8") as f:
+            original = f.read()
+        text = header + original.rstrip("\n") + "\n" + tuning.tuned_tables(result)
+        out_dir = check_output_dir(args.out_dir, MARKER_FILE, "a tuning folder")
+        with atomic_dir(out_dir) as folder:
+            (folder / "frontier.png").write_bytes(tuning.plot_frontier(result, partners_of))
+            (folder / "search.csv").write_text(csv_text([dict(r, exclude=str(r["exclude"])) for r in result.rows]))
+            (folder / MARKER_FILE).write_bytes(json_bytes(settings))
+        write_bytes(args.out_config, text.encode())
+    for line in result.notes:
+        print(line)
+    print(f"wrote {args.out_config} ({len(result.chosen)} tuned settings) and {args.out_dir}/frontier.png, "
+          "search.csv, tuning.json")
+
+
+def _header(command, config, args, ranges, top_ks):
+    """The tuned config's opening comment: how its settings were chosen."""
+    return (f"# Tuned by `{command}` (docs/claims.md, \"Tuned settings\").\n"
+            f"# Chosen per edit and method on {args.n_val} validation latents (seed {args.seed}, the tuning stream\n"
+            "# STREAM_TUNE: never evaluate.py's test latents) by the rule pre-registered in docs/claims.md before the\n"
+            "# first search: among the settings whose mean target change reaches 1 std, the smallest mean |change|\n"
+            "# of the planted partner there (a target without one: of every other attribute); ties: fewer layers,\n"
+            "# then the smaller top-k, then the lower first layer.\n"
+            f"# Searched ({'the full pre-registered space' if args.full else 'the demo-sized subset; --full: the whole space'}): "
+            f"{len(ranges)} W+ ranges [lo, hi) for every method,\n"
+            f"# top-k in {{{', '.join(str(k) for k in top_ks)}}} per excluded attribute for GradCtrl with exclusion.\n"
+            f"# The config it started from ({config.path}) follows unchanged; each [attributes.NAME.tuned.TAG] table at\n"
+            "# the end gives, per method, the layers (and GradCtrl's exclusion) that edit runs with.\n\n")
+
+
+def main(argv=None):
+    """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
+    return run_command(build_parser(), _run, argv)
