@@ -173,3 +173,20 @@ def test_bad_tf_config_is_one_line_and_exit_2(tmp_path, case, message):
     if case == "unreachable":
         assert f"127.0.0.1:{ports[1]}" in lines[0]
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_bad_input_on_the_chief_stops_every_worker_with_one_line(tmp_path):
+    """The chief refuses a run folder that is not empty; the other worker, waiting for the run's options,
+    hears why: both exit 2 with one line, and nothing is written."""
+    data = tmp_path / "discs.npy"
+    np.save(data, discs(16))
+    outdirs = [tmp_path / "chief", tmp_path / "worker1"]
+    outdirs[0].mkdir()
+    (outdirs[0] / "notes.txt").write_text("not a run")
+    results = finish(start_workers(free_ports(2), lambda i: flags(data, outdirs[i], 0.008, 0.008)))
+    for (code, _, err), expected in zip(results, ("is not empty", "refused the run: --outdir")):
+        lines = [line for line in err.splitlines() if "error:" in line]
+        assert code == 2 and len(lines) == 1 and expected in lines[0], err[-1000:]
+        assert "Traceback" not in err
+    assert [p.name for p in outdirs[0].iterdir() if not p.name.startswith(".")] == ["notes.txt"]
+    assert not outdirs[1].exists()
