@@ -6,7 +6,6 @@ import os
 import pytest
 
 from gradctrl import ray_tasks
-from gradctrl.commands import prepare_data
 
 from test_prepare_data import base_args, run, tree_bytes
 
