@@ -108,7 +108,9 @@ def _add_train_parser(commands):
         description="Train a StyleGAN2 (NVIDIA's config-e/f recipe: resnet D, logistic loss, lazy R1, Gs as a "
                     "moving average) on DATA. Writes OUTDIR/network-snapshot-<kimg>.pkl (official (G, D, Gs) "
                     "pickles), fakes<kimg>.png, log.jsonl and checkpoint.npz every --snapshot-kimg; --resume "
-                    "continues a stopped run exactly where its last snapshot was.")
+                    "continues a stopped run exactly where its last snapshot was. With TF_CONFIG set (TensorFlow's "
+                    "cluster JSON) every worker runs this same command and they train as one "
+                    "(MultiWorkerMirroredStrategy); only the chief writes OUTDIR (docs/distributed.md).")
     train.add_argument("--data", help="a folder of PNG files or a .npy/.npz uint8 array (N, R, R, C); R a power of two")
     train.add_argument("--outdir", required=True, help="run folder (new, or an earlier run's folder with --resume)")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -118,6 +120,9 @@ def _add_train_parser(commands):
                             "--total-kimg and --kid-samples may be given, to extend it or change its KID)")
     train.add_argument("--init", help="start from the weights of a (G, D, Gs) pickle of the same shapes")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--peer-timeout", type=float, default=120.0,
+                       help="under TF_CONFIG (training across machines, docs/distributed.md): seconds to wait for "
+                            "every other task of the cluster to answer before giving up (default 120)")
     defaults = TrainingOptions()
     helps = dict(total_kimg="length of the run in thousands of real images", snapshot_kimg="kimg between snapshots",
                  mirror="x-flip half the real images", r1_gamma="R1 weight gamma", r1_interval="minibatches between R1 steps",
@@ -145,6 +150,8 @@ def _add_train_parser(commands):
 
 def train_main(args):
     """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
+    if not args.peer_timeout > 0:
+        raise InputError(f"--peer-timeout must be > 0 seconds, got {args.peer_timeout}")
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingOptions)
              if getattr(args, field.name, None) is not None}
     if args.resume:
@@ -164,10 +171,16 @@ def train_main(args):
             options.precision, reason = default_precision()
             print(f"precision {options.precision}: {reason} (--precision overrides)")
         options.check()  # before the training module imports TensorFlow
-    from .training import train  # TensorFlow: imported once the options are checked
+    from .cluster import read_tf_config  # TensorFlow: imported once the options are checked
+    from .training import train
 
-    trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress)
-    print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
+    cluster = read_tf_config(os.environ.get("TF_CONFIG"), args.peer_timeout)
+    trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress,
+                    cluster=cluster)
+    if cluster is None or cluster.is_chief:
+        print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
+    else:
+        print(f"trained to {trainer.kimg:.1f} kimg as {cluster.describe(cluster.id)}: the chief wrote the snapshots")
 
 
 def main(argv=None):

@@ -32,6 +32,7 @@ layer, whose groups are formed within each device's slice.
 import contextlib
 import dataclasses
 import functools
+import io
 import json
 import time
 import zipfile
@@ -43,6 +44,7 @@ import tensorflow as tf
 
 from . import official_pickle
 from .atomic import FolderLock, atomic_write, write_bytes
+from .cluster import agree, broadcast, multi_worker_strategy
 from .discriminator import Discriminator, random_discriminator_variables
 from .errors import InputError
 from .fast_synthesis import FastSynthesis
@@ -123,7 +125,9 @@ def _seed(seed, iteration, purpose):
 class Trainer:
     """A StyleGAN2 training run: networks G, D and Gs, their optimisers and the compiled steps.
 
-    images: uint8 (N, R, R, C) training set; options: :class:`TrainingOptions`.
+    images: uint8 (N, R, R, C) training set; options: :class:`TrainingOptions`; strategy: a
+    MultiWorkerMirroredStrategy (:func:`stylegan2.cluster.multi_worker_strategy`) to train across the workers of a
+    cluster, its replicas numbered over every worker, or None for ``options.devices`` on this machine.
 
     With ``options.devices`` N > 1 (``strategy``: a MirroredStrategy, see :func:`replica_strategy`;
     ``replicas`` = N, else 1 and ``strategy`` None) every variable is created under the strategy, so each device
@@ -137,12 +141,12 @@ class Trainer:
     multi-GPU training), the one difference from one device beyond float32 rounding.
     """
 
-    def __init__(self, images, options):
+    def __init__(self, images, options, strategy=None):
         self.options = options
         self.images = images
         resolution, channels = images.shape[1], images.shape[3]
         o = options
-        self.strategy = replica_strategy(o.devices)
+        self.strategy = replica_strategy(o.devices) if strategy is None else strategy
         self.replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
         g = random_generator(resolution=resolution, architecture="skip", fmap_base=o.fmap_base, fmap_max=o.fmap_max,
                              z_dim=o.z_dim, w_dim=o.w_dim, mapping_layers=o.mapping_layers, seed=o.seed,
@@ -546,40 +550,43 @@ def render(generator, z, batch_size=64, truncation_psi=1.0):
 
 
 
-def train(options, outdir, resume=False, init=None, progress=True, stop_after_kimg=None):
+def train(options, outdir, resume=False, init=None, progress=True, stop_after_kimg=None, cluster=None):
     """Run (or continue) a training run in ``outdir``. -> the :class:`Trainer` at the end.
 
     options: :class:`TrainingOptions` of a new run; for ``resume``, a dict of the changes to the stored
     options (keys in :data:`RESUME_CHANGES`; an empty dict continues the run as it was set up). init: an
     official (G, D, Gs) pickle to start from. ``stop_after_kimg``: stop (after a snapshot) once this many
-    kimg have run in this call, for tests and budgets.
+    kimg have run in this call, for tests and budgets. cluster: a :class:`stylegan2.cluster.Cluster` (TF_CONFIG)
+    to train across its workers (:func:`_join_run`); only its chief writes ``outdir``.
     """
-    if resume:
+    if cluster is None:
+        strategy = None
+        if resume:
+            folder, options, arrays = _open_run(outdir, options, resume)
+            images = _checked_images(options)
+        else:  # everything a new run needs is checked and read before its folder is made
+            images = _checked_images(options)
+            arrays = None
+    else:
+        strategy = multi_worker_strategy(cluster)  # before any other TensorFlow op of this process
+        folder, options, arrays, images = _join_run(cluster, strategy, outdir, options, resume)
+    trainer = Trainer(images, options, strategy)
+    if arrays is not None:
+        trainer.restore(arrays, f"'{Path(outdir) / CHECKPOINT_FILE}'")
+    elif init is not None:
+        if cluster is None:
+            trainer.load_networks(init)
+        else:
+            agree(strategy, cluster, lambda: trainer.load_networks(init))
+    writes = cluster is None or cluster.is_chief  # only the chief of a cluster writes the run folder
+    metric = _kid_metric(options, images) if options.kid_samples and writes else None
+    if cluster is None and not resume:
         folder = RunFolder(outdir, resume)
-        changes = dict(options or {})
-        for name in changes:
-            if name not in RESUME_CHANGES:
-                raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
-                                 f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
-        options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
-        images = _checked_images(options)
-        trainer = Trainer(images, options)
-        arrays = folder.read_checkpoint()
-        if arrays is not None:
-            trainer.restore(arrays, f"'{folder.path / CHECKPOINT_FILE}'")
+    if folder is not None and resume:
         # Log lines are written just before their checkpoint: keep those the checkpoint covers (none without one).
         folder.trim_log(trainer.kimg if arrays is not None else -1.0)
-        metric = _kid_metric(options, images) if options.kid_samples else None
-    else:  # everything a new run needs is checked and read before its folder is made
-        images = _checked_images(options)
-        trainer = Trainer(images, options)
-        if init is not None:
-            trainer.load_networks(init)
-        metric = _kid_metric(options, images) if options.kid_samples else None
-        arrays = None
-        folder = RunFolder(outdir, resume)
     z_grid = grid_latents(options, trainer.G.z_dim)
-    if arrays is None:
+    if arrays is None and folder is not None:
         try:  # a new run's options are written with its first snapshot
             _snapshot(folder, trainer, z_grid, metric, {}, 0.0, None if resume else options)
         except BaseException:
@@ -602,7 +609,8 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
             seconds = time.time() - tick_start
             stats = {k: float(np.mean(v)) for k, v in sums.items()}
             stats["sec_per_kimg"] = seconds / (len(sums.get("loss_G", [1])) * options.batch_size / 1000.0)
-            _snapshot(folder, trainer, z_grid, metric, stats, seconds)
+            if folder is not None:
+                _snapshot(folder, trainer, z_grid, metric, stats, seconds)
             if bar is not None:
                 bar.set_postfix(kimg=f"{trainer.kimg:.1f}", s_per_kimg=f"{stats['sec_per_kimg']:.1f}")
             sums, tick_start = {}, time.time()
@@ -622,6 +630,79 @@ def _checked_images(options):
     images = load_images(options.data)
     options.check_grid(images)
     return images
+
+
+def _open_run(outdir, options, resume):
+    """The run folder of ``outdir``, held (:class:`RunFolder`), and what it says: -> (folder, the run's
+    :class:`TrainingOptions`, its checkpoint arrays or None). ``options`` as :func:`train` takes them."""
+    folder = RunFolder(outdir, resume)
+    if not resume:
+        return folder, options, None
+    changes = dict(options or {})
+    for name in changes:
+        if name not in RESUME_CHANGES:
+            raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
+                             f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
+    options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
+    return folder, options, folder.read_checkpoint()
+
+
+def _join_run(cluster, strategy, outdir, options, resume):
+    """The start of a run across a cluster's workers (collective steps: every worker calls it).
+
+    The chief opens the run folder (:func:`_open_run`) and sends every worker the run's options and, on
+    ``resume``, its checkpoint, so the others need no copy of ``outdir`` and write nothing there. Every
+    worker then checks the options against the cluster's replicas and loads ``options.data`` (the same path on
+    every machine). Bad input on any worker stops all of them (:func:`stylegan2.cluster.agree`).
+    -> (the folder on the chief, else None; options; checkpoint arrays or None; images)."""
+    from .dataset import load_images
+
+    payload = folder = None
+    if cluster.is_chief:
+        try:
+            folder, chosen, arrays = _open_run(outdir, options, resume)
+            payload = _run_payload(chosen, arrays, None)
+        except InputError as e:
+            payload = _run_payload(None, None, str(e))
+            broadcast(strategy, payload)
+            raise
+    chosen, arrays, error = _read_run_payload(broadcast(strategy, payload))
+    if error is not None:
+        raise InputError(f"the chief, {cluster.describe(0)}, refused the run: {error}")
+
+    def check():
+        if not resume and dataclasses.asdict(options) != dataclasses.asdict(chosen):
+            differ = [k for k, v in dataclasses.asdict(options).items() if getattr(chosen, k) != v]
+            raise InputError(f"this worker's --{differ[0].replace('_', '-')} differs from the chief's: give every "
+                             "worker the same command")
+        if chosen.devices > 1:
+            raise InputError(f"--devices {chosen.devices} trains on one machine: under TF_CONFIG each worker trains "
+                             "on every GPU it sees (choose them with CUDA_VISIBLE_DEVICES): leave --devices at 1")
+        chosen.check(strategy.num_replicas_in_sync)
+        return load_images(chosen.data)
+    return folder, chosen, arrays, agree(strategy, cluster, check)
+
+
+def _run_payload(options, arrays, error):
+    """What the chief sends at the start of a cluster run -> bytes: a JSON header ({'options': ..., 'error':
+    ...}, its length first as 8 bytes) and the checkpoint arrays as .npz bytes (none without a checkpoint)."""
+    header = json.dumps({"options": None if options is None else dataclasses.asdict(options), "error": error}).encode()
+    body = io.BytesIO()
+    if arrays is not None:
+        np.savez(body, **arrays)
+    return len(header).to_bytes(8, "little") + header + body.getvalue()
+
+
+def _read_run_payload(payload):
+    """:func:`_run_payload`'s bytes -> (TrainingOptions or None, arrays or None, error or None)."""
+    size = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + size])
+    arrays = None
+    if len(payload) > 8 + size:
+        with np.load(io.BytesIO(payload[8 + size:]), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    options = None if header["options"] is None else TrainingOptions(**header["options"])
+    return options, arrays, header["error"]
 
 
 def _progress(enabled, start, total):

@@ -52,8 +52,9 @@ class TrainingOptions:
     kid_samples: int = 0
     kid_model: str = ""
 
-    def check(self):
-        """InputError (one line) for a value out of range."""
+    def check(self, replicas=None):
+        """InputError (one line) for a value out of range. replicas: how many replicas split each minibatch
+        (None: ``devices``; a TF_CONFIG cluster's count under multi-worker training)."""
         positive = ("total_kimg", "snapshot_kimg", "fmap_base", "fmap_max", "z_dim", "w_dim", "mapping_layers",
                     "mapping_lrmul", "batch_size", "lr", "eps", "r1_interval", "pl_interval", "ema_kimg", "mbstd_group_size",
                     "grid_size")
@@ -71,15 +72,16 @@ class TrainingOptions:
             raise InputError(f"--ema-rampup must be > 0 (or none), got {self.ema_rampup}")
         if self.precision not in ("float32", "bfloat16"):
             raise InputError(f"--precision must be float32 or bfloat16, got {self.precision!r}")
-        replicas = max(self.devices, 1)
+        split = f"--devices {self.devices}" if replicas is None else f"the cluster's {replicas} replicas"
+        replicas = max(self.devices, 1) if replicas is None else replicas
         if self.batch_size % replicas:
-            raise InputError(f"--batch-size {self.batch_size} must be a multiple of --devices {self.devices}")
+            raise InputError(f"--batch-size {self.batch_size} must be a multiple of {split}")
         if self.pl_weight > 0 and self.batch_size // 2 % replicas:
-            raise InputError(f"--batch-size {self.batch_size} must be a multiple of 2 x --devices {self.devices} "
+            raise InputError(f"--batch-size {self.batch_size} must be a multiple of 2 x {split} "
                              "with --pl-weight > 0 (the path-length step takes half the batch)")
         local = self.batch_size // replicas
         if local % min(self.mbstd_group_size, local):
-            per_device = f" / --devices {self.devices} = {local} images per device" if replicas > 1 else ""
+            per_device = f" / {split} = {local} images per device" if replicas > 1 else ""
             raise InputError(f"--batch-size {self.batch_size}{per_device} must be a multiple of --mbstd-group-size "
                              f"{self.mbstd_group_size}")
         if self.kid_samples and not self.kid_model:

@@ -27,7 +27,8 @@ def _run_parser():
         description="Sample w, render, score each image per attribute, select the extremes and split them into "
                     "a data directory (or read the authors' latents and logits with --data_dir). Work is done in "
                     "parts: a rerun skips finished parts; --shard K/N runs one machine's share, then "
-                    "'prepare_data.py merge' joins them. Flags win over --config.")
+                    "'prepare_data.py merge' joins them; --ray runs every shard as a Ray task and merges. Flags "
+                    "win over --config.")
     parser.add_argument("--config", help="TOML config: generator, [data] defaults, attributes and their scorers")
     parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--n_samples", type=int, help="number of samples N (default: config data.n_samples)")
@@ -49,6 +50,12 @@ def _run_parser():
     parser.add_argument("--shard", default="0/1", metavar="K/N",
                         help="compute only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; "
                              "then run 'prepare_data.py merge'")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run the shards as Ray tasks, then merge: on the Ray cluster at ADDRESS (host:port, "
+                             "ray://host:port or auto), or without ADDRESS on this machine; one GPU per task where "
+                             "the cluster has GPUs; needs pip install '.[ray]' (docs/distributed.md)")
+    parser.add_argument("--ray_tasks", type=int, metavar="N",
+                        help="with --ray: the number of shards N (default: as many as the cluster runs at once)")
     parser.add_argument("--save_images", action="store_true", help="also write PARTS_DIR/images/<index>.png")
     parser.add_argument("--data_dir", help="the authors' layout: latents.pkl and logits/logits_<attr>.pkl "
                                            "(or .npy) instead of sampling")
@@ -147,9 +154,16 @@ def _run(args, prog):
     check_int(seed, "--seed", low=0)
     out_dir = Path(args.out_dir)
     check_output_path(out_dir)
+    if args.ray is not None and shard != (0, 1):
+        raise UserError("--ray runs every shard itself: drop --shard (or --ray_tasks N sets their number)")
+    if args.ray_tasks is not None:
+        if args.ray is None:
+            raise UserError("--ray_tasks applies to --ray only: add --ray, or use --shard K/N")
+        check_int(args.ray_tasks, "--ray_tasks")
     if args.data_dir is not None:
         given = [flag for flag, used in (("--generator", args.generator), ("--scorers", args.scorers),
-                                         ("--shard", shard != (0, 1)), ("--save_images", args.save_images)) if used]
+                                         ("--shard", shard != (0, 1)), ("--save_images", args.save_images),
+                                         ("--ray", args.ray is not None)) if used]
         if given:
             raise UserError(f"--data_dir reads existing latents and logits: {given[0]} does not apply to it")
         _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val)
@@ -171,17 +185,40 @@ def _run(args, prog):
         part_size=args.part_size, p_perclass=p_perclass,
         p_val=p_val, classes={a: cfg.attributes[a].classes for a in specs if a in cfg.attributes})
     parts_dir = _parts_dir(args)
+    if args.ray is not None:
+        sampling.check_parts_dir(parts_dir, plan)
+        with FolderLock(out_dir, "--out_dir"):
+            _run_on_ray(args, prog, plan, parts_dir)
+            _write(sampling.merge_parts(parts_dir, p_perclass, p_val), out_dir, prog)
+        return
     # one writer per shard of the parts directory (shards run side by side), and per data directory
+    merge = shard[1] == 1 and not getattr(args, "ray_task", False)  # a Ray task: its driver merges
     with FolderLock(parts_dir, "--parts_dir", key=f"shard{shard[0]}of{shard[1]}"), \
-            (FolderLock(out_dir, "--out_dir") if shard[1] == 1 else contextlib.nullcontext()):
+            (FolderLock(out_dir, "--out_dir") if merge else contextlib.nullcontext()):
         report = sampling.run_parts(G, plan, scorers, parts_dir, data.batch_size, shard=shard,
                                     save_images=args.save_images, progress=not args.no_progress, log=_log(prog))
         _log(prog)(f"computed {len(report.computed)} parts, skipped {len(report.skipped)} finished ones")
-        if shard[1] > 1:
-            print(f"{prog}: shard {shard[0]}/{shard[1]} done; when every shard has finished, run: "
-                  f"prepare_data.py merge --out_dir {out_dir} --parts_dir {parts_dir}")
+        if not merge:
+            if shard[1] > 1 and not getattr(args, "ray_task", False):
+                print(f"{prog}: shard {shard[0]}/{shard[1]} done; when every shard has finished, run: "
+                      f"prepare_data.py merge --out_dir {out_dir} --parts_dir {parts_dir}")
             return
         _write(sampling.merge_parts(parts_dir, p_perclass, p_val), out_dir, prog)
+
+
+def _run_on_ray(args, prog, plan, parts_dir):
+    """Every shard of this run as a Ray task (:func:`gradctrl.ray_tasks.run_tasks`), each running :func:`_run`
+    for its --shard K/N into ``parts_dir``; the parts are those of the one-process run."""
+    from gradctrl import ray_tasks
+    from gradctrl.sampling import part_name
+
+    def shard_args(k, n):
+        return argparse.Namespace(**dict(vars(args), shard=f"{k}/{n}", ray=None, ray_tasks=None, no_progress=True,
+                                         ray_task=True)), prog
+    address = args.ray or None
+    n = ray_tasks.run_tasks(address, _run, shard_args, count=args.ray_tasks, most=plan.n_parts,
+                            kill_when=parts_dir / part_name(0))
+    _log(prog)(f"ran {n} shards as Ray tasks on {address or 'a Ray instance on this machine'}")
 
 
 def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
