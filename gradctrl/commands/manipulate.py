@@ -77,6 +77,7 @@ def _run(args):
     from gradctrl.files import write_json
     from gradctrl.generators import open_generator
     from gradctrl.options import check_int, check_number, flags_over_config
+    from gradctrl.pages import write_edit_page
 
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
@@ -142,6 +143,7 @@ def _run(args):
         settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
                              source, w, summary)
         write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
+        write_edit_page(folder, rebuilt=args.attribute, name=out_dir.name)
     total = sum(summary["zero_gradient_steps"].values())
     cause = methods.zero_gradient_cause(method, cases[0])
     note = f"; {total} zero-gradient step(s) left a latent unchanged ({cause})" if total and cause else ""

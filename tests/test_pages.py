@@ -1,0 +1,164 @@
+"""Results pages (stylegan2.pages, gradctrl.pages): what each page shows, checked against the files its command
+wrote, and each page kind opened in headless Chromium (tests/browser.py): every image and animation loaded,
+no request outside the page's folder, no console error, the expected table rows, a screenshot."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from browser import open_page, outside, require_browser
+from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.commands import manipulate
+from gradctrl.pages import animation_name, edit_sections, read_edit_runs, write_edit_page
+from stylegan2.pages import PAGE_FILE, render_page
+
+N_LATENTS, STEPS = 3, 3
+
+
+@pytest.fixture(scope="module")
+def edit_folders(tmp_path_factory, tiny_generator_path):
+    """The demo's layout on the tiny generator: edits/with_exclusion (binary 'a' excluding 'b', 3-class 'c')
+    and edits/without_exclusion (the same 'a' edit, --exclude none), the same latents in both."""
+    root = tmp_path_factory.mktemp("pages")
+    model = root / "model"
+    save_classifier(LatentClassifier(32, ["a", "b", "c"], {"a": 1, "b": 1, "c": 3}, hidden_size=8, seed=5), model)
+    common = ["--model_dir", model, "--generator", tiny_generator_path, "--n_samples", N_LATENTS, "--steps", STEPS,
+              "--seed", 3, "--no_progress"]
+    edits = root / "edits"
+    for attribute, exclude, folder in (("a", "b", "with_exclusion"), ("c", "a", "with_exclusion"),
+                                       ("a", "none", "without_exclusion")):
+        flags = ["--exclude", exclude] + (["--top_channels", "5"] if exclude != "none" else [])
+        assert manipulate.main([str(f) for f in common + ["--attribute", attribute, "--out_dir", edits / folder]
+                                + flags]) == 0
+    return edits / "with_exclusion", edits / "without_exclusion"
+
+
+def _gif_frames(path):
+    """The frames of a GIF -> (F, H, W, 3) uint8."""
+    with Image.open(path) as gif:
+        frames = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(np.asarray(gif.convert("RGB")))
+    return np.stack(frames)
+
+
+def test_edit_animation_plays_the_strip(edit_folders):
+    folder = edit_folders[0]
+    settings = json.loads((folder / "a_settings.json").read_text())
+    for strip in settings["strips"]:
+        image = np.asarray(Image.open(folder / strip).convert("RGB")).astype(int)
+        frames = _gif_frames(folder / animation_name(strip)).astype(int)
+        assert frames.shape == (STEPS + 1, 16, 16, 3)
+        for index in range(STEPS + 1):          # frame i is the strip's i-th tile, up to GIF's palette
+            tile = image[:, 16 * index:16 * (index + 1)]
+            assert np.abs(frames[index] - tile).mean() < 6
+
+
+def test_edit_page_values_are_the_runs_probabilities(edit_folders):
+    folder = edit_folders[0]
+    sections = edit_sections(read_edit_runs(folder), folder)
+    assert [(s["attribute"], s["label"]) for s in sections] == [("a", "+1"), ("a", "-1"), ("c", "to class 0"),
+                                                               ("c", "to class 1"), ("c", "to class 2")]
+    data = np.load(folder / "a_edits.npz")
+    row = sections[1]["rows"][2]["cells"][0]                      # a, -1, latent 2
+    assert row["strip"] == "0002_a_negative.png" and row["gif"] == "page/0002_a_negative.gif"
+    assert [v["name"] for v in row["values"]] == ["P(a)", "P(b)"]
+    assert row["values"][0]["numbers"] == [f"{p:.2f}" for p in data["probs_negative_a"][2]]
+    assert row["values"][1]["numbers"] == [f"{p:.2f}" for p in data["probs_negative_b"][2]]
+    data = np.load(folder / "c_edits.npz")
+    row = sections[3]["rows"][0]["cells"][0]                      # c towards class 1, latent 0
+    assert row["values"][0]["name"] == "P(c = class 1)"
+    assert row["values"][0]["numbers"] == [f"{p:.2f}" for p in data["probs_class1_c"][0, :, 1]]
+
+
+def test_runs_on_the_same_latents_stand_side_by_side(edit_folders):
+    with_exclusion, without_exclusion = edit_folders
+    page_dir = with_exclusion.parent
+    runs = read_edit_runs(without_exclusion) + read_edit_runs(with_exclusion)
+    sections = [s for s in edit_sections(runs, page_dir) if s["attribute"] == "a"]
+    assert len(sections) == 2
+    for section in sections:
+        assert [v["label"].split(";")[0] for v in section["variants"]] == ["with exclusion of b (top 5)",
+                                                                         "without exclusion"]
+        assert len(section["rows"]) == N_LATENTS
+        cells = section["rows"][0]["cells"]
+        assert cells[0]["strip"].startswith("with_exclusion/") and cells[1]["strip"].startswith("without_exclusion/")
+        assert [v["name"] for v in cells[1]["values"]] == ["P(a)", "P(b)"]  # the same rows on both sides
+
+
+def test_rerun_of_an_attribute_keeps_the_others_animations_and_drops_stale_ones(edit_folders, tmp_path):
+    folder = edit_folders[0]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            (copy / path.relative_to(folder)).parent.mkdir(exist_ok=True)
+            (copy / path.relative_to(folder)).write_bytes(path.read_bytes())
+    (copy / "page" / "0009_a_positive.gif").write_bytes(b"stale")
+    (copy / "c_settings.json").unlink()
+    write_edit_page(copy)
+    assert not (copy / "page" / "0009_a_positive.gif").exists()
+    assert not list((copy / "page").glob("*_c_*.gif"))            # c is no run of this folder any more
+    assert len(list((copy / "page").glob("*_a_*.gif"))) == 2 * N_LATENTS
+
+
+def test_edit_page_in_browser(edit_folders, tmp_path):
+    require_browser()
+    folder = edit_folders[0]
+    seen = open_page(folder / PAGE_FILE, tmp_path / "edits.png")
+    assert outside(seen["requests"], folder) == []
+    assert seen["console"] == []
+    assert seen["images"] and all(image["naturalWidth"] > 0 for image in seen["images"])
+    # five edits (a +1/-1, c to each of 3 classes), each row: the original, the strip, the animation
+    assert len(seen["images"]) == 5 * N_LATENTS * 3
+    gifs = sorted(image["src"].rsplit("/page/", 1)[1] for image in seen["images"] if image["src"].endswith(".gif"))
+    assert gifs == sorted(p.name for p in (folder / "page").glob("*.gif"))
+    assert [t["rows"] for t in seen["tables"] if t["className"] == "edits"] == [N_LATENTS] * 5
+    assert (tmp_path / "edits.png").stat().st_size > 0
+
+
+HOSTILE = "<script>alert(\"x\")</script>'&\"#1"
+
+
+def _hostile_edit_folder(folder):
+    """An edit folder written by hand whose attribute name, class name and strip file name hold markup, quotes
+    and a '#' (legal in file names, a fragment in URLs)."""
+    folder.mkdir()
+    attribute = HOSTILE
+    strip = f"0000_{attribute.replace('/', '_')}_positive.png"
+    Image.fromarray(np.full((8, 16, 3), 200, np.uint8)).save(folder / strip)
+    np.savez(folder / "h_edits.npz", w0=np.zeros((1, 4), np.float32),
+             **{f"probs_positive_{attribute}": np.array([[0.25, 0.75]], np.float32)})
+    settings = {"method": "gradctrl", "attribute": attribute, "num_classes": 1, "class_names": None,
+                "exclude": {}, "layers": [0, 2], "steps": 1, "step_size": 0.5, "n_latents": 1,
+                "cases": ["positive"], "strips": [strip], "npz": "h_edits.npz", "model_dir": HOSTILE}
+    (folder / "h_settings.json").write_text(json.dumps(settings))
+    return strip
+
+
+def test_markup_in_names_renders_as_text(tmp_path):
+    folder = tmp_path / "hostile"
+    _hostile_edit_folder(folder)
+    html = write_edit_page(folder).read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)" in html
+    assert html.count("<script") == 1                             # the page's own sorting script only
+    assert "%23" in html                                          # '#' in a link is percent-encoded
+
+
+def test_markup_in_names_in_browser(tmp_path):
+    require_browser()
+    folder = tmp_path / "hostile"
+    _hostile_edit_folder(folder)
+    write_edit_page(folder)
+    seen = open_page(folder / PAGE_FILE, tmp_path / "hostile.png")
+    assert seen["scripts"] == 1 and seen["console"] == []
+    assert f"{HOSTILE}, edit +1" in seen["text"]                  # shown as the text it is
+    assert len(seen["images"]) == 3 and all(image["naturalWidth"] > 0 for image in seen["images"])
+    assert outside(seen["requests"], folder) == []
+
+
+def test_templates_escape_every_context_string():
+    html = render_page("base.html", {"title": HOSTILE})
+    assert HOSTILE not in html and "<title>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;&amp;&#34;#1</title>" in html
