@@ -197,3 +197,98 @@ def write_edit_page(folder, rebuilt=None, name=None):
     remove_stale_animations(folder, runs)
     context = {"title": f"Edits in {name or folder.name}", "sections": edit_sections(runs, folder)}
     return write_page(folder, "edits.html", context, PACKAGES)
+
+
+# ----- evaluation folders (evaluate.py, with --claims the claims report) -----
+
+EVALUATION_REPORTS = (("summary.md", "Method comparison"), ("claims.md", "The paper's claims"))
+_INLINE = re.compile(r"(`[^`]+`|\*\*[^*]+\*\*)")
+
+
+def inline_spans(text):
+    """Markdown inline text -> [{"kind": "text" | "code" | "strong", "text"}] (code spans and bold only)."""
+    spans = []
+    for part in _INLINE.split(text):
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            spans.append({"kind": "code", "text": part[1:-1]})
+        elif part.startswith("**") and part.endswith("**") and len(part) > 3:
+            spans.append({"kind": "strong", "text": part[2:-2]})
+        elif part:
+            spans.append({"kind": "text", "text": part})
+    return spans
+
+
+def markdown_blocks(text):
+    """The markdown of a report (headings, paragraphs, ``- `` lists, pipe tables) -> blocks for the template:
+    {"kind": "heading", "level", "spans"} | {"kind": "paragraph", "spans"} | {"kind": "list", "items": [spans]}
+    | {"kind": "table", "columns": [spans], "rows": [[spans]]}. Anything else is kept as a paragraph of text."""
+    blocks, paragraph = [], []
+
+    def flush():
+        if paragraph:
+            blocks.append({"kind": "paragraph", "spans": inline_spans(" ".join(paragraph))})
+            paragraph.clear()
+
+    def cells(line):
+        return [inline_spans(cell.strip()) for cell in line.strip().strip("|").split("|")]
+
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index].rstrip()
+        heading = re.match(r"(#{1,6})\s+(.*)", line)
+        if heading:
+            flush()
+            blocks.append({"kind": "heading", "level": len(heading.group(1)), "spans": inline_spans(heading.group(2))})
+        elif line.startswith("|"):
+            flush()
+            table = []
+            while index < len(lines) and lines[index].startswith("|"):
+                table.append(lines[index])
+                index += 1
+            index -= 1
+            body = [row for row in table[1:] if not re.fullmatch(r"\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*", row)]
+            blocks.append({"kind": "table", "columns": cells(table[0]), "rows": [cells(row) for row in body]})
+        elif line.startswith("- "):
+            flush()
+            items = []
+            while index < len(lines) and lines[index].startswith("- "):
+                items.append(inline_spans(lines[index][2:]))
+                index += 1
+            index -= 1
+            blocks.append({"kind": "list", "items": items})
+        elif not line.strip():
+            flush()
+        else:
+            paragraph.append(line.strip())
+        index += 1
+    flush()
+    return blocks
+
+
+def _scalar_settings(settings):
+    """The settings of evaluation.json that say how it was made (command, seeds, sizes, inputs)."""
+    keys = ("command", "seed", "n_samples", "truncation", "n_boot", "top_k", "small_data_seeds", "small_data_latents",
+            "methods", "targets", "scored", "latent_only", "levels", "config", "generator", "model_dir", "data_dir")
+    return {key: settings[key] for key in keys if key in settings}
+
+
+def evaluation_page_context(folder, name=None):
+    """What the evaluation page shows, read from the files evaluate.py wrote into ``folder``: the settings of
+    ``evaluation.json``, each markdown report of :data:`EVALUATION_REPORTS` present (as blocks), every plot
+    (``*.png``) and every CSV (as a table)."""
+    folder = Path(folder)
+    settings_path = folder / "evaluation.json"
+    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else {}
+    reports = [{"title": title, "file": file, "blocks": markdown_blocks((folder / file).read_text(encoding="utf-8"))}
+               for file, title in EVALUATION_REPORTS if (folder / file).exists()]
+    plots = sorted(p.name for p in folder.glob("*.png"))
+    tables = [csv_table(path) for path in sorted(folder.glob("*.csv"))]
+    return {"title": f"Evaluation in {name or folder.name}", "settings": _scalar_settings(settings),
+            "notes": settings.get("notes") or [], "reports": reports, "plots": plots, "tables": tables}
+
+
+def write_evaluation_page(folder, name=None):
+    """Write ``folder/index.html`` for the evaluation folder ``folder`` (:func:`evaluation_page_context`);
+    ``name``: the folder name shown (default ``folder``'s) -> the page's path."""
+    return write_page(folder, "evaluation.html", evaluation_page_context(folder, name), PACKAGES)

@@ -1,6 +1,7 @@
 """Results pages (stylegan2.pages, gradctrl.pages): what each page shows, checked against the files its command
 wrote, and each page kind opened in headless Chromium (tests/browser.py): every image and animation loaded,
 no request outside the page's folder, no console error, the expected table rows, a screenshot."""
+import csv
 import json
 
 import numpy as np
@@ -9,9 +10,11 @@ from PIL import Image
 
 from browser import open_page, outside, require_browser
 from gradctrl.classifier import LatentClassifier, save_classifier
-from gradctrl.commands import manipulate
-from gradctrl.pages import animation_name, edit_sections, read_edit_runs, write_edit_page
+from gradctrl.commands import evaluate, manipulate
+from gradctrl.pages import (animation_name, edit_sections, evaluation_page_context, read_edit_runs,
+                            write_edit_page, write_evaluation_page)
 from stylegan2.pages import PAGE_FILE, render_page
+from test_evaluate import _args as evaluate_args, setup  # noqa: F401  (the tiny evaluation setup, a fixture)
 
 N_LATENTS, STEPS = 3, 3
 
@@ -162,3 +165,85 @@ def test_markup_in_names_in_browser(tmp_path):
 def test_templates_escape_every_context_string():
     html = render_page("base.html", {"title": HOSTILE})
     assert HOSTILE not in html and "<title>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;&amp;&#34;#1</title>" in html
+
+
+# ----- the evaluation page -----
+
+CLAIMS_MD = """# The paper's claims
+
+| claim | verdict |
+|---|---|
+| 1. <b>exclusion</b> | holds |
+
+## 1. Exclusion disentangles
+
+**holds**: the partner moves 0.10 std, below 0.5.
+
+| edit | method | partner change (std) |
+|---|---|---|
+| a +1 | GradCtrl | 0.10 [0.00, 0.20] |
+| a -1 | GradCtrl | 0.30 [0.20, 0.40] |
+
+Made by: `evaluate.py --claims --seed 7` (held-out latents: seed 7)
+
+Notes:
+
+- a note
+"""
+
+
+@pytest.fixture(scope="module")
+def evaluation_folder(setup):
+    """An evaluation folder of the tiny setup (tests/test_evaluate.py), with a claims report's files added by
+    hand (claims.md, a CSV and a plot: the page reads whatever files are there) and its page rewritten."""
+    out = setup / "evaluation_page"
+    evaluate.main(evaluate_args(setup, out, "--latent_only", "--methods", "gradctrl,interfacegan", "--no_progress"))
+    (out / "claims.md").write_text(CLAIMS_MD)
+    (out / "levels.csv").write_text("attribute,edit,reached@1\na,+1,True\na,-1,False\nb,+1,True\n")
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(out / "small_data.png")
+    write_evaluation_page(out)
+    return out
+
+
+def _markdown_table_rows(text):
+    """Body rows of each pipe table in a markdown text, counted from its lines (header and rule left out)."""
+    counts, run = [], 0
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            run += 1
+        elif run:
+            counts.append(run - 2)
+            run = 0
+    return counts
+
+
+def test_evaluation_page_is_made_from_the_folders_files(evaluation_folder):
+    context = evaluation_page_context(evaluation_folder)
+    summary, claims = context["reports"]
+    for report in (summary, claims):
+        text = (evaluation_folder / report["file"]).read_text()
+        assert [len(b["rows"]) for b in report["blocks"] if b["kind"] == "table"] == _markdown_table_rows(text)
+    assert {"kind": "code", "text": "evaluate.py --claims --seed 7"} in \
+        [span for b in claims["blocks"] if b["kind"] == "paragraph" for span in b["spans"]]
+    assert {"kind": "strong", "text": "holds"} == claims["blocks"][3]["spans"][0]
+    assert claims["blocks"][-1] == {"kind": "list", "items": [[{"kind": "text", "text": "a note"}]]}
+    assert context["plots"] == ["curves.png", "small_data.png"]
+    with open(evaluation_folder / "summary.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    table = {t["caption"]: t for t in context["tables"]}["summary.csv"]
+    assert [table["columns"]] + table["rows"] == rows
+    assert context["settings"]["seed"] == 0 and context["settings"]["n_samples"] == 6
+
+
+def test_evaluation_page_in_browser(evaluation_folder, tmp_path):
+    require_browser()
+    seen = open_page(evaluation_folder / PAGE_FILE, tmp_path / "evaluation.png")
+    assert outside(seen["requests"], evaluation_folder) == [] and seen["console"] == []
+    assert len(seen["images"]) == 2 and all(image["naturalWidth"] > 0 for image in seen["images"])
+    expected = _markdown_table_rows((evaluation_folder / "summary.md").read_text()) + [1, 2]
+    assert [t["rows"] for t in seen["tables"] if "report-table" in t["className"]] == expected
+    csvs = sorted(evaluation_folder.glob("*.csv"))
+    assert [t["rows"] for t in seen["tables"] if t["className"] == "sortable"] == \
+        [len(p.read_text().splitlines()) - 1 for p in csvs]
+    assert "Made by: evaluate.py --claims --seed 7" in seen["text"] and "1. <b>exclusion</b>" in seen["text"]
+    assert (tmp_path / "evaluation.png").stat().st_size > 0
