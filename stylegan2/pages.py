@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import jinja2
+from PIL import Image
 
 from .atomic import write_bytes
 
@@ -67,11 +68,12 @@ def csv_table(path, caption=None):
 def line_plot(series, x_label, y_label, width=480, height=240):
     """An SVG line plot of ``series`` [(name, [(x, y)])] for the ``line_plot`` macro -> a dict of numbers and
     labels in the SVG's pixel units: "width", "height", "lines" [{"name", "points": "x,y x,y ..."}], "x_ticks"
-    and "y_ticks" [{"at", "label"}], the axis labels and the plot box; None when no point is finite."""
+    and "y_ticks" [{"at", "label"}], the axis labels and the plot box; None when no point is finite. Each line
+    also lists its points as "markers" [(x, y)], so a single point shows."""
     finite = [(x, y) for _, points in series for x, y in points if math.isfinite(x) and math.isfinite(y)]
     if not finite:
         return None
-    left, right, top, bottom = 56, width - 12, 12, height - 36
+    left, right, top, bottom = 56, width - 24, 12, height - 36
     x0, x1 = min(x for x, _ in finite), max(x for x, _ in finite)
     y0, y1 = min(y for _, y in finite), max(y for _, y in finite)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
@@ -82,9 +84,10 @@ def line_plot(series, x_label, y_label, width=480, height=240):
     def py(y):
         return bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
-    lines = [{"name": name, "points": " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points
-                                               if math.isfinite(x) and math.isfinite(y))}
-             for name, points in series]
+    lines = []
+    for name, points in series:
+        shown = [(f"{px(x):.1f}", f"{py(y):.1f}") for x, y in points if math.isfinite(x) and math.isfinite(y)]
+        lines.append({"name": name, "points": " ".join(f"{x},{y}" for x, y in shown), "markers": shown})
     ticks = lambda lo, hi, at: [{"at": f"{at(lo + (hi - lo) * i / 4):.1f}", "label": f"{lo + (hi - lo) * i / 4:.4g}"}
                                 for i in range(5)]  # noqa: E731
     return {"width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
@@ -112,11 +115,12 @@ def read_log(path):
 def training_page_context(run_dir, log_file="log.jsonl", options_file="training_options.json"):
     """What the training page shows for the run folder ``run_dir``: the options, one fakes grid per snapshot
     (``fakes<kimg>.png``, in kimg order), a curve per logged quantity of :data:`TRAINING_CURVES` (an inline SVG
-    drawn from the log; ``kid.png`` or ``kid_curve.png`` in the folder are shown too) and the log as a table."""
+    drawn from the log; other PNGs in the folder, such as a KID curve plotted by scripts/training_curve.py, are
+    shown too) and the log as a table."""
     run_dir = Path(run_dir)
     log = read_log(run_dir / log_file) if (run_dir / log_file).exists() else []
     options = json.loads((run_dir / options_file).read_text()) if (run_dir / options_file).exists() else {}
-    grids = [{"kimg": int(p.stem[len("fakes"):]), "src": p.name}
+    grids = [{"kimg": int(p.stem[len("fakes"):]), "src": p.name, "width": _png_width(p)}
              for p in sorted(run_dir.glob("fakes*.png")) if p.stem[len("fakes"):].isdigit()]
     plots = []
     for key, title in TRAINING_CURVES:
@@ -128,12 +132,18 @@ def training_page_context(run_dir, log_file="log.jsonl", options_file="training_
         plot = line_plot(series, "kimg", title) if points else None
         if plot is not None:
             plots.append({"title": title, "plot": plot})
-    images = [name for name in ("kid.png", "kid_curve.png") if (run_dir / name).exists()]
+    images = sorted(p.name for p in run_dir.glob("*.png") if not p.name.startswith("fakes"))
     columns = list(dict.fromkeys(key for record in log for key in record))
     table = {"caption": log_file, "columns": columns,
              "rows": [[_cell(record.get(key)) for key in columns] for record in log]}
     return {"title": f"Training run {run_dir.name}", "options": options, "grids": grids, "plots": plots,
             "images": images, "log": table}
+
+
+def _png_width(path):
+    """The width in pixels of a PNG (read from its header)."""
+    with Image.open(path) as image:
+        return image.width
 
 
 def _cell(value):

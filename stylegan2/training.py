@@ -21,7 +21,8 @@ The recipe, per minibatch of ``batch_size`` images (one iteration):
 Every random draw is a stateless function of (seed, iteration), so a run resumed from a checkpoint repeats
 the uninterrupted run (exactly under TensorFlow's op determinism). The run folder holds
 ``training_options.json``, ``network-snapshot-<kimg>.pkl`` (official (G, D, Gs) pickles), ``fakes<kimg>.png``
-(a fixed-z grid of Gs), ``log.jsonl`` and ``checkpoint.npz`` (every variable and optimiser slot).
+(a fixed-z grid of Gs), ``log.jsonl``, ``checkpoint.npz`` (every variable and optimiser slot) and ``index.html``
+(the run's page: the grids over kimg, the curves, the log; :func:`stylegan2.pages.write_training_page`).
 
 With ``devices`` N > 1 the run is data-parallel over N devices in one process (``tf.distribute.MirroredStrategy``;
 see :class:`Trainer`): every device holds a copy of every variable and takes 1/N of each global minibatch (the
@@ -48,6 +49,7 @@ from .generator import Generator
 from .images import to_uint8, write_png
 from .networks import MAPPING_LRMUL
 from .official_pickle import NetworkState
+from .pages import write_training_page
 from .random_init import random_generator
 
 # Small configurations a CPU can train (every value can also be set alone). Channels: nf(stage) =
@@ -675,7 +677,8 @@ def _kid_metric(options, images):
 
 
 def _snapshot(folder, trainer, z_grid, metric, stats, seconds):
-    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically)."""
+    """Write the pickle, the grid, the checkpoint, a log line and the run's page for the current kimg (each
+    atomically)."""
     kimg = trainer.kimg
     tag = f"{int(round(kimg)):06d}"
     official_pickle.write_networks(folder.path / f"network-snapshot-{tag}.pkl", trainer.networks())
@@ -685,3 +688,4 @@ def _snapshot(folder, trainer, z_grid, metric, stats, seconds):
         record["kid"], record["kid_real_baseline"] = metric(trainer.Gs)
     folder.append_log(record)  # before the checkpoint: a resumed run trims lines past its checkpoint
     folder.write_checkpoint(trainer.checkpoint_arrays())
+    write_training_page(folder.path)
