@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from stylegan2.atomic import write_bytes
 from stylegan2.images import gif_bytes
@@ -77,8 +78,6 @@ def animation_name(strip):
 def write_animations(run, rebuild):
     """Write the GIF of every strip of ``run`` whose GIF is missing, or every one when ``rebuild`` (its strips
     were just made). A strip (H, F*H, 3) is split into its F frames of H x H."""
-    from PIL import Image
-
     for strip in run.settings["strips"]:
         target = run.folder / animation_name(strip)
         if rebuild or not target.exists():
@@ -292,3 +291,82 @@ def write_evaluation_page(folder, name=None):
     """Write ``folder/index.html`` for the evaluation folder ``folder`` (:func:`evaluation_page_context`);
     ``name``: the folder name shown (default ``folder``'s) -> the page's path."""
     return write_page(folder, "evaluation.html", evaluation_page_context(folder, name), PACKAGES)
+
+
+# ----- the report linking several runs' pages (python -m gradctrl.report) -----
+
+REPORT_GENERATOR = "gradctrl.report"  # the page's <meta name="generator">: a report may replace only a report
+
+
+def run_kind(folder):
+    """What a run folder holds -> (kind, [summary lines]) from the files its command wrote."""
+    folder = Path(folder)
+    if (folder / "evaluation.json").exists():
+        settings = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+        lines = [f"methods: {', '.join(settings.get('methods') or [])}",
+                 f"targets: {', '.join(settings.get('targets') or [])}; seed {settings.get('seed')}, "
+                 f"{settings.get('n_samples')} held-out latents"]
+        if (folder / "claims.md").exists():
+            verdicts = next((b for b in markdown_blocks((folder / "claims.md").read_text(encoding="utf-8"))
+                             if b["kind"] == "table"), None)
+            lines += ["".join(s["text"] for s in row[0]) + ": " + "".join(s["text"] for s in row[-1])
+                      for row in (verdicts or {"rows": []})["rows"]]
+            return "evaluation with the claims report", lines
+        return "evaluation", lines
+    runs = read_edit_runs(folder)
+    if runs:
+        return "edits", [f"{run.attribute}: {run.settings['n_latents']} latent(s), {exclusion_label(run.settings)}"
+                         for run in runs]
+    if (folder / "training_options.json").exists():
+        log = (folder / "log.jsonl").read_text(encoding="utf-8").splitlines() if (folder / "log.jsonl").exists() \
+            else []
+        last = json.loads(log[-1]) if log else {}
+        kid = f", KID {last['kid']:.4g}" if isinstance(last.get("kid"), (int, float)) else ""
+        return "training run", [f"{last.get('kimg', 0):g} kimg{kid}"]
+    return "page", []
+
+
+def check_report_dirs(run_dirs, out_dir):
+    """The run folders and the report folder as Paths, or UserError: a run folder without a page, the report
+    folder among the runs, or a page in the report folder that is not a report's."""
+    out_dir = Path(out_dir)
+    folders = []
+    for text in run_dirs:
+        folder = Path(text)
+        if not (folder / PAGE_FILE).is_file():
+            raise UserError(f"'{text}' holds no results page ({PAGE_FILE}): give the output folder of manipulate.py, "
+                            "evaluate.py or python -m stylegan2 train (rerun the command to write its page)")
+        if folder.resolve() == out_dir.resolve():
+            raise UserError(f"--out '{out_dir}' is also a run folder: its page would be replaced; choose another --out")
+        folders.append(folder)
+    page = out_dir / PAGE_FILE
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out '{out_dir}' exists and is not a folder: choose another path")
+    if page.exists() and f'<meta name="generator" content="{REPORT_GENERATOR}">' not in \
+            page.read_text(encoding="utf-8", errors="replace"):
+        raise UserError(f"--out '{out_dir}' holds an {PAGE_FILE} that is not a report's: choose another --out")
+    return folders, out_dir
+
+
+def report_context(folders, out_dir, title):
+    """What the report shows: a row per run folder (a relative link to its page, its kind and summary) and,
+    for edit folders inside ``out_dir`` (so every image stays inside it), the edits side by side."""
+    out_dir = Path(out_dir)
+    runs = []
+    for folder in folders:
+        kind, summary = run_kind(folder)
+        runs.append({"name": folder.resolve().name, "href": relative_link(folder / PAGE_FILE, out_dir),
+                     "kind": kind, "summary": summary})
+    inside = [folder for folder in folders if out_dir.resolve() in folder.resolve().parents]
+    edits = [run for folder in inside for run in read_edit_runs(folder)]
+    attributes = [run.attribute for run in edits]
+    paired = [run for run in edits if attributes.count(run.attribute) > 1]
+    sections = [s for s in edit_sections(paired, out_dir) if len(s["variants"]) > 1]
+    return {"title": title, "generator": REPORT_GENERATOR, "runs": runs, "sections": sections}
+
+
+def write_report_page(run_dirs, out_dir, title="Results"):
+    """Write ``out_dir/index.html`` linking the pages of ``run_dirs`` (see :func:`report_context`) -> its path;
+    UserError for bad folders (:func:`check_report_dirs`)."""
+    folders, out_dir = check_report_dirs(run_dirs, out_dir)
+    return write_page(out_dir, "report.html", report_context(folders, out_dir, title), PACKAGES)

@@ -35,6 +35,7 @@ def open_page(page, screenshot, width=1400, height=1000):
     """Load ``page`` (an index.html) in headless Chromium, save a full-window PNG at ``screenshot`` and return
     {"requests": [every URL the page requested], "console": [browser log entries of level SEVERE],
     "images": [{"src", "naturalWidth", "complete"}], "tables": [{"className", "rows": body rows} per table, in order], "scripts": number of script elements,
+    "links": [the absolute URL of every link],
     "text": the page's visible text, "title"}. Images below the fold are scrolled into view first."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -62,6 +63,7 @@ def open_page(page, screenshot, width=1400, height=1000):
             "return Array.from(document.querySelectorAll('table')).map(function (t) {"
             "  return {className: t.className, rows: t.tBodies.length ? t.tBodies[0].rows.length : t.rows.length}; });")
         scripts = driver.execute_script("return document.scripts.length;")
+        links = driver.execute_script("return Array.from(document.links).map(function (a) { return a.href; });")
         text = driver.execute_script("return document.body.innerText;")
         title = driver.title
         driver.save_screenshot(str(screenshot))
@@ -72,7 +74,7 @@ def open_page(page, screenshot, width=1400, height=1000):
     finally:
         driver.quit()
     return {"requests": requests, "console": console, "images": images, "tables": tables, "scripts": scripts,
-            "text": text, "title": title}
+            "links": links, "text": text, "title": title}
 
 
 def outside(requests, folder):

@@ -3,17 +3,20 @@ wrote, and each page kind opened in headless Chromium (tests/browser.py): every 
 no request outside the page's folder, no console error, the expected table rows, a screenshot."""
 import csv
 import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from browser import open_page, outside, require_browser
+from gradctrl import report
 from gradctrl.classifier import LatentClassifier, save_classifier
 from gradctrl.commands import evaluate, manipulate
 from gradctrl.pages import (animation_name, edit_sections, evaluation_page_context, read_edit_runs,
                             write_edit_page, write_evaluation_page)
-from stylegan2.pages import PAGE_FILE, render_page
+from stylegan2.pages import PAGE_FILE, line_plot, render_page, training_page_context
 from test_evaluate import _args as evaluate_args, setup  # noqa: F401  (the tiny evaluation setup, a fixture)
 
 N_LATENTS, STEPS = 3, 3
@@ -247,3 +250,100 @@ def test_evaluation_page_in_browser(evaluation_folder, tmp_path):
         [len(p.read_text().splitlines()) - 1 for p in csvs]
     assert "Made by: evaluate.py --claims --seed 7" in seen["text"] and "1. <b>exclusion</b>" in seen["text"]
     assert (tmp_path / "evaluation.png").stat().st_size > 0
+
+
+# ----- the training run's page -----
+
+def test_line_plot_maps_the_data_box_onto_the_plot_box():
+    plot = line_plot([("kid", [(0.0, 2.0), (5.0, 1.0), (10.0, 0.0)])], "kimg", "KID", width=200, height=100)
+    left, right, top, bottom = plot["left"], plot["right"], plot["top"], plot["bottom"]
+    points = [tuple(map(float, p.split(","))) for p in plot["lines"][0]["points"].split()]
+    # x from left to right, y upwards: the largest KID at the top, the smallest at the bottom
+    assert points == [(left, top), ((left + right) / 2, (top + bottom) / 2), (right, bottom)]
+    assert [t["label"] for t in plot["x_ticks"]] == ["0", "2.5", "5", "7.5", "10"]
+    assert line_plot([("kid", [(0.0, float("nan"))])], "kimg", "KID") is None
+
+
+@pytest.fixture(scope="module")
+def training_run(tmp_path_factory):
+    """A tiny training run (tests/test_stylegan2_training.py's settings): snapshots at 0 and 0.064 kimg."""
+    from stylegan2.training import TrainingOptions, train
+    from test_stylegan2_training import TINY, discs
+
+    root = tmp_path_factory.mktemp("training_page")
+    np.save(root / "discs.npy", discs())
+    options = TrainingOptions(**dict(TINY, total_kimg=0.128, data=str(root / "discs.npy")))
+    train(options, root / "run", progress=False, stop_after_kimg=0.064)
+    return root / "run"
+
+
+def test_training_page_shows_every_snapshot_and_log_line(training_run):
+    log = [json.loads(line) for line in (training_run / "log.jsonl").read_text().splitlines()]
+    context = training_page_context(training_run)
+    assert [g["src"] for g in context["grids"]] == sorted(p.name for p in training_run.glob("fakes*.png"))
+    assert len(context["log"]["rows"]) == len(log) == 2
+    assert context["log"]["rows"][1][context["log"]["columns"].index("iteration")] == str(log[1]["iteration"])
+    assert [p["title"] for p in context["plots"]] == ["generator loss", "discriminator loss"]  # no KID measured
+
+
+def test_training_page_draws_kid_from_the_log(tmp_path):
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"kimg": k, "kid": v, "kid_real_baseline": 0.01}) + "\n"
+                                                for k, v in ((0, 0.5), (10, 0.2), (20, 0.1))) + '{"kimg": 3')
+    context = training_page_context(tmp_path)                      # a last line cut short is left out
+    assert len(context["log"]["rows"]) == 3
+    kid = context["plots"][0]
+    assert kid["title"] == "KID" and [line["name"] for line in kid["plot"]["lines"]] == ["KID", "real vs real"]
+    assert len(kid["plot"]["lines"][0]["points"].split()) == 3
+
+
+def test_training_page_in_browser(training_run, tmp_path):
+    require_browser()
+    seen = open_page(training_run / PAGE_FILE, tmp_path / "training.png")
+    assert outside(seen["requests"], training_run) == [] and seen["console"] == []
+    grids = sorted(p.name for p in training_run.glob("fakes*.png"))  # kimg 0 and 0.064 share fakes000000.png
+    assert sorted(image["src"].rsplit("/", 1)[1] for image in seen["images"]) == grids
+    assert all(image["naturalWidth"] > 0 for image in seen["images"])
+    assert [t["rows"] for t in seen["tables"] if t["className"] == "sortable"] == [2]   # the log
+    assert seen["text"].count("generator loss") >= 1
+    assert "0 kimg" in seen["text"] and "generator loss" in seen["text"]
+
+
+# ----- the report linking several runs' pages -----
+
+def test_report_links_every_page_and_puts_edits_side_by_side(edit_folders, evaluation_folder, training_run, tmp_path):
+    require_browser()
+    with_exclusion, without_exclusion = edit_folders
+    out = with_exclusion.parent                                   # the edit folders lie inside the report's
+    runs = [with_exclusion, without_exclusion, evaluation_folder, training_run]
+    assert report.main([str(d) for d in runs] + ["--out", str(out), "--title", HOSTILE]) == 0
+    seen = open_page(out / PAGE_FILE, tmp_path / "report.png")
+    assert outside(seen["requests"], out) == [] and seen["console"] == []
+    assert seen["title"] == HOSTILE                                  # as text
+    targets = [Path(unquote(urlparse(url).path)) for url in seen["links"] if not urlparse(url).fragment]
+    assert targets == [d.resolve() / PAGE_FILE for d in runs]        # relative links, each to a run's page
+    assert [t["rows"] for t in seen["tables"] if "runs" in t["className"]] == [4]
+    # only 'a' was edited in both folders: its two edits, each row with and without exclusion side by side
+    assert [t["rows"] for t in seen["tables"] if t["className"] == "edits"] == [N_LATENTS] * 2
+    assert len(seen["images"]) == 2 * N_LATENTS * (1 + 2 * 2)
+    assert all(image["naturalWidth"] > 0 for image in seen["images"])
+    assert "evaluation with the claims report" in seen["text"] and "training run" in seen["text"]
+
+
+def test_report_refuses_a_folder_without_a_page_and_a_foreign_page(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    foreign = tmp_path / "site"
+    foreign.mkdir()
+    (foreign / PAGE_FILE).write_text("<html>my own page</html>")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / PAGE_FILE).write_text("<html></html>")
+    for argv, message in (([str(tmp_path / "empty"), "--out", str(tmp_path / "r")], "holds no results page"),
+                          ([str(run), "--out", str(foreign)], "not a report's"),
+                          ([str(run), "--out", str(run)], "is also a run folder")):
+        with pytest.raises(SystemExit) as e:
+            report.main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert (foreign / PAGE_FILE).read_text() == "<html>my own page</html>"
+    assert report.main([str(run), "--out", str(tmp_path / "r")]) == 0
+    assert report.main([str(run), "--out", str(tmp_path / "r")]) == 0      # a report replaces its own page
