@@ -40,7 +40,8 @@ def write_png(path, image, compress_level=6):
 def gif_bytes(frames, frame_ms=200, hold_ms=800):
     """An animated GIF, looping forever, of ``frames`` (F, H, W, 3) uint8 -> bytes: each frame shown
     ``frame_ms`` milliseconds, the first and last held ``hold_ms`` (so a path's ends are seen). Colours are
-    reduced to GIF's 256-colour palette per frame (PIL's median cut)."""
+    reduced to GIF's 256 colours once for all frames (one shared palette, PIL's fast octree), which costs a
+    tenth of reducing each frame on its own."""
     import io
 
     from PIL import Image
@@ -48,9 +49,11 @@ def gif_bytes(frames, frame_ms=200, hold_ms=800):
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
         raise InputError(f"GIF frames must be (F, H, W, 3) uint8 with F >= 1, got {frames.dtype} {frames.shape}")
-    images = [Image.fromarray(frame) for frame in frames]
+    count, height, width, _ = frames.shape
+    shared = Image.fromarray(frames.reshape(count * height, width, 3)).quantize(256, Image.Quantize.FASTOCTREE)
+    images = [shared.crop((0, i * height, width, (i + 1) * height)) for i in range(count)]
     durations = [hold_ms if i in (0, len(images) - 1) else frame_ms for i in range(len(images))]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                   disposal=1)
+                   disposal=1, optimize=False)  # PIL's palette optimisation triples the time for no smaller file here
     return buffer.getvalue()
