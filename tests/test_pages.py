@@ -225,9 +225,9 @@ def _markdown_table_rows(text):
 def test_evaluation_page_is_made_from_the_folders_files(evaluation_folder):
     context = evaluation_page_context(evaluation_folder)
     summary, claims = context["reports"]
-    for report in (summary, claims):
-        text = (evaluation_folder / report["file"]).read_text()
-        assert [len(b["rows"]) for b in report["blocks"] if b["kind"] == "table"] == _markdown_table_rows(text)
+    for part in (summary, claims):
+        text = (evaluation_folder / part["file"]).read_text()
+        assert [len(b["rows"]) for b in part["blocks"] if b["kind"] == "table"] == _markdown_table_rows(text)
     assert {"kind": "code", "text": "evaluate.py --claims --seed 7"} in \
         [span for b in claims["blocks"] if b["kind"] == "paragraph" for span in b["spans"]]
     assert {"kind": "strong", "text": "holds"} == claims["blocks"][3]["spans"][0]
