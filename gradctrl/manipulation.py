@@ -14,7 +14,9 @@ Outputs in the output directory, per attribute ``A``:
   classifier attribute B: (N, steps + 1) or (N, steps + 1, K) probabilities, index 0 at w0;
 - ``<A>_<method>_directions.npy``: a baseline's unit directions (K', w_dim) float32 (InterFaceGAN's normals,
   GANSpace's components; row c leads towards class c), for reuse;
-- ``<A>_settings.json``: every setting used, the files written and the zero-gradient step counts.
+- ``<A>_settings.json``: every setting used, the files written and the zero-gradient step counts;
+- ``index.html`` and ``page/<strip>.gif``: the folder's results page, every attribute in it, with an animation
+  of each strip (:func:`gradctrl.pages.write_edit_page`).
 
 An edit run appears whole or not at all (:func:`edit_folder`): the output directory is rebuilt in a
 temporary sibling holding the other attributes' outputs and this run's, then swapped into place, so an

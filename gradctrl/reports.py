@@ -4,7 +4,8 @@
 method), ``curves.csv`` (every step), ``curves.png`` (the curves) and ``evaluation.json`` (the settings and
 notes; it marks the folder as an evaluation directory, which a later run may replace); with the claims
 measured (``evaluate.py --claims``), :func:`gradctrl.claims_report.claims_files` adds ``claims.md``, one CSV
-per claim table and the claims' plots to the same directory.
+per claim table and the claims' plots to the same directory; the folder's results page ``index.html`` is made
+from those files (:func:`gradctrl.pages.write_evaluation_page`).
 """
 import csv
 import io
@@ -15,6 +16,7 @@ from . import curves
 from .evaluation import curve_rows
 from .files import check_output_dir, json_bytes
 from .methods import REGISTRY
+from .pages import write_evaluation_page
 
 MARKER_FILE = "evaluation.json"
 
@@ -142,4 +144,5 @@ def write_evaluation(out_dir, comparison, settings, latent_only, extra=None):
     with atomic_dir(out_dir) as folder:
         for name, content in files.items():
             (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        write_evaluation_page(folder, name=out_dir.name)
     return markdown

@@ -6,7 +6,8 @@
 #   bash scripts/demo.sh [OUT_DIR]          (default: demo_out, beside this repository's configs/)
 #
 # Writes OUT_DIR/data (data directory), OUT_DIR/model (classifier), OUT_DIR/edits/with_exclusion and
-# OUT_DIR/edits/without_exclusion (strips, trajectories, settings) and OUT_DIR/summary.txt.
+# OUT_DIR/edits/without_exclusion (strips, trajectories, settings, each folder's index.html), OUT_DIR/summary.txt
+# and OUT_DIR/index.html (python -m gradctrl.report: both edit folders' edits side by side, with links to their pages).
 # Other settings: GRADCTRL_DEMO_CONFIG (default configs/world.toml; configs/demo.toml is the older demo on a
 # random generator), GRADCTRL_DEMO_ATTRIBUTES (default: eyeglasses smile age hair_colour), and for smaller
 # runs GRADCTRL_DEMO_N_SAMPLES, GRADCTRL_DEMO_EPOCHS, GRADCTRL_DEMO_EDITS (latents per edit, default 16).
@@ -36,7 +37,9 @@ for attribute in $ATTRIBUTES; do
     "$PYTHON" manipulate.py --config "$CONFIG" --model_dir "$OUT/model" --attribute "$attribute" \
         --n_samples "$EDITS" --seed 0 --exclude none --out_dir "$OUT/edits/without_exclusion"
 done
+"$PYTHON" -m gradctrl.report "$OUT/edits/with_exclusion" "$OUT/edits/without_exclusion" --out "$OUT" \
+    --title "GradCtrl demo: edits with and without exclusion"
 echo "== 4/4 summary"
 "$PYTHON" scripts/demo_summary.py --config "$CONFIG" --edits "$OUT/edits" --data_dir "$OUT/data" \
     | tee "$OUT/summary.txt"
-echo "demo finished in $(( $(date +%s) - start )) s: strips in $OUT/edits, summary in $OUT/summary.txt"
+echo "demo finished in $(( $(date +%s) - start )) s: strips in $OUT/edits, summary in $OUT/summary.txt, page $OUT/index.html"

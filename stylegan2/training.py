@@ -21,7 +21,8 @@ The recipe, per minibatch of ``batch_size`` images (one iteration):
 Every random draw is a stateless function of (seed, iteration), so a run resumed from a checkpoint repeats
 the uninterrupted run (exactly under TensorFlow's op determinism). The run folder holds
 ``training_options.json``, ``network-snapshot-<kimg>.pkl`` (official (G, D, Gs) pickles), ``fakes<kimg>.png``
-(a fixed-z grid of Gs), ``log.jsonl`` and ``checkpoint.npz`` (every variable and optimiser slot).
+(a fixed-z grid of Gs), ``log.jsonl``, ``checkpoint.npz`` (every variable and optimiser slot) and ``index.html``
+(the run's page: the grids over kimg, the curves, the log; :func:`stylegan2.pages.write_training_page`).
 
 With ``devices`` N > 1 the run is data-parallel over N devices in one process (``tf.distribute.MirroredStrategy``;
 see :class:`Trainer`): every device holds a copy of every variable and takes 1/N of each global minibatch (the
@@ -51,6 +52,7 @@ from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
 from .official_pickle import NetworkState
+from .pages import write_training_page
 from .random_init import random_generator
 from .training_options import PRESETS, RESUME_CHANGES, TrainingOptions  # noqa: F401  (the API, here as before)
 
@@ -732,9 +734,9 @@ def _kid_metric(options, images):
 
 
 def _snapshot(folder, trainer, z_grid, metric, stats, seconds, start_options=None):
-    """Write the pickle, the grid, the checkpoint and a log line for the current kimg (each atomically);
-    ``start_options``: a new run's :class:`TrainingOptions`, written first (a kill later in the snapshot leaves
-    a run that --resume starts again; a failure, one that :meth:`RunFolder.clear` removes)."""
+    """Write the pickle, the grid, the checkpoint, a log line and the run's page for the current kimg (each
+    atomically); ``start_options``: a new run's :class:`TrainingOptions`, written first (a kill later in the
+    snapshot leaves a run that --resume starts again; a failure, one that :meth:`RunFolder.clear` removes)."""
     if start_options is not None:
         folder.write_json(OPTIONS_FILE, dataclasses.asdict(start_options))
     kimg = trainer.kimg
@@ -746,3 +748,4 @@ def _snapshot(folder, trainer, z_grid, metric, stats, seconds, start_options=Non
         record["kid"], record["kid_real_baseline"] = metric(trainer.Gs)
     folder.append_log(record)  # before the checkpoint: a resumed run trims lines past its checkpoint
     folder.write_checkpoint(trainer.checkpoint_arrays())
+    write_training_page(folder.path)

@@ -36,6 +36,8 @@ def test_demo_script_end_to_end(tmp_path):
         assert len(list(folder.glob("*_warmth_*.png"))) == 2 * 3 and len(list(folder.glob("*_color_*.png"))) == 3 * 3
         settings = json.loads((folder / "warmth_settings.json").read_text())
         assert settings["exclude"] == ({"brightness": 32, "color": 32} if setting == "with_exclusion" else {})
+        assert (folder / "index.html").is_file() and len(list(folder.glob("page/*.gif"))) == 2 * 3 + 3 * 3
+    assert 'href="edits/with_exclusion/index.html"' in (out / "index.html").read_text()  # the demo's page
 
     summary = (out / "summary.txt").read_text()
     assert summary == result.stdout.split("== 4/4 summary\n")[1].split("demo finished")[0]

@@ -73,7 +73,7 @@ def _read_csv(path):
 def test_image_evaluation_writes_consistent_curves_and_tables(setup, tiny_generator, capsys):
     out = setup / "eval"
     evaluate.main(_args(setup, out))
-    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "curves.png", "evaluation.json",
+    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "curves.png", "evaluation.json", "index.html",
                                                      "summary.csv", "summary.md"]
     curves = _read_csv(out / "curves.csv")
     summary = _read_csv(out / "summary.csv")

@@ -214,7 +214,7 @@ def test_an_edit_folder_is_replaced_whole_and_never_mixed(tmp_path, model_dir, t
     assert [n for n in names if "_a_" in n] == ["0000_a_negative.png", "0000_a_positive.png",
                                                  "0001_a_negative.png", "0001_a_positive.png"]
     assert "0000_b_positive.png" in names and "b_settings.json" in names   # another attribute's run is kept
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}   # with the page's
 
     def fail(path, image):
         raise OSError(28, "No space left on device")
@@ -222,7 +222,7 @@ def test_an_edit_folder_is_replaced_whole_and_never_mixed(tmp_path, model_dir, t
     monkeypatch.setattr(manipulation, "write_strip", fail)
     with pytest.raises(SystemExit):
         run(*flags, "--attribute", "a", "--n_samples", 3, "--seed", 2)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # a failed run changes nothing
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing changed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]          # no temporary, no lock left
 
 

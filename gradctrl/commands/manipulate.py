@@ -67,6 +67,7 @@ def _run(args):
     from gradctrl.files import write_json
     from gradctrl.generators import generator_file, open_generator
     from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
+    from gradctrl.pages import write_edit_page
 
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
@@ -143,6 +144,7 @@ def _run(args):
         settings = _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size,
                              source, w, summary)
         write_json(folder / f"{args.attribute}{manipulation.SETTINGS_SUFFIX}", settings)
+        write_edit_page(folder, rebuilt=args.attribute, name=out_dir.name)
     stalled = sum(summary["zero_gradient_steps"].values())
     note = methods.stall_note(method, cases[0], stalled, len(w) * steps * len(cases))
     print(f"wrote {len(summary['strips'])} strip(s), {summary['npz']} and {args.attribute}_settings.json to "

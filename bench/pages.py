@@ -1,0 +1,68 @@
+"""What writing the results page adds to a manipulate.py run (issue 23: aim at most 5 %).
+
+Runs ``manipulate.py`` as the demo does (the world generator ``gradctrl/assets/world32.pkl``, 32 px, 9 steps,
+both directions of a binary attribute, ``--exclude none``), with a random latent classifier of the world's
+attributes (the page's cost does not depend on what the classifier learnt), into a temporary folder, and
+times the page writer (:func:`gradctrl.pages.write_edit_page`: the GIFs of the attribute's strips and
+``index.html``) inside the run. A second attribute's run into the same folder shows the cost when the page
+also covers an earlier attribute (its GIFs are kept, the page lists both). Prints per run its wall time and
+CPU time (all threads), the page's, and the page's share of each: on a busy machine the wall times of both
+stretch, the CPU times much less.
+
+    nice -n 10 python bench/pages.py                 # 16 latents per run, as the demo
+    nice -n 10 python bench/pages.py --n_samples 64
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WORLD_ATTRIBUTES = {"eyeglasses": 1, "smile": 1, "age": 1, "hair_length": 1, "pose": 1, "hair_colour": 4}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="bench/pages.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n_samples", type=int, default=16, help="latents per run (16, the demo's)")
+    parser.add_argument("--steps", type=int, default=9, help="edit steps (9)")
+    args = parser.parse_args(argv)
+
+    from gradctrl import pages
+    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.commands import manipulate
+
+    page_seconds = []
+    write_edit_page = pages.write_edit_page
+
+    def timed_page(*page_args, **page_kwargs):
+        start, cpu = time.perf_counter(), time.process_time()
+        result = write_edit_page(*page_args, **page_kwargs)
+        page_seconds.append((time.perf_counter() - start, time.process_time() - cpu))
+        return result
+
+    pages.write_edit_page = timed_page  # manipulate imports it from the module when it runs
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        save_classifier(LatentClassifier(128, list(WORLD_ATTRIBUTES), WORLD_ATTRIBUTES, seed=0), model)
+        flags = ["--model_dir", str(model), "--generator", str(ROOT / "gradctrl/assets/world32.pkl"),
+                 "--n_samples", str(args.n_samples), "--steps", str(args.steps), "--seed", "0", "--exclude", "none",
+                 "--out_dir", str(Path(tmp) / "edits"), "--no_progress", "--truncation", "0.7"]
+        manipulate.main(flags + ["--attribute", "smile"])  # warm-up: TensorFlow's tracing, not timed
+        page_seconds.clear()
+        rows = []
+        for attribute, what in (("smile", "smile again (one attribute)"), ("age", "age (page covers two)")):
+            start, cpu = time.perf_counter(), time.process_time()
+            manipulate.main(flags + ["--attribute", attribute])
+            total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
+            (page, page_cpu) = page_seconds[-1]
+            rows.append(f"{what:<30} {total:7.2f} {page:7.3f} {100 * page / total:6.1f} % "
+                        f"{total_cpu:8.2f} {page_cpu:8.3f} {100 * page_cpu / total_cpu:6.1f} %")
+        print(f"{'run':<30} {'wall s':>7} {'page s':>7} {'share':>8} {'CPU s':>8} {'page CPU':>8} {'share':>8}")
+        print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
