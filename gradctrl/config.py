@@ -55,6 +55,11 @@ class GeneratorConfig:
     random: dict | None = None
 
 
+# --help of every flag whose default is the config's truncation: from the default, so it cannot drift.
+TRUNCATION_HELP = (f"truncation psi (default: the config's generator.truncation; {GeneratorConfig.truncation} "
+                   "without a config)")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     n_samples: int = 10000

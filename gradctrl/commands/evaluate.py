@@ -29,6 +29,7 @@ import numpy as np
 
 
 from gradctrl.commands import run_command
+from gradctrl.config import TRUNCATION_HELP
 from gradctrl.errors import UserError
 
 
@@ -55,7 +56,7 @@ def build_parser():
                                           "(default: all)")
     parser.add_argument("--n_samples", type=int, default=64, help="held-out latents (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP)
     parser.add_argument("--steps", type=int, help="steps per edit (default: each attribute's config value, 9)")
     parser.add_argument("--step_size", type=float, help="L2 length of a step (default: the config's, 4/9)")
     parser.add_argument("--ganspace_components", type=int, default=20,

@@ -14,6 +14,7 @@ import numpy as np
 
 
 from gradctrl.commands import run_command
+from gradctrl.config import TRUNCATION_HELP
 from gradctrl.errors import UserError
 
 
@@ -31,7 +32,7 @@ def build_parser():
     parser.add_argument("--attributes", help="comma-separated attributes (default: every classifier attribute)")
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP)
     parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
     parser.add_argument("--width", type=int, default=1024, help="width of each strip in px (default 1024)")
     parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")
