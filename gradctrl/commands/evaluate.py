@@ -43,7 +43,7 @@ def build_parser():
     parser.add_argument("--config", help="TOML config: generator, truncation, attributes with their image "
                                           "scorers and edit defaults (layers, exclusion, steps)")
     parser.add_argument("--generator", help="StyleGAN2 pickle or its http(s) URL, downloaded once into "
-                                                 "$GRADCTRL_CACHE (default: the config's generator.file)")
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory (ours or the authors')")
     parser.add_argument("--allow_other_generator", action="store_true",
                         help="use a generator other than the one the model was trained on (its metrics.json "

@@ -25,7 +25,7 @@ def build_parser():
     parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
     parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
     parser.add_argument("--generator", help="StyleGAN2 pickle or its http(s) URL, downloaded once into "
-                                                 "$GRADCTRL_CACHE (default: the config's generator.file)")
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--allow_other_generator", action="store_true",
                         help="use a generator other than the one the model was trained on (its metrics.json "
                              "records it): a warning instead of a refusal")

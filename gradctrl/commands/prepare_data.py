@@ -31,7 +31,7 @@ def _run_parser():
                     "'prepare_data.py merge' joins them. Flags win over --config.")
     parser.add_argument("--config", help="TOML config: generator, [data] defaults, attributes and their scorers")
     parser.add_argument("--generator", help="official StyleGAN2 pickle or its http(s) URL, downloaded once into "
-                                                 "$GRADCTRL_CACHE (default: the config's generator.file)")
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--n_samples", type=int, help="number of samples N (default: config data.n_samples)")
     parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP.replace("psi", "psi in (0, 1]"))
     parser.add_argument("--seed", type=int, help="seed of z and of the split (default: config data.seed)")
