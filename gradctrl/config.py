@@ -5,6 +5,7 @@ Layout (every table and key optional; unknown keys are errors)::
     [generator]
     file = "stylegan2-ffhq-config-f.pkl"     # official pickle (a path: see below)
     url = "https://..."                      # where to download it (shown when the file is missing)
+    sha256 = "<64 hex>"                      # optional pin of file's bytes, checked when file is a URL
     truncation = 0.4                         # psi, in (0, 1]
     num_ws = 18                              # W+ size, checked against the generator
     random = { resolution = 32, seed = 2026 }  # build this random generator into `file` on first use (demo)
@@ -58,9 +59,15 @@ RANDOM_GENERATOR_KEYS = ("resolution", "architecture", "fmap_base", "fmap_max", 
 class GeneratorConfig:
     file: str | None = None
     url: str | None = None
+    sha256: str | None = None
     truncation: float = 0.4
     num_ws: int | None = None
     random: dict | None = None
+
+
+# --help of every flag whose default is the config's truncation: from the default, so it cannot drift.
+TRUNCATION_HELP = (f"truncation psi (default: the config's generator.truncation; {GeneratorConfig.truncation} "
+                   "without a config)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +240,11 @@ def _generator(r, t):
     for key in ("file", "url"):
         if key in t:
             fields[key] = r.str(f"generator.{key}", t[key])
+    if "sha256" in t:
+        pin = r.str("generator.sha256", t["sha256"])
+        if len(pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in pin):
+            r.fail("generator.sha256", f"expected 64 hexadecimal digits, got {pin!r}")
+        fields["sha256"] = pin.lower()
     if "truncation" in t:
         fields["truncation"] = r.float("generator.truncation", t["truncation"], **TRUNCATION_BOUNDS)
     if "num_ws" in t:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import stylegan2
+from stylegan2.download import fetch, file_sha256, is_url  # noqa: F401  (file_sha256: gradctrl's name for it)
 from stylegan2.official_pickle import DOWNLOAD_URL
 
 from .errors import UserError
@@ -16,12 +17,16 @@ def generator_file(path, config):
 
     A missing file is a UserError saying where NVIDIA's pickles are downloaded from, unless the config
     describes it as a random generator (its ``random`` table, the demo), which :func:`open_generator` builds.
+    An http(s) URL is downloaded once into the cache (:func:`stylegan2.download.fetch`; the config's
+    ``sha256`` pin checked when the URL is its ``file``) and the cached file returned.
     """
     generator = config.generator
     path = path or generator.file
     if not path:
         raise UserError("no generator given: pass --generator PKL (an official StyleGAN2 pickle) "
                         "or a --config whose [generator] table names a file")
+    if is_url(path):
+        return fetch(path, generator.sha256 if path == generator.file else None)
     path = Path(path)
     if not path.exists() and not _is_random(path, generator):
         where = generator.url or DOWNLOAD_URL
@@ -56,15 +61,6 @@ def save_random_generator(path, kwargs):
     """Build ``stylegan2.random_generator(**kwargs)`` and save it to ``path`` (atomically, its folder created)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     stylegan2.save_generator(stylegan2.random_generator(**kwargs), path)
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file's bytes (the generator's identity in data manifests)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def trained_generator_sha256(model_dir):

@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from .cpu import default_precision
+from .download import fetch, is_url
 from .errors import InputError, exit_on_input_error, quiet_tensorflow
 from .images import write_png
 from .official_pickle import DOWNLOAD_URL
@@ -88,7 +89,9 @@ def build_parser():
                               description="Render seed%04d.png per seed (seed0007.png for seed 7), z drawn as NVIDIA's "
                                           "run_generator.py draws it. The images appear in --outdir all "
                                           "together or not at all; a second writer of --outdir is refused.")
-    gen.add_argument("--network", required=True, help="official network pickle (.pkl), e.g. stylegan2-ffhq-config-f.pkl")
+    gen.add_argument("--network", required=True,
+                     help="official network pickle (.pkl), e.g. stylegan2-ffhq-config-f.pkl, or its http(s) URL "
+                          "(downloaded once into $GRADCTRL_CACHE, default ~/.cache/gradctrl)")
     gen.add_argument("--seeds", required=True, help="seeds, e.g. 0-7 or 1,4,10-12")
     gen.add_argument("--trunc", type=float, default=0.5, help="truncation psi (default 0.5, as run_generator.py; 1 = none)")
     gen.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N layers of W+ (default all)")
@@ -200,6 +203,8 @@ def main(argv=None):
             raise InputError(f"--trunc must be a finite number, got {args.trunc}")
         if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
             raise InputError(f"--trunc-cutoff must be >= 0, got {args.trunc_cutoff}")
+        if is_url(args.network):
+            args.network = str(fetch(args.network, progress=not args.no_progress))
         if not os.path.exists(args.network):  # before the generator's module imports TensorFlow
             raise InputError(f"--network '{args.network}' does not exist: check the path (NVIDIA's networks are at "
                              f"{DOWNLOAD_URL})")

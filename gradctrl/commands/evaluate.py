@@ -30,6 +30,7 @@ import numpy as np
 
 
 from gradctrl.commands import run_command
+from gradctrl.config import TRUNCATION_HELP
 from gradctrl.errors import UserError
 
 N_SAMPLES = 64              # held-out latents of a method comparison
@@ -49,7 +50,8 @@ def build_parser():
                     "non-target change and identity drift, in standard deviations of each score.")
     parser.add_argument("--config", help="TOML config: generator, truncation, attributes with their image "
                                           "scorers and edit defaults (layers, exclusion, steps)")
-    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--generator", help="StyleGAN2 pickle or its http(s) URL, downloaded once into "
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory (ours or the authors')")
     parser.add_argument("--allow_other_generator", action="store_true",
                         help="use a generator other than the one the model was trained on (its metrics.json "
@@ -65,7 +67,7 @@ def build_parser():
                         help="held-out latents (default 64; with --claims 256, enough for claim 1's paired intervals: "
                              "docs/claims.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out latents (evaluation stream)")
-    parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP)
     parser.add_argument("--steps", type=int, help="steps per edit (default: each attribute's config value, 9)")
     parser.add_argument("--step_size", type=float, help="L2 length of a step (default: the config's, 4/9)")
     parser.add_argument("--ganspace_components", type=int, default=20,

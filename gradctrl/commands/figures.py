@@ -14,6 +14,7 @@ import numpy as np
 
 
 from gradctrl.commands import run_command
+from gradctrl.config import TRUNCATION_HELP
 from gradctrl.errors import UserError
 
 
@@ -23,7 +24,8 @@ def build_parser():
         description="Render a paper-style figure: rows of labelled GradCtrl edit strips (original + each step).")
     parser.add_argument("--config", required=True, help="TOML config (generator, attributes, edit defaults)")
     parser.add_argument("--model_dir", required=True, help="classifier directory: ours or the authors' released one")
-    parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--generator", help="StyleGAN2 pickle or its http(s) URL, downloaded once into "
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--allow_other_generator", action="store_true",
                         help="use a generator other than the one the model was trained on (its metrics.json "
                              "records it): a warning instead of a refusal")
@@ -33,7 +35,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
     parser.add_argument("--input_dir", help="latents to edit instead of sampled ones, as manipulate.py's "
                                             "--input_dir (e.g. project.py's folder); the first --n_samples")
-    parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: the config's, 0.4)")
+    parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP)
     parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
     parser.add_argument("--width", type=int, default=1024, help="width of each strip in px, at most 32768 (default 1024)")
     parser.add_argument("--crop_aspect", help="crop every frame to W:H first, e.g. 4:3 for LSUN cars")

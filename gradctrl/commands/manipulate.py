@@ -32,7 +32,8 @@ def build_parser():
                                           "(default: the config's exclude table)")
     parser.add_argument("--top_channels", help="channels masked per excluded attribute: 250,100 (default: config)")
     parser.add_argument("--layerwise", help="W+ layers lo:hi receiving the edit (default: config, else all)")
-    parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--generator", help="official StyleGAN2 pickle or its http(s) URL, downloaded once into "
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--config", help="TOML config (generator, attribute edit defaults)")
     parser.add_argument("--allow_other_generator", action="store_true",
                         help="use a generator other than the one the model was trained on (its metrics.json "

@@ -16,6 +16,7 @@ from pathlib import Path
 from stylegan2.atomic import FolderLock
 
 from gradctrl.commands import run_command
+from gradctrl.config import TRUNCATION_HELP
 
 DEFAULT_PART_SIZE = 1024
 ATTRIBUTE_PREFIX = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.+)$")
@@ -30,9 +31,10 @@ def _run_parser():
                     "'prepare_data.py merge' joins them; --ray runs every shard as a Ray task and merges. Flags "
                     "win over --config.")
     parser.add_argument("--config", help="TOML config: generator, [data] defaults, attributes and their scorers")
-    parser.add_argument("--generator", help="official StyleGAN2 pickle (default: the config's generator.file)")
+    parser.add_argument("--generator", help="official StyleGAN2 pickle or its http(s) URL, downloaded once into "
+                                            "$GRADCTRL_CACHE (default: the config's generator.file)")
     parser.add_argument("--n_samples", type=int, help="number of samples N (default: config data.n_samples)")
-    parser.add_argument("--truncation", type=float, help="truncation psi in (0, 1] (default: config, 0.4)")
+    parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP.replace("psi", "psi in (0, 1]"))
     parser.add_argument("--seed", type=int, help="seed of z and of the split (default: config data.seed)")
     parser.add_argument("--attributes", help="comma-separated attribute names (default: those with scorers)")
     parser.add_argument("--scorers", nargs="+", metavar="ATTR=SPEC",
