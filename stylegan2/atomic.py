@@ -111,8 +111,12 @@ class FolderLock:
         self._fd = fd
         if self.shared:
             return self
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: hold nothing, leave no lock file
+            self.release()
+            raise WriteError(self.path, e) from None
         if self.whole:  # what a killed holder left beside the folder: only a holder of this lock makes them
             for stale in stale_temporaries(self.path):
                 if stale.is_dir():

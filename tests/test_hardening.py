@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -321,16 +322,18 @@ def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a 64 KiB tmpfs (a full disk for anything bigger); the test skips where it cannot be mounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
+def small_disk():
+    """A folder on a 64 KiB tmpfs (a full disk for anything bigger); the test skips where it cannot be mounted.
+    Mounted outside pytest's numbered folders, which a concurrent pytest session may clean up."""
+    disk = Path(tempfile.mkdtemp(prefix="gradctrl-small-disk-"))
     mount = shutil.which("mount") if os.geteuid() == 0 else None
     if mount is None or subprocess.run([mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
                                        capture_output=True).returncode != 0:
+        disk.rmdir()
         pytest.skip("cannot mount a small tmpfs here (needs root and mount)")
     yield disk
     subprocess.run(["umount", str(disk)], check=True)
+    disk.rmdir()
 
 
 TINY_RUN = ["--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "1",
@@ -492,3 +495,67 @@ def test_an_init_pickle_of_other_shapes_is_one_line_and_makes_no_folder(tmp_path
     assert code == 2 and err.count("\n") == 1, err
     assert f"--init '{tmp_path / 'other.pkl'}': its generator does not have this run's shapes" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def full_disk(small_disk):
+    """The 64 KiB tmpfs of :func:`small_disk`, filled up by a file 'filler' (a full disk for any write)."""
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return small_disk
+
+
+def _after_failure(disk):
+    """What is left on the disk beside the filler (temporaries, lock files, half folders)."""
+    return sorted(p.name for p in disk.iterdir() if p.name != "filler")
+
+
+def _command(*argv):
+    """Run ``python ARGV...`` from the repository root -> CompletedProcess (a crash is an exit code here)."""
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+
+@pytest.mark.parametrize("free_pages", [0, 2])
+def test_train_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, tmp_path, free_pages):
+    """Item 1: train.py writing its model directory on a full disk (a filled 64 KiB tmpfs, or one with 8 KiB
+    left: room for the lock's pid but not for the 10 KiB of weights) exits 2 with one line, twice, leaving no
+    temporaries and no lock file (was: a traceback at the pid, or a segfault inside h5py, exit 139)."""
+    filler = full_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - free_pages * 4096)
+    _tiny_data_dir(tmp_path / "data")
+    for attempt in range(2):
+        run = _command("train.py", "--data_dir", str(tmp_path / "data"), "--out_dir", str(full_disk / "model"),
+                       "--n_epochs", "1", "--quiet")
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
+        assert "No space left on device" in run.stderr and "free some space" in run.stderr, run.stderr
+        assert _after_failure(full_disk) == [], _after_failure(full_disk)
+
+
+def test_world_draw_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
+    """Item 1: ``python -m gradctrl.world draw`` whose images do not fit (200 faces of 16 px, 150 KiB, on a
+    64 KiB tmpfs) exits 2 with one line, its space reserved before the memory map is written (was: SIGBUS)."""
+    run = _command("-m", "gradctrl.world", "draw", "--n", "200", "--resolution", "16", "--out", str(small_disk / "w"))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
+    assert "No space left on device" in run.stderr and f"'{small_disk / 'w'}" in run.stderr, run.stderr
+    assert _after_failure(small_disk) == [], _after_failure(small_disk)
+
+
+def test_prepare_data_on_a_full_disk_is_one_line_and_leaves_no_parts_directory(full_disk, tiny_generator_path,
+                                                                                capsys):
+    """Item 1: prepare_data.py whose parts directory cannot take run.json exits 2 with one line and leaves no
+    empty parts directory (was: an ENOSPC traceback and data.parts/ left behind)."""
+    from gradctrl.commands import prepare_data
+
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40", "--attributes", "b",
+                           "--scorers", "builtin:brightness", "--out_dir", str(full_disk / "data"), "--no_progress"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert _after_failure(full_disk) == [], _after_failure(full_disk)
