@@ -605,10 +605,11 @@ def build_parser():
 
 def main(argv=None):
     """``python -m gradctrl.world draw|grid|train-scorer|quality ...``; bad input: one line on stderr, exit 2."""
-    from stylegan2.errors import exit_on_input_error
+    from stylegan2.errors import exit_on_input_error, quiet_tensorflow
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_tensorflow()
     with exit_on_input_error(parser.prog):
         if args.command == "draw":
             out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)

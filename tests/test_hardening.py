@@ -516,10 +516,13 @@ def _after_failure(disk):
     return sorted(p.name for p in disk.iterdir() if p.name != "filler")
 
 
-def _command(*argv):
-    """Run ``python ARGV...`` from the repository root -> CompletedProcess (a crash is an exit code here)."""
-    return subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+def _command(*argv, tf_log_level="3"):
+    """Run ``python ARGV...`` from the repository root -> CompletedProcess (a crash is an exit code here);
+    ``tf_log_level``: TF_CPP_MIN_LOG_LEVEL, or None for none set (what a user has)."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    if tf_log_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize("free_pages", [0, 2])
@@ -559,3 +562,16 @@ def test_prepare_data_on_a_full_disk_is_one_line_and_leaves_no_parts_directory(f
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
     assert _after_failure(full_disk) == [], _after_failure(full_disk)
+
+
+def test_world_commands_start_quiet_and_a_scorer_error_names_scorer(tmp_path, tiny_generator_path):
+    """Item 10: ``python -m gradctrl.world quality`` hides TensorFlow's start-up log like the other commands,
+    and a --scorer that is no Keras model is named as --scorer (was: --kid-model, after TensorFlow's log)."""
+    _world_folder(tmp_path)
+    (tmp_path / "bad.keras").write_bytes(b"not a model")
+    run = _command("-m", "gradctrl.world", "quality", "--network", str(tiny_generator_path), "--data",
+                   str(tmp_path / "world"), "--out", str(tmp_path / "quality"), "--n", "2", "--scorer",
+                   str(tmp_path / "bad.keras"), tf_log_level=None)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-3000:]
+    assert f"--scorer '{tmp_path / 'bad.keras'}' cannot be loaded as a Keras model" in run.stderr, run.stderr
+    assert not (tmp_path / "quality").exists()
