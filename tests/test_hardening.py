@@ -3,7 +3,6 @@ what they read, numbers checked before work, networks checked when read, images 
 starts and damaged run folders, full disks. Crash and kill tests run the command in a subprocess."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -82,8 +81,6 @@ def _holding(body):
 
 def _tiny_data_dir(path):
     """A data directory of 20 random latents (w_dim 32) with one binary attribute 'b'."""
-    import numpy as np
-
     from gradctrl.datadir import DataDir, write_data_dir
 
     rng = np.random.default_rng(0)
@@ -184,8 +181,6 @@ NUMBER_CASES = [
 def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
     """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
     naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
-    import numpy as np
-
     from gradctrl import world
     from gradctrl.commands import evaluate, figures, manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
@@ -242,8 +237,6 @@ def test_a_generator_pickle_with_nan_weights_is_refused_naming_the_file_and_the_
 
 def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor(tmp_path, capsys):
     """Item 8: our model directory with a NaN weight (a diverged training run) is refused when read."""
-    import numpy as np
-
     from gradctrl.classifier import WEIGHTS_FILE, LatentClassifier, save_classifier
     from gradctrl.commands import manipulate
 
@@ -277,8 +270,6 @@ def _png_folder(folder, images, mode=None, palette=None):
 
 def test_sixteen_bit_pngs_are_scaled_to_eight_bits(tmp_path):
     """Item 6: a 16-bit grayscale PNG (mode I;16) is read as v * 255 / 65535, rounded (was: its low byte)."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     rng = np.random.default_rng(0)
@@ -292,8 +283,6 @@ def test_sixteen_bit_pngs_are_scaled_to_eight_bits(tmp_path):
 
 def test_palette_pngs_are_read_as_their_colours(tmp_path):
     """Item 6: a palette PNG (mode P) is read as the RGB colours its indices name (was: the indices)."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     rng = np.random.default_rng(1)
@@ -307,8 +296,6 @@ def test_palette_pngs_are_read_as_their_colours(tmp_path):
 
 def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
     """Item 6: floating-point PNG data (mode F, e.g. from a TIFF renamed .png) is refused with the reason."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     from PIL import Image
@@ -357,8 +344,6 @@ def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, ca
     """Item 4: a start that fails (a --kid-model that is no model, a disk that fills at the first snapshot)
     leaves no training_options.json and no folder, so the same command is not refused as 'holds a training run'
     (a full disk fails again the same way; the fixed command trains)."""
-    import numpy as np
-
     data = tmp_path / "images.npy"
     np.save(data, np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.uint8))
     where = request.getfixturevalue("small_disk") if fault == "full disk" else tmp_path / "runs"
@@ -381,8 +366,6 @@ def _run_folder(tmp_path, **damage):
     import dataclasses
     import json
 
-    import numpy as np
-
     from stylegan2.training import TrainingOptions
 
     data = tmp_path / "images.npy"
@@ -399,8 +382,6 @@ def _run_folder(tmp_path, **damage):
 
 def _npz_bytes(**arrays):
     import io
-
-    import numpy as np
 
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -454,8 +435,6 @@ WORLD_DAMAGE = {
 def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
     """Item 5: world data whose factors.npz lacks a factor or holds a pickled array, or whose images.npy has
     the wrong rank: one line naming the file and the fix (was: a traceback)."""
-    import numpy as np
-
     from gradctrl import world
 
     folder = _world_folder(tmp_path)
