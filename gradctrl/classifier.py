@@ -10,6 +10,7 @@ A model directory in our format holds ``classifier.json`` (the spec: attributes,
 released directories (``model.pth`` + ``model_params.pkl``, see :mod:`gradctrl.authors`).
 """
 import dataclasses
+import io
 import json
 import warnings
 from pathlib import Path
@@ -128,6 +129,13 @@ def _check_spec(w_dim, attributes, num_classes, hidden_size, n_shared_layers, wh
         raise UserError(f"{where}: n_shared_layers must be an integer >= 0, got {n_shared_layers!r}")
 
 
+class _NamedBuffer(io.BytesIO):
+    """An in-memory file that Keras' ``save_weights`` takes for a ``.weights.h5`` path (it checks the name)."""
+
+    def __str__(self):
+        return WEIGHTS_FILE
+
+
 def save_classifier(clf, path, extra_json=None):
     """Write ``clf`` to the model directory ``path`` atomically (temporary sibling, then rename).
 
@@ -135,8 +143,10 @@ def save_classifier(clf, path, extra_json=None):
     object} (e.g. train.py's ``metrics.json``). An existing model directory at ``path`` is replaced; any other
     existing non-empty path is a UserError.
     """
+    weights = _NamedBuffer()  # HDF5 writes into memory: a full disk fails in our write below, not inside h5py
+    clf.model.save_weights(weights)
     with atomic_dir(check_output_dir(path)) as tmp:
-        clf.model.save_weights(str(tmp / WEIGHTS_FILE))
+        (tmp / WEIGHTS_FILE).write_bytes(weights.getvalue())
         documents = {SPEC_FILE: clf.spec(), **(extra_json or {})}
         for name, obj in documents.items():
             (tmp / name).write_bytes(files.json_bytes(obj))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan2.atomic import stale_temporaries, temporary_sibling, write_bytes
+from stylegan2.atomic import WriteError, stale_temporaries, temporary_sibling, write_bytes
 from stylegan2.images import write_png
 
 from . import latents as latents_module
@@ -244,8 +244,12 @@ def _start_parts_dir(parts_dir, plan):
     ``plan`` before every part is written, so a run started at the same moment with other settings is refused
     instead of mixing its parts with this run's.
     """
-    parts_dir.mkdir(parents=True, exist_ok=True)
     path = parts_dir / RUN_FILE
+    made = not parts_dir.exists()
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(parts_dir, e) from None
     if path.is_file():
         check_parts_dir(parts_dir, plan)
         return
@@ -255,6 +259,11 @@ def _start_parts_dir(parts_dir, plan):
         os.link(tmp, path)
     except FileExistsError:
         check_parts_dir(parts_dir, plan)
+    except OSError as e:  # a full disk: leave no parts directory that holds nothing
+        tmp.unlink(missing_ok=True)
+        if made:
+            parts_dir.rmdir()
+        raise WriteError(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -35,6 +35,7 @@ Commands::
 """
 import argparse
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -338,6 +339,8 @@ def write_world(out, n, seed, resolution=32, progress=True):
     with atomic_dir(out) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(n, resolution, resolution, 3))
+        with open(tmp / "images.npy", "r+b") as file:  # a full disk fails here, not as SIGBUS on a page of the map
+            os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
         _draw_into(images, factors, resolution, progress)
         images.flush()
         del images

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import world
 from .errors import UserError
+from .options import check_truncation
 
 BINARY = ("eyeglasses", "hair_length")  # the attributes the scorer reads as a logit
 
@@ -181,7 +182,9 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
 
     if n < 2:
         raise UserError(f"--n must be at least 2, got {n}")
+    check_truncation(truncation_psi, "--trunc")
     scorer = Path(scorer or world.SCORER_PATH)
+    features = keras_features(scorer, flag="--scorer")  # read before any work
     generator = stylegan2.load_generator(network)
     world.read_world(data, 0)  # the folder's checks
     available = len(np.load(Path(data) / "images.npy", mmap_mode="r"))
@@ -190,7 +193,6 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
                         "the baseline): lower --n or draw more faces")
     images, _ = world.read_world(data, 2 * n)
     fakes = generated_images(generator, n, seed, truncation_psi)
-    features = keras_features(scorer)
     model = tf.keras.models.load_model(scorer, compile=False)
     report = dict(network=str(network), data=str(data), n=n, seed=seed, truncation_psi=truncation_psi,
                   scorer=str(scorer), kid=kid(features(images[:n]), features(fakes)),

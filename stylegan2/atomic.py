@@ -74,8 +74,8 @@ class FolderLock:
     lock when the holder exits or is killed; a released lock removes its file. The lock file is never opened
     through a symlink, and a lock path that is not a regular file is refused. Taking the lock removes the
     temporaries (:func:`stale_temporaries`) a killed holder left beside the folder. A writer of the current
-    folder (``.``, ``''``) or the root is refused. ``key``: lock a share of
-    the folder instead (``.<name>.<key>.lock``), e.g. one shard of a parts directory. ``shared``: hold it as a
+    folder (``.``, ``''``) or the root is refused. ``key``: lock a share of the folder instead
+    (``.<name>.<key>.lock``), e.g. one shard of a parts directory. ``shared``: hold it as a
     reader (``flock``'s shared lock): readers run side by side, a writer is refused while any reads, a reader
     while a writer writes. A reader whose folder is missing, or beside which it may not create the lock file (a
     read-only location), reads without a lock.
@@ -117,8 +117,12 @@ class FolderLock:
         self._fd = fd
         if self.shared:
             return self
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: hold nothing, leave no lock file
+            self.release()
+            raise WriteError(self.path, e) from None
         if self.whole:  # what a killed holder left beside the folder: only a holder of this lock makes them
             for stale in stale_temporaries(self.path):
                 if stale.is_dir():

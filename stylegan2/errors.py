@@ -7,6 +7,7 @@ calls first, so that TensorFlow, imported only when a command gets to work, star
 :func:`check_fits_in_memory` is the one limit on a size flag whose arrays would not fit in memory.
 """
 import contextlib
+import errno
 import importlib.abc
 import importlib.util
 import logging
@@ -20,11 +21,19 @@ class InputError(ValueError):
 
 @contextlib.contextmanager
 def exit_on_input_error(prog):
-    """Run the body; an :class:`InputError` prints ``prog: error: message`` to stderr and raises SystemExit(2)."""
+    """Run the body; an :class:`InputError` prints ``prog: error: message`` to stderr and raises SystemExit(2),
+    and so does a full disk (ENOSPC, EDQUOT) that no writer named."""
     try:
         yield
     except InputError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" '{os.fsdecode(e.filename)}'" if e.filename is not None else ""
+        print(f"{prog}: error: cannot write{where} ({e.strerror}): free some space or choose another location",
+              file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -30,17 +30,17 @@ def kid(real_features, fake_features, num_subsets=100, max_subset_size=1000, see
     return float(total / num_subsets / m)
 
 
-def keras_features(path, layer=None, batch_size=256):
+def keras_features(path, layer=None, batch_size=256, flag="--kid-model"):
     """A feature function from a Keras model file: images (N, H, W, C) uint8 or float32 pixel values in
     [0, 255] (fed as float32 in that range, resized to the model's input size if it differs) -> (N, F)
     float32, the flattened output of ``layer`` (default: the layer named 'features' if there is one, else
-    the model's output)."""
+    the model's output). ``flag``: the option that named the file, for messages."""
     import tensorflow as tf
 
     try:
         model = tf.keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as e:
-        raise InputError(f"--kid-model '{path}' cannot be loaded as a Keras model "
+        raise InputError(f"{flag} '{path}' cannot be loaded as a Keras model "
                          f"({' '.join(str(e).split())[:120]}): give a .keras file") from None
     names = [item.name for item in model.layers]
     chosen = layer if layer is not None else ("features" if "features" in names else None)

@@ -591,8 +591,8 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
     if arrays is None and folder is not None:
         try:  # a new run's options are written with its first snapshot
             _snapshot(folder, trainer, z_grid, metric, {}, 0.0, None if resume else options)
-        except BaseException:
-            if not resume:  # a failed start leaves nothing that blocks a rerun
+        except Exception:  # a failed start leaves nothing that blocks a rerun (an interrupt or a kill: --resume)
+            if not resume:
                 folder.clear()
             raise
     total_iterations = int(np.ceil(options.total_kimg * 1000 / options.batch_size))

@@ -3,9 +3,9 @@ what they read, numbers checked before work, networks checked when read, images 
 starts and damaged run folders, full disks. Crash and kill tests run the command in a subprocess."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -82,8 +82,6 @@ def _holding(body):
 
 def _tiny_data_dir(path):
     """A data directory of 20 random latents (w_dim 32) with one binary attribute 'b'."""
-    import numpy as np
-
     from gradctrl.datadir import DataDir, write_data_dir
 
     rng = np.random.default_rng(0)
@@ -184,8 +182,6 @@ NUMBER_CASES = [
 def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
     """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
     naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
-    import numpy as np
-
     from gradctrl import world
     from gradctrl.commands import evaluate, figures, manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
@@ -242,8 +238,6 @@ def test_a_generator_pickle_with_nan_weights_is_refused_naming_the_file_and_the_
 
 def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor(tmp_path, capsys):
     """Item 8: our model directory with a NaN weight (a diverged training run) is refused when read."""
-    import numpy as np
-
     from gradctrl.classifier import WEIGHTS_FILE, LatentClassifier, save_classifier
     from gradctrl.commands import manipulate
 
@@ -280,8 +274,6 @@ def _png_folder(folder, images, mode=None, palette=None):
 
 def test_sixteen_bit_pngs_are_scaled_to_eight_bits(tmp_path):
     """Item 6: a 16-bit grayscale PNG (mode I;16) is read as v * 255 / 65535, rounded (was: its low byte)."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     rng = np.random.default_rng(0)
@@ -295,8 +287,6 @@ def test_sixteen_bit_pngs_are_scaled_to_eight_bits(tmp_path):
 
 def test_palette_pngs_are_read_as_their_colours(tmp_path):
     """Item 6: a palette PNG (mode P) is read as the RGB colours its indices name (was: the indices)."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     rng = np.random.default_rng(1)
@@ -310,8 +300,6 @@ def test_palette_pngs_are_read_as_their_colours(tmp_path):
 
 def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
     """Item 6: floating-point PNG data (mode F, e.g. from a TIFF renamed .png) is refused with the reason."""
-    import numpy as np
-
     from stylegan2.dataset import load_images
 
     from PIL import Image
@@ -325,16 +313,18 @@ def test_pngs_of_a_mode_without_an_eight_bit_reading_are_refused(tmp_path):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a 64 KiB tmpfs (a full disk for anything bigger); the test skips where it cannot be mounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
+def small_disk():
+    """A folder on a 64 KiB tmpfs (a full disk for anything bigger); the test skips where it cannot be mounted.
+    Mounted outside pytest's numbered folders, which a concurrent pytest session may clean up."""
+    disk = Path(tempfile.mkdtemp(prefix="gradctrl-small-disk-"))
     mount = shutil.which("mount") if os.geteuid() == 0 else None
     if mount is None or subprocess.run([mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
                                        capture_output=True).returncode != 0:
+        disk.rmdir()
         pytest.skip("cannot mount a small tmpfs here (needs root and mount)")
     yield disk
     subprocess.run(["umount", "--lazy", str(disk)], check=True)  # lazy: a file a killed writer left open
+    disk.rmdir()
 
 
 TINY_RUN = ["--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "1",
@@ -358,8 +348,6 @@ def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, ca
     """Item 4: a start that fails (a --kid-model that is no model, a disk that fills at the first snapshot)
     leaves no training_options.json and no folder, so the same command is not refused as 'holds a training run'
     (a full disk fails again the same way; the fixed command trains)."""
-    import numpy as np
-
     data = tmp_path / "images.npy"
     np.save(data, np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.uint8))
     where = request.getfixturevalue("small_disk") if fault == "full disk" else tmp_path / "runs"
@@ -382,8 +370,6 @@ def _run_folder(tmp_path, **damage):
     import dataclasses
     import json
 
-    import numpy as np
-
     from stylegan2.training import TrainingOptions
 
     data = tmp_path / "images.npy"
@@ -400,8 +386,6 @@ def _run_folder(tmp_path, **damage):
 
 def _npz_bytes(**arrays):
     import io
-
-    import numpy as np
 
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -455,8 +439,6 @@ WORLD_DAMAGE = {
 def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
     """Item 5: world data whose factors.npz lacks a factor or holds a pickled array, or whose images.npy has
     the wrong rank: one line naming the file and the fix (was: a traceback)."""
-    import numpy as np
-
     from gradctrl import world
 
     folder = _world_folder(tmp_path)
@@ -496,3 +478,83 @@ def test_an_init_pickle_of_other_shapes_is_one_line_and_makes_no_folder(tmp_path
     assert code == 2 and err.count("\n") == 1, err
     assert f"--init '{tmp_path / 'other.pkl'}': its generator does not have this run's shapes" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def full_disk(small_disk):
+    """The 64 KiB tmpfs of :func:`small_disk`, filled up by a file 'filler' (a full disk for any write)."""
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return small_disk
+
+
+def _after_failure(disk):
+    """What is left on the disk beside the filler (temporaries, lock files, half folders)."""
+    return sorted(p.name for p in disk.iterdir() if p.name != "filler")
+
+
+def _command(*argv, tf_log_level="3"):
+    """Run ``python ARGV...`` from the repository root -> CompletedProcess (a crash is an exit code here);
+    ``tf_log_level``: TF_CPP_MIN_LOG_LEVEL, or None for none set (what a user has)."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    if tf_log_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("free_pages", [0, 2])
+def test_train_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, tmp_path, free_pages):
+    """Item 1: train.py writing its model directory on a full disk (a filled 64 KiB tmpfs, or one with 8 KiB
+    left: room for the lock's pid but not for the 10 KiB of weights) exits 2 with one line, twice, leaving no
+    temporaries and no lock file (was: a traceback at the pid, or a segfault inside h5py, exit 139)."""
+    filler = full_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - free_pages * 4096)
+    _tiny_data_dir(tmp_path / "data")
+    for attempt in range(2):
+        run = _command("train.py", "--data_dir", str(tmp_path / "data"), "--out_dir", str(full_disk / "model"),
+                       "--n_epochs", "1", "--quiet")
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
+        assert "No space left on device" in run.stderr and "free some space" in run.stderr, run.stderr
+        assert _after_failure(full_disk) == [], _after_failure(full_disk)
+
+
+def test_world_draw_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
+    """Item 1: ``python -m gradctrl.world draw`` whose images do not fit (200 faces of 16 px, 150 KiB, on a
+    64 KiB tmpfs) exits 2 with one line, its space reserved before the memory map is written (was: SIGBUS)."""
+    run = _command("-m", "gradctrl.world", "draw", "--n", "200", "--resolution", "16", "--out", str(small_disk / "w"))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
+    assert "No space left on device" in run.stderr and f"'{small_disk / 'w'}" in run.stderr, run.stderr
+    assert _after_failure(small_disk) == [], _after_failure(small_disk)
+
+
+def test_prepare_data_on_a_full_disk_is_one_line_and_leaves_no_parts_directory(full_disk, tiny_generator_path,
+                                                                                capsys):
+    """Item 1: prepare_data.py whose parts directory cannot take run.json exits 2 with one line and leaves no
+    empty parts directory (was: an ENOSPC traceback and data.parts/ left behind)."""
+    from gradctrl.commands import prepare_data
+
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40", "--attributes", "b",
+                           "--scorers", "builtin:brightness", "--out_dir", str(full_disk / "data"), "--no_progress"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert _after_failure(full_disk) == [], _after_failure(full_disk)
+
+
+def test_world_commands_start_quiet_and_a_scorer_error_names_scorer(tmp_path, tiny_generator_path):
+    """Item 10: ``python -m gradctrl.world quality`` hides TensorFlow's start-up log like the other commands,
+    and a --scorer that is no Keras model is named as --scorer (was: --kid-model, after TensorFlow's log)."""
+    _world_folder(tmp_path)
+    (tmp_path / "bad.keras").write_bytes(b"not a model")
+    run = _command("-m", "gradctrl.world", "quality", "--network", str(tiny_generator_path), "--data",
+                   str(tmp_path / "world"), "--out", str(tmp_path / "quality"), "--n", "2", "--scorer",
+                   str(tmp_path / "bad.keras"), tf_log_level=None)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-3000:]
+    assert f"--scorer '{tmp_path / 'bad.keras'}' cannot be loaded as a Keras model" in run.stderr, run.stderr
+    assert not (tmp_path / "quality").exists()

@@ -211,18 +211,21 @@ def read_only(tmp_path):
 
 
 def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_generator_path, capsys):
+    import numpy as np
+
     from gradctrl.classifier import LatentClassifier, save_classifier
     from gradctrl.commands import manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
 
     save_classifier(LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5), tmp_path / "model")
+    np.save(tmp_path / "images.npy", np.zeros((16, 8, 8, 3), np.uint8))  # train reads its data before --outdir
     runs = [lambda: manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
                                      str(read_only / "edits"), "--generator", str(tiny_generator_path),
                                      "--n_samples", "1", "--steps", "1", "--no_progress"]),
             lambda: prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40",
                                        "--attributes", "b", "--scorers", "builtin:brightness", "--out_dir",
                                        str(read_only / "data"), "--no_progress"]),
-            lambda: stylegan2_main(["train", "--data", str(tmp_path / "none.npy"), "--outdir",
+            lambda: stylegan2_main(["train", "--data", str(tmp_path / "images.npy"), "--outdir",
                                     str(read_only / "run")])]
     for run in runs:
         with pytest.raises(SystemExit) as e:
