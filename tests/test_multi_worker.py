@@ -99,7 +99,8 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(tmp_path):
     assert_same_state(outdirs[0] / "checkpoint.npz", one_process(outdirs[0], 3))
     assert not outdirs[1].exists()  # the other worker wrote nothing, not even its --outdir
     assert sorted(p.name for p in outdirs[0].iterdir() if not p.name.startswith(".")) == [
-        "checkpoint.npz", "fakes000000.png", "log.jsonl", "network-snapshot-000000.pkl", "training_options.json"]
+        "checkpoint.npz", "fakes000000.png", "index.html", "log.jsonl", "network-snapshot-000000.pkl",
+        "training_options.json"]
     log = [json.loads(line) for line in (outdirs[0] / "log.jsonl").read_text().splitlines()]
     assert [record["kimg"] for record in log] == pytest.approx([0.0, 0.024])
 
