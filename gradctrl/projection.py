@@ -22,10 +22,12 @@ Gradients are taken through the fast synthesis path with transposed up-sampling
 """
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
+from .files import check_container
 from .latents import STREAM_PROJECT, sample_w
 
 SPACES = ("w", "w+")
@@ -172,31 +174,32 @@ class ImageLoss:
         return loss
 
 
+def _load_keras_file(path, what, missing):
+    """A Keras model file (.keras, .h5) -> the model, uncompiled; UserError naming ``what`` for a missing file
+    (with the fix ``missing``), another extension, a damaged container or a model Keras cannot load."""
+    import keras
+
+    if not path.is_file():
+        raise UserError(f"{what} not found: {missing}")
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise UserError(f"{what} is not a .keras or .h5 file")
+    check_container(path, what, "copy or save it again")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for unreadable files
+        message = " ".join(str(e).split())[:300]
+        raise UserError(f"{what} cannot be loaded ({type(e).__name__}: {message})") from None
+
+
 def load_features(path):
     """A Keras model file (.keras or .h5) as a feature network -> callable images (N, R, R, C) float32 in
     [-1, 1] -> list of its outputs (tensors, differentiable). The model is fed pixel values in [0, 255]
     (the convention of the world's scorer), resized (bilinear) to its input size when that is fixed.
     A missing or unreadable file is a UserError."""
-    from pathlib import Path
-
     import tensorflow as tf
 
-    from .files import check_container
-
     path = Path(path)
-    what = f"--features model '{path}'"
-    if not path.is_file():
-        raise UserError(f"{what} not found: give a Keras .keras or .h5 file")
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise UserError(f"{what} is not a .keras or .h5 file")
-    check_container(path, what, "copy or save it again")
-    try:
-        import keras
-
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for unreadable files
-        message = " ".join(str(e).split())[:300]
-        raise UserError(f"{what} cannot be loaded ({type(e).__name__}: {message})") from None
+    model = _load_keras_file(path, f"--features model '{path}'", "give a Keras .keras or .h5 file")
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
     size = tuple(int(s) for s in shape[1:3]) if shape and len(shape) == 4 and None not in shape[1:3] else None
 
@@ -294,11 +297,7 @@ def load_vgg16(source, width=VGG16_WIDTH):
     (``keras.applications.VGG16(include_top=False)`` saved), checked by :func:`check_vgg16`; or "imagenet":
     Keras' own ImageNet weights, which Keras downloads on first use (needs internet once). UserError for a
     missing, unreadable or non-VGG16 file."""
-    from pathlib import Path
-
     import keras
-
-    from .files import check_container
 
     if source == "imagenet":
         try:
@@ -311,17 +310,8 @@ def load_vgg16(source, width=VGG16_WIDTH):
         return LPIPS(model, "VGG16 (ImageNet, Keras)")
     path = Path(source)
     what = f"--vgg16 '{path}'"
-    if not path.is_file():
-        raise UserError(f"{what} not found: give Keras' VGG16 saved as .keras or .h5, or 'imagenet' to let Keras "
-                        "download its weights")
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise UserError(f"{what} is not a .keras or .h5 file")
-    check_container(path, what, "copy or save it again")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for unreadable files
-        message = " ".join(str(e).split())[:300]
-        raise UserError(f"{what} cannot be loaded ({type(e).__name__}: {message})") from None
+    model = _load_keras_file(path, what, "give Keras' VGG16 saved as .keras or .h5, or 'imagenet' to let Keras "
+                                         "download its weights")
     check_vgg16(model, what, width)
     return LPIPS(model, f"VGG16 '{path.name}'")
 
