@@ -3,12 +3,11 @@
 :func:`claims_files` turns a :class:`gradctrl.claims.Claims` into the files ``write_evaluation``
 (:mod:`gradctrl.reports`) writes beside the method comparison.
 """
-import io
 
 import numpy as np
 
 from .methods import REGISTRY
-from .reports import csv_text
+from .reports import csv_text, panel_grid, png_bytes
 
 CLAIM_TITLES = {"disentanglement": "1. Exclusion disentangles better than the baselines",
                 "nonlinearity": "2. The gradient field is nonlinear: following it beats a straight line",
@@ -167,19 +166,9 @@ def plot_claims(claims):
     """PNG bytes of the claims' plots -> {"disentanglement.png", "small_data.png", "shared_channels.png"}."""
     from matplotlib.figure import Figure
 
-    def png(figure):
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
-
     planted = [r for r in claims.disentanglement if r["pair"] in ("planted", "control") and r["quantity"] == "change"]
     panels = list(dict.fromkeys((r["attribute"], r["edit"], r["other"]) for r in planted)) or [("", "", "")]
-    columns = min(4, len(panels))
-    rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(3.0 * columns, 2.8 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axis in axes[len(panels):]:
-        axis.set_visible(False)
+    figure, axes = panel_grid(len(panels), 3.0, 2.8)
     for axis, (attr, edit, other) in zip(axes, panels):
         for i, m in enumerate(REGISTRY):
             mine = [r for r in planted if (r["attribute"], r["edit"], r["other"], r["method"]) == (attr, edit, other, m)]
@@ -193,7 +182,7 @@ def plot_claims(claims):
         axis.set_ylabel("partner |change| (std)")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="x-small")
-    files = {"disentanglement.png": png(figure)}
+    files = {"disentanglement.png": png_bytes(figure)}
 
     figure = Figure(figsize=(5, 3.5), layout="constrained")
     axis = figure.subplots()
@@ -206,7 +195,7 @@ def plot_claims(claims):
     axis.set_ylabel("target change at the end (std)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize="x-small")
-    files["small_data.png"] = png(figure)
+    files["small_data.png"] = png_bytes(figure)
 
     figure = Figure(figsize=(5, 3.5), layout="constrained")
     axis = figure.subplots()
@@ -219,7 +208,7 @@ def plot_claims(claims):
     axis.set_xlabel("label association (Cramér's V)")
     axis.set_ylabel("top-k salient channel overlap")
     axis.grid(alpha=0.3)
-    files["shared_channels.png"] = png(figure)
+    files["shared_channels.png"] = png_bytes(figure)
     return files
 
 

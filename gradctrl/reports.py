@@ -96,9 +96,28 @@ def plot_curves(results, methods, latent_only):
             for level in curves.LEVELS:
                 axis.axvline(level, color="0.8", lw=0.8, zorder=0)
     axes[0][0].legend(fontsize="small")
+    return png_bytes(figure)
+
+
+def png_bytes(figure):
+    """A matplotlib Figure as PNG bytes at 100 dpi (the one PNG form of every plot in the reports)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
+
+
+def panel_grid(count, panel_width, panel_height):
+    """A figure of ``count`` panels, at most 4 a row, each ``panel_width`` x ``panel_height`` inches -> (Figure,
+    the first ``count`` axes in row order); the grid's unused axes are hidden."""
+    from matplotlib.figure import Figure
+
+    columns = min(4, count)
+    rows = -(-count // columns)
+    figure = Figure(figsize=(panel_width * columns, panel_height * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[count:]:
+        axis.set_visible(False)
+    return figure, axes[:count]
 
 
 def csv_text(rows):

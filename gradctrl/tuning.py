@@ -11,7 +11,6 @@ does not depend on the layer range, so it is computed once per (edit, method, ex
 per range.
 """
 import dataclasses
-import io
 import itertools
 import json
 import re
@@ -21,6 +20,7 @@ import numpy as np
 from . import curves
 from .claims import latent_abs_change, latent_target_changes
 from .methods import REGISTRY, edit_latents
+from .reports import panel_grid, png_bytes
 
 TOP_KS = (0, 8, 16, 32, 64)          # the pre-registered top-k values (of w_dim 128)
 COARSE_TOP_KS = (0, 16, 64)          # the demo-sized default's subset
@@ -177,15 +177,8 @@ def _key(name):
 def plot_frontier(tuning, partners_of):
     """PNG bytes: per edit, mean partner |change| against mean target change along the path, one line per
     top-k of GradCtrl with exclusion (each at its best layer range) and one per other method (dashed)."""
-    from matplotlib.figure import Figure
-
     edits = list(dict.fromkeys((case.attribute, case.label) for case, *_ in tuning.frontier)) or [("", "")]
-    columns = min(4, len(edits))
-    rows = -(-len(edits) // columns)
-    figure = Figure(figsize=(3.2 * columns, 2.9 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axis in axes[len(edits):]:
-        axis.set_visible(False)
+    figure, axes = panel_grid(len(edits), 3.2, 2.9)
     for axis, (attribute, label) in zip(axes, edits):
         colour = 0
         for case, method, k, target, partner in tuning.frontier:
@@ -204,6 +197,4 @@ def plot_frontier(tuning, partners_of):
         axis.grid(alpha=0.3)
         if colour:
             axis.legend(fontsize="xx-small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return png_bytes(figure)
