@@ -1,5 +1,5 @@
 """The fast synthesis path: the network of :class:`~stylegan2.networks.SynthesisNetwork`, computed with less
-memory traffic and no transposed convolution, to float32 rounding of the straightforward path.
+memory traffic, to float32 rounding of the straightforward path.
 
 What differs from the straightforward per-layer path (``SynthesisNetwork.__call__``):
 
@@ -31,6 +31,9 @@ Training takes gradients through this path, and there the polyphase form's slice
 (the gradient of each slice fills a zero tensor of the input's size): ``upsampling="transposed"`` runs the
 up-sampling convolution as TensorFlow's transposed convolution and every FIR pass as two matmuls with banded
 matrices (:func:`stylegan2.ops.fir_2d_matmul`), which the trainer uses (1.5x faster training, bench/train.py).
+Without XLA the same holds for the forward pass alone (the phases' slices and interleave are separate passes
+over memory): ``upsampling="auto"``, what :class:`~stylegan2.generator.Generator` renders with, takes the
+polyphase form only in layers whose steps XLA compiles and the transposed form in the others.
 
 Inference at 256 px and more on CPU (:meth:`FastSynthesis.per_sample`, what
 :class:`~stylegan2.generator.Generator` runs there, :func:`default_per_sample`) renders one sample at a time
@@ -61,10 +64,15 @@ XLA_CONV_MIN_CHANNELS = 256
 PER_SAMPLE_MIN_RESOLUTION = 256
 MODCONV_MODES = ("input", "grouped")
 # How an up-sampling layer computes: "polyphase" (four stride-1 convolutions and an FIR pass over the phases,
-# the fastest forward pass: inference) or "transposed" (TensorFlow's transposed convolution and the FIR pass as
-# two matmuls: the fastest when gradients are taken, since the polyphase form's slices have costly gradients;
-# training, measured in bench/train.py --profile).
-UPSAMPLING_MODES = ("polyphase", "transposed")
+# the fastest forward pass where XLA fuses that pass into the layer's function), "transposed" (TensorFlow's
+# transposed convolution and the FIR pass as two matmuls: the fastest when gradients are taken, since the
+# polyphase form's slices have costly gradients; training, measured in bench/train.py --profile), or "auto"
+# (per layer: polyphase where the layer's steps run as one XLA function, transposed where they run as plain
+# operations, there the phases' slices and interleave are separate passes over memory; what Generator renders
+# with. Measured back to back on this loaded 2-core CPU, ms per image: the world's 32 px generator (no layer
+# compiled) batch 64 polyphase 7.5, transposed 6.0, auto 6.0-6.7; config-f shapes 64 px batch 16 650 / 670 / 629,
+# 256 px batch 2 1964 / 2326 / 1799 (bench/measure_loop.py times the world's case inside the claims' loop).
+UPSAMPLING_MODES = ("polyphase", "transposed", "auto")
 PRECISIONS = ("float32", "bfloat16")
 # Default output resolution from which a conv layer's convolution runs in bfloat16 (precision="bfloat16").
 # Measured on config-f 1024 (xla=False, 2 samples, raw images of std 1.5): every layer adds about the same
@@ -107,10 +115,10 @@ class FastSynthesis:
         modconv = modconv or default_modconv()
         if modconv not in MODCONV_MODES:
             raise ValueError(f"modconv must be one of {MODCONV_MODES}, got {modconv!r}")
-        if upsampling not in UPSAMPLING_MODES or (upsampling == "transposed" and modconv != "input"):
-            raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES} ('transposed' with modconv 'input'), "
+        if upsampling not in UPSAMPLING_MODES or (upsampling != "polyphase" and modconv != "input"):
+            raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES} (not polyphase only with modconv 'input'), "
                              f"got {upsampling!r} with modconv {modconv!r}")
-        self._transposed = upsampling == "transposed"
+        self.upsampling = upsampling
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if ops.fir_factors(net.resample_kernel) is None:
@@ -127,10 +135,17 @@ class FastSynthesis:
 
     # ----- building blocks (graph code, run while tracing) -----
 
+    def _uses_xla(self, large):
+        """Whether a step of a layer that is ``large`` (or not) runs as one XLA function."""
+        return self._xla if self._xla is not None else large
+
+    def _transposed(self, compiled):
+        """Whether an up-sampling step uses the transposed form, given whether it runs in an XLA function."""
+        return self.upsampling == "transposed" or (self.upsampling == "auto" and not compiled)
+
     def _compiled(self, key, function, large):
         """``function`` as is, or wrapped once in an XLA-compiled tf.function for a large layer."""
-        use_xla = self._xla if self._xla is not None else large
-        if not use_xla:
+        if not self._uses_xla(large):
             return function
         if key not in self._functions:
             self._functions[key] = tf.function(function, jit_compile=True, autograph=False)
@@ -141,9 +156,9 @@ class FastSynthesis:
         return x if x.dtype == dtype else tf.cast(x, dtype)
 
     def _fir_up(self, y, kernel_size):
-        """The FIR pass of an up-sampling convolution's output (phases, or the transposed convolution's output)
-        in float32 -> (N, 2H, 2W, O)."""
-        if self._transposed:
+        """The FIR pass of an up-sampling convolution's output (the phases, a dict, or the transposed
+        convolution's output, a tensor) in float32 -> (N, 2H, 2W, O)."""
+        if not isinstance(y, dict):
             return ops.fir_transposed(tf.cast(y, tf.float32), self._kernel, kernel_size)
         phases = [[None if p is None else tf.cast(p, tf.float32) for p in row] for row in y["phases"]]
         return ops.fir_interleave(dict(y, phases=phases), self._kernel)
@@ -196,14 +211,14 @@ class FastSynthesis:
         _, h, w, _ = y.shape
         return tf.transpose(tf.reshape(y, [h, w, -1, channels]), [2, 0, 1, 3])
 
-    def _conv(self, xm, layer, up, dtype, weight=None):
+    def _conv(self, xm, layer, up, dtype, weight=None, transposed=False):
         """The layer's convolution of modulated xm in ``dtype``: a tensor, or the phases of an up-sampling
-        convolution.
+        convolution (a dict) unless ``transposed``.
 
         weight: None for the layer's own runtime weight, read from its variables in the graph (so gradients
         with respect to the stored weights are exact), else a grouped weight."""
         w = self._cast(layer.weight if weight is None else weight, dtype)
-        if up and self._transposed:
+        if up and transposed:
             return ops.transposed_conv(self._cast(xm, dtype), w)
         if up:
             return ops.upsample_conv_phases(self._cast(xm, dtype), w, self._kernel)
@@ -223,7 +238,7 @@ class FastSynthesis:
             weight = self._grouped_weight(layer, s, demodulate=True)
 
             def body(x, weight, noise, s_next, rgb_weight):
-                y = self._conv(self._to_groups(x), layer, up, dtype, weight)
+                y = self._conv(self._to_groups(x), layer, up, dtype, weight)  # grouped: always polyphase
                 y = self._fir_up(y, layer.weight.shape[0]) if up else y
                 return self._epilogue(self._from_groups(y, layer.out_channels), None, noise, layer, s_next, rgb_weight,
                                       next_dtype)
@@ -237,13 +252,15 @@ class FastSynthesis:
 
         if layer.weight.shape[2] >= XLA_CONV_MIN_CHANNELS and dtype == tf.float32 and self._xla is not False:
             def whole(xm, d, noise, s_next, rgb_weight):
-                return rest(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
+                y = self._conv(xm, layer, up, dtype, transposed=self._transposed(self._uses_xla(True)))
+                return rest(y, d, noise, s_next, rgb_weight)
             return self._compiled(key, whole, True)(xm, d, noise, s_next, rgb_weight)
-        return self._compiled(key, rest, large)(self._conv(xm, layer, up, dtype), d, noise, s_next, rgb_weight)
+        y = self._conv(xm, layer, up, dtype, transposed=self._transposed(self._uses_xla(large)))
+        return self._compiled(key, rest, large)(y, d, noise, s_next, rgb_weight)
 
     def _compiles(self, layer, size):
         """Whether a layer with ``size`` x ``size`` outputs runs its steps as one XLA function (see _compiled)."""
-        return self._xla if self._xla is not None else size * size * layer.out_channels >= XLA_MIN_ELEMENTS
+        return self._uses_xla(size * size * layer.out_channels >= XLA_MIN_ELEMENTS)
 
     @staticmethod
     def _torgb_weight(layer, s):
@@ -257,25 +274,26 @@ class FastSynthesis:
     def _skip_sum(self, key, y, rgb, bias):
         """y <- upsample(y) + rgb + bias (y None: rgb + bias)."""
         _, h, w, c = rgb.shape
+        large = h * w * c * 8 >= XLA_MIN_ELEMENTS  # RGB has few channels and light steps: 8x fewer values
+        upsample = ops.upsample_2d_matmul if self._transposed(self._uses_xla(large)) else ops.upsample_2d_polyphase
 
         def body(y, rgb):
             rgb = rgb + bias
-            if y is None:
-                return rgb
-            return (ops.upsample_2d_matmul if self._transposed else ops.upsample_2d_polyphase)(y, self._kernel) + rgb
-        # RGB has few channels and light steps: compiled from 8x fewer values (128 px and up for RGB).
-        return self._compiled(key, body, h * w * c * 8 >= XLA_MIN_ELEMENTS)(y, rgb)
+            return rgb if y is None else upsample(y, self._kernel) + rgb
+        return self._compiled(key, body, large)(y, rgb)
 
     def _resnet_tail(self, key, z, t, skip_weight, s_next, next_dtype):
         """Resnet block end: (z + upsample_conv(t, skip 1x1)) / sqrt 2 -> (x, x * s_next in ``next_dtype``)."""
         _, h, w, c = z.shape
+        large = h * w * c >= XLA_MIN_ELEMENTS
+        upsample = (ops.upsample_conv_2d_transposed if self._transposed(self._uses_xla(large))
+                    else ops.upsample_conv_2d_polyphase)
 
         def body(z, t, s_next):
-            upsample = ops.upsample_conv_2d_transposed if self._transposed else ops.upsample_conv_2d_polyphase
             skip = upsample(t, skip_weight(), self._kernel)
             x = (z + skip) * np.float32(1 / np.sqrt(2))
             return x, None if s_next is None else self._cast(x * s_next[:, tf.newaxis, tf.newaxis, :], next_dtype)
-        return self._compiled(key, body, h * w * c >= XLA_MIN_ELEMENTS)(z, t, s_next)
+        return self._compiled(key, body, large)(z, t, s_next)
 
     def __call__(self, ws, noise):
         """ws: (N, num_ws, w_dim) float32; noise: list of (N or 1, H, W, 1). -> (N, R, R, C) float32, NHWC."""

@@ -7,7 +7,7 @@ import tensorflow as tf
 from . import official_pickle
 from .errors import InputError
 from . import ops
-from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis, default_per_sample
+from .fast_synthesis import MODCONV_MODES, PRECISIONS, FastSynthesis, default_modconv, default_per_sample
 from .networks import MappingNetwork, SynthesisNetwork
 from .official_pickle import NetworkState
 
@@ -25,9 +25,9 @@ class Generator:
     from an edited state), ``mapping_network`` and ``synthesis_network`` (the :mod:`stylegan2.networks`
     modules, whose variables hold the stored values: trainers read and update them) and ``w_avg_variable``.
 
-    Synthesis options (see :mod:`stylegan2.fast_synthesis`): ``fast`` (default True: the polyphase, fused
-    path; False: the straightforward per-layer path, kept as the reference), ``modconv`` ('input' |
-    'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
+    Synthesis options (see :mod:`stylegan2.fast_synthesis`): ``fast`` (default True: the fused path, its
+    up-sampling 'auto' with modconv 'input', else 'polyphase'; False: the straightforward per-layer path, kept
+    as the reference), ``modconv`` ('input' | 'grouped'; None: 'grouped' on a GPU, else 'input'), ``precision`` ('float32' | 'bfloat16'), ``xla``
     (None: XLA for large layers' fused steps on CPU; True: every layer; False: none), ``jit_compile`` (the
     whole synthesis compiled by XLA: an option for GPUs; on this project's CPU it is slower, see the README).
     ``per_sample`` (None: :func:`~stylegan2.fast_synthesis.default_per_sample`, True on CPU from 256 px): the
@@ -96,10 +96,14 @@ class Generator:
         self.fast = bool(fast)
         if not self.fast:
             synthesis = self._synthesis_net.__call__
-        elif jit_compile or not (default_per_sample(self.img_resolution) if per_sample is None else per_sample):
-            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).__call__
-        else:  # one sample at a time: XLA compiled once for every batch size, one sample's activations held
-            synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla).per_sample
+        else:
+            modconv = modconv or default_modconv()
+            fast_synthesis = FastSynthesis(self._synthesis_net, modconv, precision, xla,
+                                           upsampling="auto" if modconv == "input" else "polyphase")
+            whole_batch = jit_compile or not (default_per_sample(self.img_resolution) if per_sample is None
+                                              else per_sample)
+            # per_sample: one sample at a time, XLA compiled once for every batch size, one sample's activations held
+            synthesis = fast_synthesis.__call__ if whole_batch else fast_synthesis.per_sample
         self._synthesis_fn = tf.function(synthesis, autograph=not self.fast, jit_compile=bool(jit_compile),
                                          input_signature=[
             tf.TensorSpec([None, self.num_ws, self.w_dim], tf.float32),

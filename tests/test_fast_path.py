@@ -120,6 +120,29 @@ def test_transposed_upsampling_matches_straightforward(name):
 
 
 @pytest.mark.parametrize("name", ["skip16", "resnet32_gray", "orig32_halving"])
+def test_auto_upsampling_mixes_both_forms_and_matches_straightforward(name, monkeypatch):
+    """upsampling='auto' (what Generator renders with): with the XLA threshold lowered so that the layers of
+    the top resolution compile and the others do not, the compiled ones take the polyphase form and the plain
+    ones the transposed form, and the image is the straightforward path's."""
+    from stylegan2 import fast_synthesis
+
+    state = randomised(name)
+    G = Generator(state)
+    net = G.synthesis_network
+    top = net.resolution * net.resolution * min(layer.out_channels for layer in net.conv_layers[-2:])
+    monkeypatch.setattr(fast_synthesis, "XLA_MIN_ELEMENTS", top)
+    forms = []
+    for form in ("upsample_conv_phases", "transposed_conv"):
+        original = getattr(ops, form)
+        monkeypatch.setattr(ops, form, lambda *args, _f=original, _name=form: forms.append(_name) or _f(*args))
+    ws = rand(3, G.num_ws, G.w_dim, seed=8)
+    synthesis = tf.function(FastSynthesis(net, modconv="input", upsampling="auto").__call__, autograph=False)
+    images = synthesis(tf.constant(ws), net.const_noise)
+    assert set(forms) == {"upsample_conv_phases", "transposed_conv"}
+    assert rel_error(images, Generator(state, fast=False).synthesis(ws)) < REL_TOL
+
+
+@pytest.mark.parametrize("name", ["skip16", "resnet32_gray", "orig32_halving"])
 @pytest.mark.parametrize("modconv", ["input", "grouped"])
 def test_xla_fused_steps_match_straightforward(name, modconv):
     """xla=True: every layer's fused steps compiled with XLA, as large layers are by default (the last

@@ -33,7 +33,7 @@ def loss_of(synthesis, ws, noise, probe):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("modconv,upsampling", [("input", "polyphase"), ("grouped", "polyphase"),
-                                                ("input", "transposed")])
+                                                ("input", "transposed"), ("input", "auto")])
 def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv, upsampling):
     G = randomised(name)
     net = G.synthesis_network
