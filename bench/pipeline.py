@@ -73,12 +73,12 @@ def bench_data(G, np, n_samples, batch_size, parts_dir, log):
     """run_parts vs the same renders in a loop -> (stage throughput / rendering throughput)."""
     import stylegan2
     from gradctrl import sampling
-    from gradctrl.scorers import make_scorer
+    from gradctrl.scorers import make_scorers
 
     specs = {"light": "builtin:brightness", "hue": "builtin:color3"}
     plan = sampling.SamplingPlan(generator_sha256="0" * 64, n_samples=n_samples, seed=0, truncation=0.7,
                                  scorers=specs, part_size=max(batch_size, n_samples // 2), p_perclass=0.1, p_val=0.3)
-    scorers = {attr: make_scorer(spec, attr) for attr, spec in specs.items()}
+    scorers = make_scorers(specs)
     w = sampling.mapped_latents(G, plan, 0, n_samples)
     ws = np.repeat(w[:, None], G.num_ws, axis=1)
     start = time.perf_counter()

@@ -32,7 +32,7 @@ def main():
 
     from gradctrl import sampling
     from gradctrl.render import render_originals
-    from gradctrl.scorers import make_scorer
+    from gradctrl.scorers import make_scorers
 
     G = stylegan2.random_generator(resolution=args.resolution, architecture="skip", fmap_base=args.fmap_base,
                                    fmap_max=args.fmap_max, z_dim=args.w_dim, w_dim=args.w_dim, mapping_layers=8,
@@ -40,7 +40,7 @@ def main():
     specs = {"brightness": "builtin:brightness", "warmth": "builtin:warmth", "color": "builtin:color3"}
     plan = sampling.SamplingPlan(generator_sha256="bench", n_samples=args.n, seed=0, truncation=0.7, scorers=specs,
                                  part_size=args.part_size, p_perclass=0.05, p_val=0.3)
-    scorers = {name: make_scorer(spec, name) for name, spec in specs.items()}
+    scorers = make_scorers(specs)
     w = sampling.mapped_latents(G, plan, 0, args.n)
     render_originals(G, w[:args.batch_size], args.batch_size)  # trace once
     start = time.perf_counter()

@@ -85,11 +85,14 @@ class Scorer:
         return scores
 
 
-def make_scorer(spec, attribute=None):
-    """Build the :class:`Scorer` a spec string names (see the module docstring); ``attribute`` names it in errors."""
+def make_scorer(spec, attribute=None, models=None):
+    """Build the :class:`Scorer` a spec string names (see the module docstring); ``attribute`` names it in errors;
+    ``models``: the Keras models already loaded by :func:`make_scorers` (a dict it fills), None for a scorer
+    of its own."""
     if not isinstance(spec, str) or ":" not in spec:
         raise UserError(f"unknown scorer {spec!r}" + (f" for attribute '{attribute}'" if attribute else "")
                         + f": use {SPEC_HELP}")
+    models = {} if models is None else models
     kind, rest = spec.split(":", 1)
     if kind == "builtin":
         if rest not in BUILTIN_NAMES:
@@ -98,7 +101,7 @@ def make_scorer(spec, attribute=None):
     if kind == "python":
         return Scorer(spec, _python_function(spec, rest), attribute)
     if kind == "keras":
-        return Scorer(spec, _keras_function(spec, rest), attribute)
+        return Scorer(spec, _keras_function(spec, rest, models), attribute)
     if kind == "nvidia":
         return Scorer(spec, _nvidia_function(spec, rest), attribute)
     if kind == "world":
@@ -106,9 +109,17 @@ def make_scorer(spec, attribute=None):
 
         if rest not in SCORER_OUTPUTS:
             raise UserError(f"unknown world scorer '{spec}': use world:{'|'.join(SCORER_OUTPUTS)}")
-        return Scorer(spec, _keras_function(spec, f"{SCORER_PATH},output={rest}"), attribute)
+        return Scorer(spec, _keras_function(spec, f"{SCORER_PATH},output={rest}", models), attribute)
     raise UserError(f"unknown scorer '{spec}'" + (f" for attribute '{attribute}'" if attribute else "")
                     + f": use {SPEC_HELP}")
+
+
+def make_scorers(specs):
+    """{attribute: spec} -> {attribute: :class:`Scorer`}, in the same order. Scorers reading one Keras model
+    file with the same size and range (``world:`` specs, ``keras:`` specs that differ in ``output`` only) share
+    one loaded copy, which runs once per batch for all of them."""
+    models = {}
+    return {attr: make_scorer(spec, attr, models) for attr, spec in specs.items()}
 
 
 def scorer_record(spec):
@@ -243,66 +254,92 @@ def _keras_options(spec, rest):
     return path, options
 
 
-def _keras_function(spec, rest):
-    """Load the Keras model or SavedModel a ``keras:`` spec names -> images uint8 (N,H,W,C) -> scores."""
-    path, options = _keras_options(spec, rest)
-    import tensorflow as tf
+class _KerasModel:
+    """A Keras model or SavedModel signature loaded once and read by every ``keras:``/``world:`` scorer of one
+    :func:`make_scorers` call that names its file with the same size and range: a batch runs the model once,
+    and each scorer takes its output (the world's six attributes: one pass of the scorer instead of six)."""
 
-    model_path = Path(path)
-    if not model_path.exists():
-        raise UserError(f"scorer '{spec}': model '{path}' not found")
-    try:
-        if model_path.is_dir():
-            call, input_shape = _saved_model_call(spec, tf, model_path, options["output"])
-        elif model_path.suffix in (".keras", ".h5", ".hdf5"):
-            import keras
+    def __init__(self, spec, path, size, value_range):
+        import tensorflow as tf
 
-            check_container(model_path, f"scorer '{spec}': model '{path}'", "copy or download it again")
+        model_path = Path(path)
+        if not model_path.exists():
+            raise UserError(f"scorer '{spec}': model '{path}' not found")
+        try:
+            self._what = "the serving signature" if model_path.is_dir() else "the model"
+            if model_path.is_dir():
+                self._run, self.output_names, input_shape = _saved_model_run(spec, tf, model_path)
+            elif model_path.suffix in (".keras", ".h5", ".hdf5"):
+                import keras
 
-            model = keras.saving.load_model(model_path, compile=False)
-            input_shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
-            call = _keras_model_call(spec, model, options["output"])
-        else:
-            raise UserError(f"scorer '{spec}': '{path}' is neither a .keras/.h5 file nor a SavedModel folder")
-    except UserError:
-        raise
-    except Exception as e:  # Keras and TensorFlow raise many types for unreadable files
-        message = " ".join(str(e).split())[:300]
-        raise UserError(f"scorer '{spec}': cannot load model '{path}' ({type(e).__name__}: {message})") from None
-    size = options["size"]
-    if size is None and input_shape is not None and len(input_shape) == 4 and None not in input_shape[1:3]:
-        size = (int(input_shape[1]), int(input_shape[2]))
-    lo, hi = options["range"]
+                check_container(model_path, f"scorer '{spec}': model '{path}'", "copy or download it again")
+                model = keras.saving.load_model(model_path, compile=False)
+                input_shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
+                self.output_names = list(getattr(model, "output_names", None) or [])
+                self._run = _keras_model_run(model, self.output_names)
+            else:
+                raise UserError(f"scorer '{spec}': '{path}' is neither a .keras/.h5 file nor a SavedModel folder")
+        except UserError:
+            raise
+        except Exception as e:  # Keras and TensorFlow raise many types for unreadable files
+            message = " ".join(str(e).split())[:300]
+            raise UserError(f"scorer '{spec}': cannot load model '{path}' ({type(e).__name__}: {message})") from None
+        if size is None and input_shape is not None and len(input_shape) == 4 and None not in input_shape[1:3]:
+            size = (int(input_shape[1]), int(input_shape[2]))
+        self._size, self._range = size, value_range
+        self._last_images, self._last_outputs = None, None
 
-    def score(images):
+    def output_key(self, spec, output):
+        """The output a scorer reads (``output`` checked against the model's names; None: its only one)."""
+        names = self.output_names
+        if output is None and len(names) > 1:
+            raise UserError(f"scorer '{spec}': {self._what} has outputs {', '.join(names)}: pick one with output=NAME")
+        if output is not None and output not in names:
+            raise UserError(f"scorer '{spec}': {self._what} has no output '{output}' (it has {', '.join(names)})")
+        return output or (names[0] if names else None)
+
+    def outputs(self, images):
+        """Every output for a batch, images uint8 (N, H, W, C) -> {name: np.ndarray}; the model runs once per
+        distinct batch (the last batch's copy is kept and compared, so a buffer refilled in place is rescored)."""
+        import tensorflow as tf
+
+        if self._last_images is not None and self._last_images.shape == images.shape and \
+                np.array_equal(self._last_images, images):
+            return self._last_outputs
         x = tf.convert_to_tensor(images, tf.float32)
-        if size is not None and tuple(x.shape[1:3]) != size:
-            x = tf.image.resize(x, size, method="bilinear", antialias=True)
-        x = x * ((hi - lo) / 255.0) + lo
-        return np.asarray(call(x))
+        if self._size is not None and tuple(x.shape[1:3]) != self._size:
+            x = tf.image.resize(x, self._size, method="bilinear", antialias=True)
+        lo, hi = self._range
+        outputs = {name: np.asarray(value) for name, value in self._run(x * ((hi - lo) / 255.0) + lo).items()}
+        self._last_images, self._last_outputs = np.array(images, copy=True), outputs
+        return outputs
 
-    return score
+
+def _keras_function(spec, rest, models):
+    """The score function of a ``keras:`` spec, its model taken from (or loaded into) ``models``
+    ({(path, size, range): _KerasModel}) -> images uint8 (N,H,W,C) -> scores."""
+    path, options = _keras_options(spec, rest)
+    key = (str(Path(path).resolve()), options["size"], options["range"])
+    if key not in models:
+        models[key] = _KerasModel(spec, path, options["size"], options["range"])
+    model = models[key]
+    output = model.output_key(spec, options["output"])
+    return lambda images: model.outputs(images)[output]
 
 
-def _keras_model_call(spec, model, output):
-    """call(x) -> the one output of a Keras model; ``output`` names it when the model has several."""
-    names = list(getattr(model, "output_names", None) or [])
-    if output is None and len(names) > 1:
-        raise UserError(f"scorer '{spec}': the model has outputs {', '.join(names)}: pick one with output=NAME")
-    if output is not None and output not in names:
-        raise UserError(f"scorer '{spec}': the model has no output '{output}' (it has {', '.join(names)})")
-    if len(names) <= 1:
-        return lambda x: model(x, training=False)
-
-    def call(x):
+def _keras_model_run(model, names):
+    """run(x) -> {output name: tensor} of a Keras model (one output: under its name, or None)."""
+    def run(x):
         outputs = model(x, training=False)
-        return outputs[output] if isinstance(outputs, dict) else outputs[names.index(output)]
+        if len(names) <= 1:
+            return {names[0] if names else None: outputs}
+        return dict(outputs) if isinstance(outputs, dict) else dict(zip(names, outputs))
 
-    return call
+    return run
 
 
-def _saved_model_call(spec, tf, folder, output):
-    """(call(x) -> the one output tensor, input shape or None) of a SavedModel's serving signature."""
+def _saved_model_run(spec, tf, folder):
+    """(run(x) -> {output name: tensor}, output names, input shape or None) of a SavedModel's serving signature."""
     loaded = tf.saved_model.load(str(folder))
     signature = loaded.signatures.get("serving_default")
     if signature is None:
@@ -312,20 +349,12 @@ def _saved_model_call(spec, tf, folder, output):
         raise UserError(f"scorer '{spec}': the serving signature takes {len(inputs)} inputs "
                         f"({', '.join(inputs)}); an image scorer takes one")
     (input_name, input_spec), = inputs.items()
-    outputs = list(signature.structured_outputs)
-    if output is None and len(outputs) != 1:
-        raise UserError(f"scorer '{spec}': the serving signature has outputs {', '.join(outputs)}: "
-                        "pick one with output=NAME")
-    if output is not None and output not in outputs:
-        raise UserError(f"scorer '{spec}': the serving signature has no output '{output}' "
-                        f"(it has {', '.join(outputs)})")
-    key = output or outputs[0]
 
-    def call(x):
-        return signature(**{input_name: tf.cast(x, input_spec.dtype)})[key]
+    def run(x):
+        return dict(signature(**{input_name: tf.cast(x, input_spec.dtype)}))
 
     shape = input_spec.shape
-    return call, (tuple(shape.as_list()) if shape.rank is not None else None)
+    return run, list(signature.structured_outputs), (tuple(shape.as_list()) if shape.rank is not None else None)
 
 
 def _nvidia_function(spec, rest):

@@ -79,10 +79,10 @@ def _run(args):
     from gradctrl.files import write_json
     from gradctrl.generators import file_sha256, open_generator
     from gradctrl.methods import edit_cases
-    from gradctrl.scorers import make_scorer
+    from gradctrl.scorers import make_scorers
 
     cfg = load_config(args.config)
-    scorers = {name: make_scorer(a.scorer, name) for name, a in cfg.attributes.items() if a.scorer}
+    scorers = make_scorers({name: a.scorer for name, a in cfg.attributes.items() if a.scorer})
     exact = {name: a.scorer.split(":", 1)[1] for name, a in cfg.attributes.items()
              if a.scorer and a.scorer.startswith("world:")}
     edits = Path(args.edits)

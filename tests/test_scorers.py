@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradctrl.errors import UserError
-from gradctrl.scorers import make_scorer
+from gradctrl.scorers import make_scorer, make_scorers
 
 from conftest import shared_file
 from d_paper_helpers import random_d_paper, reference_logits, write_classifier
@@ -212,6 +212,50 @@ def test_keras_multi_output_model_picks_an_output_by_name(tmp_path):
         make_scorer(f"keras:{path}")
     with pytest.raises(UserError, match=rf"the model has no output 'blue' \(it has {names}\)"):
         make_scorer(f"keras:{path},output=blue")
+
+
+def test_make_scorers_share_one_model_pass_per_batch(tmp_path, monkeypatch):
+    """Scorers naming one Keras file with the same size and range load it once and run it once per batch, and
+    give what separately built scorers give; a batch refilled in place, or a different range, is scored anew."""
+    import keras
+
+    inputs = keras.Input((4, 4, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, {"red": keras.layers.Dense(1, name="red")(mean),
+                                 "channels": keras.layers.Dense(3, name="channels")(mean)})
+    path = tmp_path / "multi.keras"
+    model.save(path)
+    loads, passes = [], []
+    load_model = keras.saving.load_model
+
+    def counting_load(*args, **kwargs):
+        loaded = load_model(*args, **kwargs)
+        loads.append(loaded)
+        call = loaded.__call__
+
+        class Counted:  # the loaded model, counting its forward passes
+            inputs, output_names = loaded.inputs, loaded.output_names
+
+            def __call__(self, x, training=False):
+                passes.append(x.shape[0])
+                return call(x, training=training)
+        return Counted()
+
+    specs = {"red": f"keras:{path},range=0:1,output=red", "channels": f"keras:{path},range=0:1,output=channels",
+             "red255": f"keras:{path},output=red"}
+    expected_images = _solid([[255, 0, 0], [0, 0, 255], [0, 255, 0]])
+    separate = {attr: make_scorer(spec, attr)(expected_images) for attr, spec in specs.items()}
+    monkeypatch.setattr(keras.saving, "load_model", counting_load)
+    scorers = make_scorers(specs)
+    assert list(scorers) == list(specs) and len(loads) == 2  # range=0:1 shared, the default range its own
+    images = expected_images.copy()
+    for attr, scorer in scorers.items():
+        np.testing.assert_allclose(scorer(images), separate[attr], rtol=1e-6)
+    assert passes == [3, 3]  # one pass for red and channels, one for red255
+    images[:] = images[::-1].copy()  # the same buffer, refilled
+    np.testing.assert_allclose(scorers["red"](images), separate["red"][::-1], rtol=1e-6)
+    np.testing.assert_allclose(scorers["channels"](images), separate["channels"][::-1], rtol=1e-6)
+    assert passes == [3, 3, 3]
 
 
 # ---- nvidia: NVIDIA's CelebA-HQ attribute classifiers -----------------------------------------------------

@@ -168,9 +168,9 @@ def _run(args):
     if args.latent_only:
         scorers = None
     else:
-        from gradctrl.scorers import make_scorer
+        from gradctrl.scorers import make_scorers
 
-        scorers = {name: make_scorer(config.attribute(name).scorer, name) for name in scored}
+        scorers = make_scorers({name: config.attribute(name).scorer for name in scored})
 
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
     w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EVAL)

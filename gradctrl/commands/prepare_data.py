@@ -173,10 +173,10 @@ def _run(args, prog):
     specs = _attributes_and_specs(args, cfg)
     check_selection_possible(n_samples, p_perclass, p_val, next(iter(specs)))
     from gradctrl import generators, sampling
-    from gradctrl.scorers import make_scorer, scorer_record
+    from gradctrl.scorers import make_scorers, scorer_record
 
     generator_path = generators.generator_file(args.generator, cfg)
-    scorers = {attr: make_scorer(spec, attr) for attr, spec in specs.items()}
+    scorers = make_scorers(specs)
     G = generators.open_generator(generator_path, cfg)
     # every config section that depends on the generator, checked now rather than by manipulate.py later
     config_module.check_against_generator(cfg, G.num_ws, G.w_dim)

@@ -67,7 +67,7 @@ def _run(args):
     from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
     from gradctrl.options import check_int
     from gradctrl.reports import csv_text
-    from gradctrl.scorers import make_scorer
+    from gradctrl.scorers import make_scorers
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
     for name in methods or [""]:
@@ -97,7 +97,7 @@ def _run(args):
     check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
 
     w_val = sample_w(G, args.seed, np.arange(args.n_val), config.generator.truncation, STREAM_TUNE)
-    scorers = {name: make_scorer(a.scorer, name) for name, a in config.attributes.items()}
+    scorers = make_scorers({name: a.scorer for name, a in config.attributes.items()})
     cases = [case for name in targets for case in config_cases(config, name, clf.num_classes[name], G.num_ws)]
     ranges = tuning.layer_ranges(G.num_ws, coarse=not args.full)
     top_ks = tuning.TOP_KS if args.full else tuning.COARSE_TOP_KS
