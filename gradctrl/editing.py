@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from .errors import UserError
-from .options import check_int, check_number
+from .options import check_int, check_number, is_top_k
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def check_edit(clf, attribute, direction=+1, target_class=None, exclude=None, st
             raise UserError(f"excluded attribute '{name}' is the edited attribute itself")
         if name not in clf.num_classes:
             raise UserError(f"excluded attribute '{name}' is unknown: the classifier has {', '.join(clf.attributes)}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= clf.w_dim:
+        if not is_top_k(k, clf.w_dim):
             raise UserError(f"top-k {k!r} for excluded attribute '{name}' must be an integer in [0, {clf.w_dim}] "
                             "(the latent width)")
     check_int(steps, "steps")

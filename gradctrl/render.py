@@ -10,13 +10,13 @@ original image (the original w in every layer) followed by the image of each ste
 import numpy as np
 
 from .errors import UserError
-from .options import check_int
+from .options import check_int, is_layer_range
 
 
 def check_layers(layers, num_ws):
     """``layers`` (lo, hi) as ints; UserError unless 0 <= lo < hi <= num_ws."""
     lo, hi = (int(v) for v in layers)
-    if not 0 <= lo < hi <= num_ws:
+    if not is_layer_range(lo, hi, num_ws):
         raise UserError(f"W+ layers [{lo}, {hi}) must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
     return lo, hi
 

@@ -106,7 +106,7 @@ def _run(args):
     from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.config import check_compatible, default_config, load_config
     from gradctrl.evaluation import compare_methods
-    from gradctrl.generators import generator_file, open_generator
+    from gradctrl.generators import generator_file, load_generator_file
     from gradctrl.latents import STREAM_EVAL, sample_w
     from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
     from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
@@ -161,7 +161,7 @@ def _run(args):
     if args.data_dir:
         with FolderLock(args.data_dir, "--data_dir", shared=True):
             context.data()  # read and checked against the classifier before any work
-    G = open_generator(generator_path, config)
+    G = load_generator_file(generator_path, config)
     check_compatible(G, clf, config, generator_path, args.model_dir,
                      allow_other_generator=args.allow_other_generator)
     check_latent_count(args.n_samples, "--n_samples", G.w_dim)

@@ -57,7 +57,7 @@ def _run(args):
     from gradctrl.classifier import load_classifier, read_classifier_spec
     from gradctrl.config import check_compatible, load_config
     from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
-    from gradctrl.generators import generator_file, open_generator
+    from gradctrl.generators import generator_file, load_generator_file
     from gradctrl.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
     from gradctrl.manipulation import parse_layerwise
     from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
@@ -77,7 +77,7 @@ def _run(args):
                             f"({', '.join(spec.attributes)})")
     generator_path = generator_file(args.generator, config)
     clf = load_classifier(args.model_dir)
-    G = open_generator(generator_path, config)
+    G = load_generator_file(generator_path, config)
     layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
     check_compatible(G, clf, config, generator_path, args.model_dir,
                      check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)

@@ -66,7 +66,7 @@ def _run(args):
     from gradctrl.datadir import recorded_truncation
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
-    from gradctrl.generators import generator_file, open_generator
+    from gradctrl.generators import generator_file, load_generator_file
     from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
     from gradctrl.pages import write_edit_page
 
@@ -80,7 +80,7 @@ def _run(args):
     if args.attribute not in spec.num_classes:
         raise UserError(f"--attribute '{args.attribute}': the classifier in {where} has no such attribute "
                         f"(it has {', '.join(spec.attributes)})")
-    attribute = cfg.attributes.get(args.attribute) or config_module.AttributeConfig(name=args.attribute)
+    attribute = cfg.attribute(args.attribute)
     if args.attribute in cfg.attributes and attribute.classes != spec.num_classes[args.attribute]:
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
                         f"classifier in {where} has {spec.num_classes[args.attribute]} class(es) for it")
@@ -110,7 +110,7 @@ def _run(args):
 
     with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
         clf = load_classifier(args.model_dir)
-    G = open_generator(generator_path, cfg)
+    G = load_generator_file(generator_path, cfg)
     config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir,
                                    allow_other_generator=args.allow_other_generator)
     if args.n_samples is not None:  # each latent's trajectory is kept

@@ -177,7 +177,7 @@ def _run(args, prog):
 
     generator_path = generators.generator_file(args.generator, cfg)
     scorers = make_scorers(specs)
-    G = generators.open_generator(generator_path, cfg)
+    G = generators.load_generator_file(generator_path, cfg)
     # every config section that depends on the generator, checked now rather than by manipulate.py later
     config_module.check_against_generator(cfg, G.num_ws, G.w_dim)
     check_latent_count(n_samples, "--n_samples", G.w_dim)

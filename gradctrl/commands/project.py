@@ -89,7 +89,7 @@ def _run(args):
     from gradctrl import projection
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
-    from gradctrl.generators import file_sha256, open_generator
+    from gradctrl.generators import file_sha256, generator_file, load_generator_file
     from gradctrl.options import check_int, check_number
     from gradctrl.render import compose_strip
     from gradctrl.targets import read_targets
@@ -108,8 +108,8 @@ def _run(args):
         features = projection.load_features(features_path)
     vgg16 = projection.load_vgg16(args.vgg16) if args.vgg16 is not None else None
     cfg = config_module.load_config(args.config)
-    G = open_generator(args.generator, cfg)
-    generator_path = args.generator or cfg.generator.file
+    generator_path = generator_file(args.generator, cfg)
+    G = load_generator_file(generator_path, cfg)
     images, names, notes = read_targets(args.images, G.img_resolution, G.img_channels)
     for note in notes:
         print(f"note: {note}")
