@@ -1,5 +1,4 @@
 """Opening the generator a command works on: a flag's path or the config's, or the demo's random one."""
-import hashlib
 import json
 import sys
 from pathlib import Path

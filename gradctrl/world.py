@@ -27,16 +27,15 @@ Planted correlations (as eyeglasses go with age in FFHQ): P(eyeglasses | old) = 
 pose vs eyeglasses and hair colour vs everything are the stated controls. Each factor is drawn from its
 own random stream of uniforms, so the first k faces of a seed are the same for every n >= k.
 
-Commands::
+Commands (:mod:`gradctrl.commands.world`)::
 
-    python -m gradctrl.world draw --n 60000 --seed 0 --out DIR [--resolution 32]
+    python -m gradctrl.world draw --n 60000 --seed 0 --out_dir DIR [--resolution 32]
     python -m gradctrl.world grid --n 64 --seed 0 --out grid.png [--sweep]
     python -m gradctrl.world train-scorer --out gradctrl/assets/world_scorer.keras [--data DIR]
 """
-import argparse
 import json
 import os
-import sys
+import runpy
 import zipfile
 from pathlib import Path
 
@@ -334,7 +333,7 @@ def write_world(out, n, seed, resolution=32, progress=True):
     out = Path(out)
     check_draw_flags(n, seed, resolution, 0)  # the images go to a file, not to memory
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out '{out}' exists and is not an empty folder: choose another path or remove it")
+        raise UserError(f"--out_dir '{out}' exists and is not an empty folder: choose another path or remove it")
     factors = sample_factors(n, seed)
     with atomic_dir(out) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
@@ -566,85 +565,5 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     return metrics
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m gradctrl.world",
-                                     description="Draw the ground-truth world of cartoon faces, preview it, "
-                                                 "and train its exact scorer.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    draw = commands.add_parser("draw", help="draw a training set: DIR/images.npy, factors.npz, factors.json")
-    draw.add_argument("--n", type=int, required=True, help="number of faces")
-    draw.add_argument("--seed", type=int, default=0, help="seed of every factor (default 0)")
-    draw.add_argument("--out", required=True, help="new folder to write (must not exist or be empty)")
-    draw.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
-    grid = commands.add_parser("grid", help="write a preview grid PNG")
-    grid.add_argument("--n", type=int, default=64, help="number of faces (default 64)")
-    grid.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    grid.add_argument("--out", required=True, help="PNG to write")
-    grid.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
-    grid.add_argument("--scale", type=int, default=4, help="upscaling of each pixel in the PNG (default 4)")
-    grid.add_argument("--sweep", action="store_true", help="one row per attribute, varied from a base face")
-    train = commands.add_parser("train-scorer", help="train the exact scorer (a small Keras CNN) and measure it")
-    train.add_argument("--out", required=True, help="the .keras file to write (its metrics go to the .json beside)")
-    train.add_argument("--data", help="folder written by 'draw' to train on (default: draw --n faces of --seed)")
-    train.add_argument("--n", type=int, default=30000, help="training faces (default 30000)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the drawn faces and of training (default 0)")
-    train.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
-    train.add_argument("--resolution", type=int, default=32, help="image side in px, without --data (default 32)")
-    train.add_argument("--test_n", type=int, default=10000, help="fresh test faces (default 10000)")
-    train.add_argument("--test_seed", type=int, default=1, help="seed of the test faces (default 1)")
-    quality = commands.add_parser("quality", help="measure a generator of the world against the drawn faces "
-                                  "(KID, marginals, planted correlations, confident labels; a sample grid)")
-    quality.add_argument("--network", required=True, help="the generator pickle to measure")
-    quality.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
-    quality.add_argument("--out", required=True, help="folder to write: quality.json, quality.md, grids.png")
-    quality.add_argument("--n", type=int, default=5000, help="samples of each side (default 5000)")
-    quality.add_argument("--seed", type=int, default=0, help="seed of the generator's z (default 0)")
-    quality.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the samples (default 1)")
-    quality.add_argument("--scorer", help="a .keras scorer (default the shipped exact scorer)")
-    snapshots = commands.add_parser("snapshots", help="measure every snapshot of a training run with 'quality' "
-                                    "and pick one by the snapshot rule (the smallest mean gap)")
-    snapshots.add_argument("--run", required=True, help="a 'python -m stylegan2 train' run folder")
-    snapshots.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
-    snapshots.add_argument("--out", required=True, help="folder of the measurements (resumed where it exists)")
-    snapshots.add_argument("--n", type=int, default=500, help="samples of each side (default 500)")
-    snapshots.add_argument("--seed", type=int, default=1, help="seed of the generator's z (default 1)")
-    snapshots.add_argument("--kimg_offset", type=int, default=0,
-                           help="kimg trained before the run (a run started with --init; default 0)")
-    return parser
-
-
-def main(argv=None):
-    """``python -m gradctrl.world COMMAND ...`` (draw, grid, train-scorer, quality, snapshots); bad input: one
-    line on stderr, exit 2."""
-    from .commands import run_command  # the commands package imports the library; here only for the CLI
-
-    return run_command(build_parser(), _run, argv)
-
-
-def _run(args):
-    """Run the parsed ``python -m gradctrl.world`` command ``args``."""
-    if args.command == "draw":
-        out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)
-        print(f"wrote {out}/images.npy, factors.npz, factors.json ({args.n} faces, {args.resolution} px)")
-    elif args.command == "grid":
-        write_grid(args.out, args.n, args.seed, args.resolution, args.scale, args.sweep)
-        print(f"wrote {args.out}")
-    elif args.command == "train-scorer":
-        metrics = run_train_scorer(args.out, args.n, args.seed, args.epochs, args.test_n, args.test_seed,
-                                   args.data, args.resolution)
-        print(json.dumps(metrics, indent=2))
-        print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
-    elif args.command == "quality":
-        from .world_quality import markdown, measure
-
-        print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
-        print(f"wrote {args.out}/quality.json, quality.md, grids.png")
-    elif args.command == "snapshots":
-        from .world_quality import rank_snapshots
-
-        rank_snapshots(args.run, args.data, args.out, args.n, args.seed, args.kimg_offset)
-        print((Path(args.out) / "snapshots.md").read_text())
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # python -m gradctrl.world runs the command, gradctrl.commands.world
+    runpy.run_module("gradctrl.commands.world", run_name="__main__", alter_sys=True)

@@ -182,7 +182,7 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
 
     if n < 2:
         raise UserError(f"--n must be at least 2, got {n}")
-    check_truncation(truncation_psi, "--trunc")
+    check_truncation(truncation_psi, "--truncation")
     scorer = Path(scorer or world.SCORER_PATH)
     features = keras_features(scorer, flag="--scorer")  # read before any work
     generator = stylegan2.load_generator(network)

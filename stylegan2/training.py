@@ -395,7 +395,7 @@ class Trainer:
             variables = _generator_variables(target)
             if set(source) != set(variables) or any(np.shape(source[k]) != tuple(v.shape) for k, v in variables.items()):
                 raise InputError(f"{what}: its generator does not have this run's shapes (check the preset, "
-                                 "--fmap-base, --w-dim, ... and the data's resolution)")
+                                 "--fmap_base, --w_dim, ... and the data's resolution)")
             for name, var in variables.items():
                 var.assign(source[name])
         if set(d.variables) != set(self.D.variables_by_name) or any(
@@ -439,8 +439,8 @@ class RunFolder:
     def __init__(self, path, resume):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise InputError(f"--outdir '{self.path}' exists and is not a folder: choose another path")
-        self._lock = FolderLock(self.path, "--outdir").acquire()
+            raise InputError(f"--out_dir '{self.path}' exists and is not a folder: choose another path")
+        self._lock = FolderLock(self.path, "--out_dir").acquire()
         try:
             self._check(resume)
         except BaseException:
@@ -452,14 +452,14 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise InputError(f"cannot create --outdir '{self.path}' ({e.strerror}): choose a writable path") from None
+            raise InputError(f"cannot create --out_dir '{self.path}' ({e.strerror}): choose a writable path") from None
         has_run = (self.path / OPTIONS_FILE).exists()
         others = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if resume and not has_run:
             raise InputError(f"--resume: '{self.path}' holds no training run ({OPTIONS_FILE} is missing): start "
                              "a new run without --resume")
         if not resume and others:
-            raise InputError(f"--outdir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
+            raise InputError(f"--out_dir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
                              " add --resume to continue that run, or choose an empty folder")
 
     def clear(self):
@@ -643,8 +643,8 @@ def _open_run(outdir, options, resume):
     changes = dict(options or {})
     for name in changes:
         if name not in RESUME_CHANGES:
-            raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
-                             f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
+            raise InputError(f"--resume continues a run with its own settings: --{name} cannot "
+                             f"change (only {', '.join('--' + n for n in RESUME_CHANGES)} can)")
     options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
     return folder, options, folder.read_checkpoint()
 
@@ -675,7 +675,7 @@ def _join_run(cluster, strategy, outdir, options, resume):
     def check():
         if not resume and dataclasses.asdict(options) != dataclasses.asdict(chosen):
             differ = [k for k, v in dataclasses.asdict(options).items() if getattr(chosen, k) != v]
-            raise InputError(f"this worker's --{differ[0].replace('_', '-')} differs from the chief's: give every "
+            raise InputError(f"this worker's --{differ[0]} differs from the chief's: give every "
                              "worker the same command")
         if chosen.devices > 1:
             raise InputError(f"--devices {chosen.devices} trains on one machine: under TF_CONFIG each worker trains "
