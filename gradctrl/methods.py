@@ -221,8 +221,8 @@ def get_method(name, where="--method"):
 
 
 @dataclasses.dataclass(frozen=True)
-class Edit:
-    """A method's edit of a batch: ``traj`` (N, steps, w_dim) float32 and ``zero_gradient_steps``, the number
+class MethodEdit:
+    """A registered method's edit of a batch (GradCtrl's own, with masks, is :class:`gradctrl.editing.MaskedEdit`): ``traj`` (N, steps, w_dim) float32 and ``zero_gradient_steps``, the number
     of (latent, step) pairs that left the latent exactly where it was (a zero masked gradient)."""
 
     traj: np.ndarray
@@ -230,7 +230,7 @@ class Edit:
 
 
 def edit_latents(name, context, w, case):
-    """Run method ``name`` on w (N, w_dim) for one case -> :class:`Edit`.
+    """Run method ``name`` on w (N, w_dim) for one case -> :class:`MethodEdit`.
 
     The case reaches the method with its exclusion only when the method is registered with ``exclusion``.
     """
@@ -243,7 +243,7 @@ def edit_latents(name, context, w, case):
     if traj.shape != expected:
         raise ValueError(f"edit method '{name}' returned shape {traj.shape}, expected {expected}")
     previous = np.concatenate([w[:, None], traj[:, :-1]], axis=1)
-    return Edit(traj, int(np.all(traj == previous, axis=2).sum()))
+    return MethodEdit(traj, int(np.all(traj == previous, axis=2).sum()))
 
 
 @register("gradctrl_exclude", "GradCtrl (exclusion)", exclusion=True, gradient=True)
