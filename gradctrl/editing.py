@@ -73,6 +73,7 @@ def trace_edit(clf, w, attribute, direction=+1, target_class=None, exclude=None,
     exclude: {attribute: k channels masked}; steps, step_size: number and L2 length of the steps.
     Returns a :class:`MaskedEdit` (trajectory, kept-channel masks, zero-gradient steps).
     """
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     exclude = check_edit(clf, attribute, direction, target_class, exclude, steps, step_size)
@@ -123,6 +124,7 @@ def saliency(clf, w, attribute):
     """The saliency :func:`trace_edit` masks by: |d p / d w| of ``attribute`` at w (N, w_dim) -> (N, w_dim)
     float32; for a K-class attribute, per channel the largest |d p_c / d w| over its classes c. The
     attribute's top-k channels at a latent are ``np.argsort(saliency, axis=1)[:, -k:]``."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     current = tf.constant(np.asarray(w, np.float32))

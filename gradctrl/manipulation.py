@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from stylegan2.atomic import atomic_dir, atomic_write
 from stylegan2.images import write_png
@@ -159,8 +160,6 @@ def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progr
     and returns a summary {"cases", "strips", "zero_gradient_steps": {tag: count}, "npz", "directions"}; the
     caller writes the settings JSON. ``progress``: a bar (rate, ETA) on stderr over the latents and cases.
     """
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     attribute = cases[0].attribute
     n, w_dim = w.shape

@@ -32,6 +32,8 @@ import re
 import numpy as np
 
 from . import baselines
+from .datadir import read_data_dir
+from .editing import edit_trajectory
 from .errors import UserError
 from .selection import EMPTY_CLASS_FIX, missing_classes
 
@@ -114,8 +116,6 @@ class EditContext:
 
     def data(self):
         """The :class:`gradctrl.datadir.DataDir` at ``data_dir``, read and checked against the classifier."""
-        from .datadir import read_data_dir
-
         if self._data is None:
             if not self.data_dir:
                 raise UserError("this edit method needs --data_dir: the data directory of prepare_data.py, whose "
@@ -249,8 +249,6 @@ def edit_latents(name, context, w, case):
 @register("gradctrl_exclude", "GradCtrl (exclusion)", exclusion=True, gradient=True)
 def gradctrl_exclude(context, w, case):
     """GradCtrl: masked-gradient steps on the classifier, masking each excluded attribute's top-k channels."""
-    from .editing import edit_trajectory
-
     return edit_trajectory(context.classifier, w, case.attribute, case.direction, case.target_class,
                            case.exclude, case.steps, case.step_size)
 

@@ -9,6 +9,8 @@ original image (the original w in every layer) followed by the image of each ste
 """
 import numpy as np
 
+import stylegan2
+
 from .errors import UserError
 from .options import check_int, is_layer_range
 
@@ -50,8 +52,6 @@ def wplus(w0, w_steps, num_ws, layers, base=None):
 
 def render_uint8(G, ws, batch_size=8):
     """Render W+ codes through ``G`` (constant noise): ws (M, num_ws, w_dim) -> (M, H, W, C) uint8."""
-    import stylegan2
-
     ws = np.asarray(ws, np.float32)
     check_int(batch_size, "batch size")
     shape = (0, G.img_resolution, G.img_resolution, G.img_channels)

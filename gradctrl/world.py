@@ -27,7 +27,7 @@ Planted correlations (as eyeglasses go with age in FFHQ): P(eyeglasses | old) = 
 pose vs eyeglasses and hair colour vs everything are the stated controls. Each factor is drawn from its
 own random stream of uniforms, so the first k faces of a seed are the same for every n >= k.
 
-Commands (:mod:`gradctrl.commands.world`)::
+Commands (:mod:`gradctrl.commands.world_tools`)::
 
     python -m gradctrl.world draw --n 60000 --seed 0 --out_dir DIR [--resolution 32]
     python -m gradctrl.world grid --n 64 --seed 0 --out grid.png [--sweep]
@@ -40,8 +40,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
 
+from stylegan2.atomic import atomic_dir, atomic_path
 from stylegan2.errors import check_fits_in_memory
+from stylegan2.images import write_png
 
 from .errors import UserError
 from .options import check_int
@@ -166,8 +170,6 @@ def _rgb(value):
 def draw_face(factor_values, resolution=32):
     """Draw one face -> uint8 (resolution, resolution, 3). ``factor_values``: dict name -> scalar, every
     name in ``FACTORS``. Drawn at ``SUPERSAMPLE * resolution`` px and box-downscaled."""
-    from PIL import Image, ImageDraw
-
     side = SUPERSAMPLE * resolution
     f = {name: float(factor_values[name]) for name in FACTORS}
     pose = f["pose"]
@@ -237,8 +239,6 @@ def draw_faces(factors, resolution=32, progress=False):
 
 
 def _draw_into(images, factors, resolution, progress):
-    from tqdm import tqdm
-
     names = list(FACTORS)
     for i in tqdm(range(len(images)), desc="drawing", unit="face", disable=not progress, mininterval=1.0):
         images[i] = draw_face({name: factors[name][i] for name in names}, resolution)
@@ -328,8 +328,6 @@ def write_world(out, n, seed, resolution=32, progress=True):
     """Draw ``n`` faces of ``seed`` into the new folder ``out``: images.npy, factors.npz (each factor and
     ``label_<attribute>``) and factors.json (see :func:`describe`). Written under a temporary sibling name,
     then renamed; an existing non-empty ``out`` is refused."""
-    from stylegan2.atomic import atomic_dir
-
     out = Path(out)
     check_draw_flags(n, seed, resolution, 0)  # the images go to a file, not to memory
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -382,8 +380,6 @@ def tile(images, columns, scale=1):
 def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
     """Write a preview PNG: ``n`` faces of ``seed`` in a square-ish grid, or (``sweep``) one row per
     attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
-    from stylegan2.images import write_png
-
     check_int(scale, "--scale")
     check_draw_flags(n, seed, resolution, resolution ** 2)
     check_fits_in_memory("--scale", scale, lambda s: 3 * n * (resolution * s) ** 2, "the grid")
@@ -414,6 +410,7 @@ def build_scorer(resolution=32):
     eyeglasses (N, 1) logit, smile (N, 1) regressed smile, age (N, 1) regressed age, hair_length (N, 1)
     logit, pose (N, 1) regressed yaw, hair_colour (N, 4) logits. The penultimate dense layer (64 units)
     is named ``features``."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
     from keras import layers
 
@@ -440,6 +437,7 @@ def train_scorer(images, factors, seed=0, epochs=8, batch_size=128, verbose=2):
     """Train the exact scorer on drawn ``images`` uint8 (N, R, R, 3) and their ``factors`` -> the trained
     model, uncompiled (so a saved file holds no optimizer state). Adam, learning rate 2e-3 decayed by
     cosine to 0; ``seed`` fixes the initialisation and the shuffling."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
     import tensorflow as tf
 
@@ -538,8 +536,6 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     """Train the exact scorer on ``n`` faces (of folder ``data``, else drawn from ``seed``), measure it on
     ``test_n`` fresh faces of ``test_seed``, and write ``out`` (.keras) and ``out`` with suffix .json
     (the metrics and settings) -> the metrics dict."""
-    from stylegan2.atomic import atomic_path
-
     out = Path(out)
     if out.suffix != ".keras":
         raise UserError(f"--out '{out}' must end in .keras")
@@ -565,5 +561,5 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     return metrics
 
 
-if __name__ == "__main__":  # python -m gradctrl.world runs the command, gradctrl.commands.world
-    runpy.run_module("gradctrl.commands.world", run_name="__main__", alter_sys=True)
+if __name__ == "__main__":  # python -m gradctrl.world runs the command, gradctrl.commands.world_tools
+    runpy.run_module("gradctrl.commands.world_tools", run_name="__main__", alter_sys=True)

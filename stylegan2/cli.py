@@ -4,12 +4,17 @@ import argparse
 import dataclasses
 import os
 import re
+import sys
 
 import numpy as np
+from tqdm import tqdm
 
+import stylegan2
+
+from .atomic import FolderLock, atomic_dir
+from .command_line import keep_old_spellings, run_command
 from .cpu import default_precision
 from .download import fetch, is_url
-from .command_line import keep_old_spellings, run_command
 from .errors import InputError
 from .images import write_png
 from .official_pickle import DOWNLOAD_URL
@@ -48,14 +53,6 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
     ``outdir`` is held by this process alone (:class:`stylegan2.atomic.FolderLock`) and the image set appears
     whole or not at all: the images are written into a temporary sibling holding ``outdir``'s other files,
     which then replaces it. ``progress``: a bar with rate and ETA on stderr."""
-    import sys
-
-    from tqdm import tqdm
-
-    import stylegan2
-
-    from .atomic import FolderLock, atomic_dir
-
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise InputError(f"--out_dir '{outdir}' exists and is not a directory: choose another path")
     generator = stylegan2.load_generator(network)
@@ -183,7 +180,8 @@ def train_main(args):
             options.precision, reason = default_precision()
             print(f"precision {options.precision}: {reason} (--precision overrides)")
         options.check()  # before the training module imports TensorFlow
-    from .cluster import read_tf_config  # TensorFlow: imported once the options are checked
+    # heavy (TensorFlow): imported once the options are checked, so bad input is refused without it
+    from .cluster import read_tf_config
     from .training import train
 
     cluster = read_tf_config(os.environ.get("TF_CONFIG"), args.peer_timeout)

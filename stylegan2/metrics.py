@@ -35,6 +35,7 @@ def keras_features(path, layer=None, batch_size=256, flag="--kid_model"):
     [0, 255] (fed as float32 in that range, resized to the model's input size if it differs) -> (N, F)
     float32, the flattened output of ``layer`` (default: the layer named 'features' if there is one, else
     the model's output). ``flag``: the option that named the file, for messages."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     try:

@@ -1,5 +1,7 @@
-"""StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2 ``training/loss.py``,
-``training/training_loop.py``) on our own networks, with official-format snapshots and exact resume.
+"""The generator layer's training (``python -m stylegan2 train``; not :mod:`gradctrl.training`, which trains
+GradCtrl's latent classifier). StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2
+``training/loss.py``, ``training/training_loop.py``) on our own networks, with official-format snapshots and exact
+resume.
 
 The recipe, per minibatch of ``batch_size`` images (one iteration):
 
@@ -42,15 +44,18 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from . import official_pickle
 from .atomic import FolderLock, atomic_write, write_bytes
 from .cluster import agree, broadcast, multi_worker_strategy
+from .dataset import load_images
 from .discriminator import Discriminator, random_discriminator_variables
 from .errors import InputError
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
+from .metrics import keras_features, kid
 from .official_pickle import NetworkState
 from .pages import write_training_page
 from .random_init import random_generator
@@ -626,8 +631,6 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
 def _checked_images(options):
     """Check ``options`` and read their training set -> uint8 (N, R, R, C); InputError for a bad value, a
     bad set, or a snapshot grid that does not fit in memory."""
-    from .dataset import load_images
-
     options.check()
     images = load_images(options.data)
     options.check_grid(images)
@@ -657,8 +660,6 @@ def _join_run(cluster, strategy, outdir, options, resume):
     worker then checks the options against the cluster's replicas and loads ``options.data`` (the same path on
     every machine). Bad input on any worker stops all of them (:func:`stylegan2.cluster.agree`).
     -> (the folder on the chief, else None; options; checkpoint arrays or None; images)."""
-    from .dataset import load_images
-
     payload = folder = None
     if cluster.is_chief:
         try:
@@ -710,7 +711,6 @@ def _read_run_payload(payload):
 def _progress(enabled, start, total):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, initial=start, unit="kimg", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg "
                 "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
@@ -718,8 +718,6 @@ def _progress(enabled, start, total):
 
 def _kid_metric(options, images):
     """-> function(Gs) -> (KID of Gs's samples vs the reals, the real-vs-real baseline), in the named model's features."""
-    from .metrics import keras_features, kid
-
     features = keras_features(options.kid_model)
     rng = np.random.RandomState(options.seed + 7)
     n = min(options.kid_samples, len(images) // 2)

@@ -182,7 +182,7 @@ NUMBER_CASES = [
 def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
     """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
     naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
-    from gradctrl.commands import world as world_command
+    from gradctrl.commands import world_tools as world_command
     from gradctrl.commands import evaluate, figures, manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
 
@@ -439,7 +439,7 @@ WORLD_DAMAGE = {
 def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
     """Item 5: world data whose factors.npz lacks a factor or holds a pickled array, or whose images.npy has
     the wrong rank: one line naming the file and the fix (was: a traceback)."""
-    from gradctrl.commands import world as world_command
+    from gradctrl.commands import world_tools as world_command
 
     folder = _world_folder(tmp_path)
     name, rewrite, message = WORLD_DAMAGE[damage]

@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from gradctrl import report
-from gradctrl.commands import world as world_command
+from gradctrl.commands import world_tools as world_command
 from stylegan2 import cli
 from stylegan2.command_line import deprecation_note, keep_old_spellings, parse_args
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradctrl import world
-from gradctrl.commands import world as world_command
+from gradctrl.commands import world_tools as world_command
 from gradctrl.errors import UserError
 from gradctrl.scorers import make_scorer
 

@@ -10,7 +10,7 @@ import pytest
 
 import stylegan2
 from gradctrl import world, world_quality
-from gradctrl.commands import world as world_command
+from gradctrl.commands import world_tools as world_command
 
 
 def exact_scores(factors):

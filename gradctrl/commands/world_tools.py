@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from gradctrl import world, world_quality
 from stylegan2.command_line import keep_old_spellings, run_command
+
+from gradctrl import world, world_quality
 
 
 def build_parser():
