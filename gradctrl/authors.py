@@ -30,7 +30,7 @@ from stylegan2 import safe_pickle
 from .datadir import DATA_FORMAT
 from .errors import UserError
 from .generators import file_sha256
-from .latents import load_latents
+from .latents import load_latents, read_pickled_array
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -285,30 +285,6 @@ def read_released(path):
 
 
 # --- pickled arrays and the authors' data layout ---------------------------------------------------------
-
-def read_pickled_array(path, what):
-    """A numeric array from a pickle holding a numpy array or a (nested) list of arrays and numbers.
-
-    The GradCtrl authors saved latents and logits this way. Only numpy's array-rebuilding globals are
-    allowed, so nothing in the file can run code; a list of 2-D arrays (batches) is concatenated.
-    """
-    try:
-        with open(path, "rb") as f:
-            value = safe_pickle.load(f, safe_pickle.NUMPY_GLOBALS, f"{what} '{path}'")
-    except FileNotFoundError:
-        raise UserError(f"{what} '{path}' not found") from None
-    except OSError as e:
-        raise UserError(f"{what} '{path}' cannot be read: {e.strerror}") from None
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in value):
-        value = np.concatenate(value)
-    try:
-        array = np.asarray(value)
-    except ValueError as e:
-        raise UserError(f"{what} '{path}' does not hold a rectangular array ({e})") from None
-    if array.dtype.kind not in "fiub":
-        raise UserError(f"{what} '{path}' holds {type(value).__name__} of dtype {array.dtype}, not a numeric array")
-    return array
-
 
 def _one_file(data_dir, stem, what):
     """The single existing ``data_dir/stem.pkl`` or ``.npy`` (stem may include a folder); none or both is a UserError."""

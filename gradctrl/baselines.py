@@ -55,6 +55,7 @@ def svm_normal(latents, labels, C=1.0, seed=0):
     latents: (n, w_dim); labels: (n,) in {0, 1}, both classes present. Returns (w_dim,) float32, pointing
     to the label-1 side (the decision function grows along it).
     """
+    # heavy (scikit-learn): imported on use, so commands start and refuse bad input without it
     from sklearn.svm import LinearSVC
 
     labels = np.asarray(labels).reshape(-1)

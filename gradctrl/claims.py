@@ -10,12 +10,16 @@ The report writers are in :mod:`gradctrl.claims_report`.
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 from . import curves
+from .editing import saliency
 from .errors import UserError
 from .evaluation import image_measurements
 from .methods import EditContext, edit_latents
 from .options import check_int
+from .selection import split
+from .training import train_classifier
 
 # Verdict thresholds, fixed before any claim was measured (docs/claims.md states them beside each claim).
 COSINE_CURVED = 0.9          # claim 2: a path is curved when the mean cosine of its first and last step is below
@@ -376,8 +380,6 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     seed; pairs: [(kind, target, partner)] the pairs whose side effects are tabled apart (planted, control);
     progress: bars with rate and ETA on stderr for the straight-line renders and the small-data classifiers.
     """
-    from .editing import saliency
-
     weights = with_point(curves.bootstrap_weights(len(w), n_boot, seed))
     stds, notes = comparison.stds, [held_out_note(w, context.data().latents)]
     disentanglement, levels, drift, multi = [], [], [], []
@@ -466,11 +468,6 @@ def _shared_channels(context, w, saliency, labels_of, top_k, weights):
 def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes, progress):
     """Claim 3: classifiers trained on n selected samples per attribute (several seeds), each edited with the
     config's GradCtrl on the first ``n_latents`` held-out latents; exact-scored target and side effects."""
-    from tqdm import tqdm
-
-    from .selection import split
-    from .training import train_classifier
-
     data, clf = context.data(), context.classifier
     w_small = w[:settings["n_latents"]]
     single = with_point(np.zeros((0, len(w_small))))

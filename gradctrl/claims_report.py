@@ -164,6 +164,7 @@ def drift_summary(rows, level=1.0):
 
 def plot_claims(claims):
     """PNG bytes of the claims' plots -> {"disentanglement.png", "small_data.png", "shared_channels.png"}."""
+    # heavy (matplotlib): imported on use, so commands start and refuse bad input without it
     from matplotlib.figure import Figure
 
     planted = [r for r in claims.disentanglement if r["pair"] in ("planted", "control") and r["quantity"] == "change"]

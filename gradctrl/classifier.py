@@ -1,4 +1,6 @@
-"""Latent attribute classifiers: one small branch per attribute on w, as in the GradCtrl paper.
+"""The library layer's classifier on w, the one GradCtrl edits with (NVIDIA's image classifiers, used as scorers,
+are :mod:`stylegan2.classifier`). Latent attribute classifiers: one small branch per attribute on w, as in the
+GradCtrl paper.
 
 Architecture (the authors' ``MultiLabelClassifier``): optional shared layers ``w_dim -> w_dim`` with
 LeakyReLU(0.1), repeated ``n_shared_layers`` times, then per attribute a branch
@@ -19,7 +21,7 @@ import numpy as np
 
 from stylegan2.atomic import atomic_dir
 
-from . import files
+from . import authors, files
 from .errors import UserError
 
 SPEC_FILE = "classifier.json"
@@ -41,6 +43,7 @@ class LatentClassifier:
     """
 
     def __init__(self, w_dim, attributes, num_classes, hidden_size=16, n_shared_layers=0, seed=0, source="gradctrl"):
+        # heavy (Keras): imported on use, so commands start and refuse bad input without it
         import keras
 
         attributes = list(attributes)
@@ -83,6 +86,7 @@ class LatentClassifier:
 
     def logits(self, w, training=False):
         """Differentiable logits: w (N, w_dim) tensor -> {name: (N,) for binary, (N, K) for K classes} tf.Tensor."""
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         out = self.model(tf.convert_to_tensor(w, tf.float32), training=training)
@@ -90,6 +94,7 @@ class LatentClassifier:
 
     def probabilities(self, w):
         """Differentiable probabilities: {name: sigmoid (N,) or softmax over classes (N, K)} tf.Tensor."""
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         logits = self.logits(w)
@@ -171,8 +176,6 @@ def read_classifier_spec(path):
     """The :class:`ClassifierSpec` of a model directory (ours or the authors' released one), checked as
     :func:`load_classifier` checks it, without importing TensorFlow, so commands refuse a wrong attribute or
     width at once. Anything else is a UserError."""
-    from . import authors
-
     path = _model_dir(path)
     if (path / SPEC_FILE).is_file():
         spec = _read_our_spec(path)
@@ -186,8 +189,6 @@ def load_classifier(path):
     """Load a classifier from a model directory: ours (``classifier.json`` + weights) or the authors' released
     one (``model.pth`` + ``model_params.pkl``) -> :class:`LatentClassifier`. Anything else is a UserError.
     """
-    from . import authors
-
     path = _model_dir(path)
     if (path / SPEC_FILE).is_file():
         return _load_ours(path)
@@ -197,8 +198,6 @@ def load_classifier(path):
 
 def _model_dir(path):
     """``path`` as a Path if it is a model directory of either kind; UserError otherwise."""
-    from . import authors
-
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"model directory '{path}' does not exist: train one with train.py or pass the authors' "

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .generators import check_trained_generator
-from .options import STEP_SIZE_BOUNDS, TRUNCATION_BOUNDS, number_problem
+from .options import STEP_SIZE_BOUNDS, TRUNCATION_BOUNDS, is_layer_range, is_top_k, number_problem
 
 PACKAGE_PREFIX = "package:"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -121,10 +121,12 @@ class Config:
     claims: ClaimsConfig = ClaimsConfig()
 
     def attribute(self, name):
-        """The :class:`AttributeConfig` of ``name``; an unknown name is a UserError listing the known ones."""
+        """The edit defaults of ``name``, the one place every command resolves them: its :class:`AttributeConfig`;
+        without a config file, or with one that describes no attribute, the defaults of :class:`AttributeConfig`;
+        a name missing from a config that describes attributes is a UserError listing the known ones."""
         if name in self.attributes:
             return self.attributes[name]
-        if self.path is None:
+        if self.path is None or not self.attributes:
             return AttributeConfig(name=name)
         known = ", ".join(self.attributes) or "none"
         raise UserError(f"config {self.path}: no [attributes.{name}] table (known attributes: {known})")
@@ -337,14 +339,15 @@ def _exclude(r, key, exclude, name, names):
             r.fail(f"{key}.{other}", "an attribute cannot exclude itself")
         if other not in names:
             r.fail(f"{key}.{other}", f"unknown attribute (known: {', '.join(names)})")
-        r.int(f"{key}.{other}", k, 0)
+        if not is_top_k(k):
+            r.int(f"{key}.{other}", k, 0)   # words the problem
     return dict(exclude)
 
 
 def _layers(r, key, value):
     if (not isinstance(value, list) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or not 0 <= value[0] < value[1]):
+            or not is_layer_range(*value)):
         r.fail(key, f"expected [lo, hi] with integers 0 <= lo < hi, got {value!r}")
     return tuple(value)
 
@@ -375,7 +378,7 @@ def _check_layers(r, attributes, num_ws, source):
             [(f"attributes.{name}.tuned.{tag}.{method}.layers", setting["layers"])
              for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
         for key, layers in ranges:
-            if layers is not None and layers[1] > num_ws:
+            if layers is not None and not is_layer_range(*layers, num_ws):
                 r.fail(key, f"{list(layers)} reaches past the {num_ws} W+ layers of {source} (hi <= {num_ws})")
 
 
@@ -408,5 +411,5 @@ def check_against_generator(config, num_ws, w_dim, check_layers=True):
              for tag, methods in attribute.tuned.items() for method, setting in methods.items()]
         for key, exclude in excludes:
             for other, k in exclude.items():
-                if k > w_dim:
+                if not is_top_k(k, w_dim):
                     r.fail(f"{key}.{other}", f"top-k {k} exceeds the latent width {w_dim}")

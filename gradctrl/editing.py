@@ -12,7 +12,7 @@ own gradient):
 3. g is zeroed on the union of those channels, normalised to unit L2 norm, and w += direction * step_size * g.
 
 A latent whose masked gradient is exactly zero stays where it is for that step (the authors' code would
-divide by zero): :func:`trace_edit` reports such steps in ``Edit.zero_gradient``; in a trajectory alone they
+divide by zero): :func:`trace_edit` reports such steps in ``MaskedEdit.zero_gradient``; in a trajectory alone they
 are the steps whose latent equals the previous one (every other step moves w by exactly ``step_size``).
 """
 import dataclasses
@@ -20,14 +20,15 @@ import dataclasses
 import numpy as np
 
 from .errors import UserError
-from .options import check_int, check_number
+from .options import check_int, check_number, is_top_k
 
 
 @dataclasses.dataclass(frozen=True)
-class Edit:
-    """One edit of a batch: ``traj`` (N, steps, w_dim) float32, w after each step; ``kept`` (N, steps, w_dim)
-    bool, the gradient channels kept (not masked) by the step that produced ``traj[:, s]``; ``zero_gradient``
-    (N, steps) bool, steps where the masked gradient was exactly zero and w did not move."""
+class MaskedEdit:
+    """One GradCtrl edit of a batch with its masks (:func:`trace_edit`; a registered method's edit is a
+    :class:`gradctrl.methods.MethodEdit`): ``traj`` (N, steps, w_dim) float32, w after each step; ``kept``
+    (N, steps, w_dim) bool, the gradient channels kept (not masked) by the step that produced ``traj[:, s]``;
+    ``zero_gradient`` (N, steps) bool, steps where the masked gradient was exactly zero and w did not move."""
 
     traj: np.ndarray
     kept: np.ndarray
@@ -56,7 +57,7 @@ def check_edit(clf, attribute, direction=+1, target_class=None, exclude=None, st
             raise UserError(f"excluded attribute '{name}' is the edited attribute itself")
         if name not in clf.num_classes:
             raise UserError(f"excluded attribute '{name}' is unknown: the classifier has {', '.join(clf.attributes)}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= clf.w_dim:
+        if not is_top_k(k, clf.w_dim):
             raise UserError(f"top-k {k!r} for excluded attribute '{name}' must be an integer in [0, {clf.w_dim}] "
                             "(the latent width)")
     check_int(steps, "steps")
@@ -70,8 +71,9 @@ def trace_edit(clf, w, attribute, direction=+1, target_class=None, exclude=None,
     clf: :class:`gradctrl.classifier.LatentClassifier`; w: (N, w_dim) start latents; direction: +1 raises the
     target probability, -1 lowers it; target_class: class index for a K-class attribute (None for binary);
     exclude: {attribute: k channels masked}; steps, step_size: number and L2 length of the steps.
-    Returns an :class:`Edit` (trajectory, kept-channel masks, zero-gradient steps).
+    Returns a :class:`MaskedEdit` (trajectory, kept-channel masks, zero-gradient steps).
     """
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     exclude = check_edit(clf, attribute, direction, target_class, exclude, steps, step_size)
@@ -107,7 +109,7 @@ def trace_edit(clf, w, attribute, direction=+1, target_class=None, exclude=None,
         g = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
         w = w + g * np.float32(direction) * np.float32(step_size)
         traj[:, s] = w
-    return Edit(traj=traj, kept=kept, zero_gradient=zero_gradient)
+    return MaskedEdit(traj=traj, kept=kept, zero_gradient=zero_gradient)
 
 
 def edit_trajectory(clf, w, attribute, direction=+1, target_class=None, exclude=None, steps=9, step_size=4 / 9):
@@ -122,6 +124,7 @@ def saliency(clf, w, attribute):
     """The saliency :func:`trace_edit` masks by: |d p / d w| of ``attribute`` at w (N, w_dim) -> (N, w_dim)
     float32; for a K-class attribute, per channel the largest |d p_c / d w| over its classes c. The
     attribute's top-k channels at a latent are ``np.argsort(saliency, axis=1)[:, -k:]``."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     current = tf.constant(np.asarray(w, np.float32))

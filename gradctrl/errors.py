@@ -1,4 +1,5 @@
-"""gradctrl's bad-input error: a :class:`stylegan2.InputError`, so every command handles both alike."""
+"""The library layer's bad-input error (:mod:`stylegan2.errors` holds the handler every command uses): a
+:class:`stylegan2.InputError`, so every command handles both alike."""
 from stylegan2.errors import InputError
 
 

@@ -16,10 +16,12 @@ in ``evaluate.py``; the paper's claims, measured from a comparison, in :mod:`gra
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 from . import curves
 from .errors import UserError
 from .methods import REGISTRY, edit_latents, method_case, stall_note
+from .render import render_originals, render_uint8, wplus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +62,6 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     leaves that edit or attribute out with a note giving the reason; only fewer than two measurable
     attributes is an error.
     """
-    from tqdm import tqdm
-
     clf = context.classifier
     notes, jobs = [], []
     pairs = [(case, method) for case in cases for method in methods]
@@ -220,10 +220,6 @@ def image_measurements(G, w, jobs, scorers, batch_size, progress=True):
     per job, {attr: reason} for the attributes whose scorer failed, which are left out of both). Only one
     batch of images is held at a time; ``progress``: a bar with rate and ETA on stderr.
     """
-    from tqdm import tqdm
-
-    from .render import render_originals, render_uint8, wplus
-
     failed = {}
 
     def score(images):

@@ -41,6 +41,7 @@ def check_container(path, what, fix):
     path = Path(path)
     try:
         if path.suffix in (".h5", ".hdf5"):
+            # heavy (h5py (Keras files)): imported on use, so commands start and refuse bad input without it
             import h5py
 
             with h5py.File(path, "r") as f:

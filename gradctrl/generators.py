@@ -1,5 +1,4 @@
 """Opening the generator a command works on: a flag's path or the config's, or the demo's random one."""
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -40,14 +39,21 @@ def _is_random(path, generator):
 
 
 def open_generator(path, config):
-    """Load the generator from ``path`` (a flag) or else ``config.generator.file`` (:func:`generator_file`)
-    -> stylegan2 Generator.
+    """Load the generator from ``path`` (a flag) or else ``config.generator.file`` -> stylegan2 Generator:
+    :func:`load_generator_file` of :func:`generator_file`. A command that also needs the file's path (to
+    refuse a missing one early, to record its SHA-256) calls those two itself, so it resolves the path once.
+    """
+    return load_generator_file(generator_file(path, config), config)
+
+
+def load_generator_file(path, config):
+    """Load the generator at ``path``, as :func:`generator_file` resolved it -> stylegan2 Generator.
 
     A missing file that the config describes as a random generator (its ``random`` table, the demo) is
     built and saved there first, atomically. The config's ``num_ws``, if set, must match the generator's.
     """
     generator = config.generator
-    path = generator_file(path, config)
+    path = Path(path)
     if not path.exists():
         save_random_generator(path, generator.random)
     G = stylegan2.load_generator(path)

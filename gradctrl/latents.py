@@ -1,5 +1,5 @@
-"""Latent codes: seeded sampling of z and w, and reading latent files (ours, and the authors' through
-:mod:`gradctrl.authors`).
+"""Latent codes: seeded sampling of z and w, and reading latent files (ours, and the authors' pickled arrays,
+:func:`read_pickled_array`, which :mod:`gradctrl.authors` also reads their logits with).
 
 Sample i of a stage's seed stream depends only on (seed, stream, i), never on batch size, sharding or the
 order samples are drawn in, so a run split over machines draws exactly the samples of one uninterrupted
@@ -8,6 +8,8 @@ run. Each stage has its own stream, so editing and evaluation never reuse the tr
 from pathlib import Path
 
 import numpy as np
+
+from stylegan2 import safe_pickle
 
 from .errors import UserError
 
@@ -68,8 +70,6 @@ def load_latents(path, w_dim=None, num_ws=None):
         if array is None:
             raise UserError(f"{what} '{path}' holds no array 'w': give project.py's latents.npz or a .npy")
     elif path.suffix in (".pkl", ".pickle"):
-        from .authors import read_pickled_array
-
         array = read_pickled_array(path, what)
     else:
         raise UserError(f"{what} '{path}': unknown extension '{path.suffix}' (use .npy, .npz from project.py, or "
@@ -120,3 +120,27 @@ def split_wplus(latents):
     if (latents == latents[:, :1]).all():
         return latents[:, 0].copy(), None
     return latents.mean(axis=1), latents
+
+
+def read_pickled_array(path, what):
+    """A numeric array from a pickle holding a numpy array or a (nested) list of arrays and numbers.
+
+    The GradCtrl authors saved latents and logits this way. Only numpy's array-rebuilding globals are
+    allowed, so nothing in the file can run code; a list of 2-D arrays (batches) is concatenated.
+    """
+    try:
+        with open(path, "rb") as f:
+            value = safe_pickle.load(f, safe_pickle.NUMPY_GLOBALS, f"{what} '{path}'")
+    except FileNotFoundError:
+        raise UserError(f"{what} '{path}' not found") from None
+    except OSError as e:
+        raise UserError(f"{what} '{path}' cannot be read: {e.strerror}") from None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) and v.ndim == 2 for v in value):
+        value = np.concatenate(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as e:
+        raise UserError(f"{what} '{path}' does not hold a rectangular array ({e})") from None
+    if array.dtype.kind not in "fiub":
+        raise UserError(f"{what} '{path}' holds {type(value).__name__} of dtype {array.dtype}, not a numeric array")
+    return array

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from stylegan2.atomic import atomic_dir, atomic_write
 from stylegan2.images import write_png
@@ -36,6 +37,7 @@ from stylegan2.images import write_png
 from .errors import UserError
 from .files import BackgroundWriter
 from .methods import edit_latents, method_directions
+from .options import is_layer_range, is_top_k
 from .render import render_originals, render_strips
 
 
@@ -78,7 +80,7 @@ def resolve_exclude(exclude_flag, top_channels_flag, attribute, clf, attribute_c
             raise UserError(f"--top_channels '{top_channels_flag}' gives {len(counts)} count(s) but --exclude names "
                             f"{len(names)} attribute(s) ({', '.join(names) or 'none'})")
     for name, k in zip(names, counts):
-        if not 0 <= k <= clf.w_dim:
+        if not is_top_k(k, clf.w_dim):
             flag = "--top_channels" if top_channels_flag is not None else "config exclude"
             raise UserError(f"{flag} {k} for '{name}': top-k must be in [0, {clf.w_dim}] (the latent width)")
     return dict(zip(names, counts))
@@ -90,7 +92,7 @@ def parse_layerwise(text, num_ws):
         lo, hi = (int(v) for v in text.split(":"))
     except ValueError:
         raise UserError(f"--layerwise '{text}': expected lo:hi, e.g. 2:10") from None
-    if not 0 <= lo < hi <= num_ws:
+    if not is_layer_range(lo, hi, num_ws):
         raise UserError(f"--layerwise '{text}': must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
     return lo, hi
 
@@ -158,8 +160,6 @@ def run_edits(context, method, w, cases, out_dir, batch_size=8, log=print, progr
     and returns a summary {"cases", "strips", "zero_gradient_steps": {tag: count}, "npz", "directions"}; the
     caller writes the settings JSON. ``progress``: a bar (rate, ETA) on stderr over the latents and cases.
     """
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     attribute = cases[0].attribute
     n, w_dim = w.shape

@@ -32,6 +32,8 @@ import re
 import numpy as np
 
 from . import baselines
+from .datadir import read_data_dir
+from .editing import edit_trajectory
 from .errors import UserError
 from .selection import EMPTY_CLASS_FIX, missing_classes
 
@@ -114,8 +116,6 @@ class EditContext:
 
     def data(self):
         """The :class:`gradctrl.datadir.DataDir` at ``data_dir``, read and checked against the classifier."""
-        from .datadir import read_data_dir
-
         if self._data is None:
             if not self.data_dir:
                 raise UserError("this edit method needs --data_dir: the data directory of prepare_data.py, whose "
@@ -158,17 +158,32 @@ class Method:
     exclusion: bool = False
     needs_data: bool = False
     gradient: bool = False
+    baseline: str | None = None
+    exclusion_variant: str | None = None
+
+    def fixed_directions(self, context, case):
+        """The fixed unit directions (K', w_dim) float32 this method walks for ``case`` (InterFaceGAN's normals,
+        conditioned when it runs with the case's exclusion; GANSpace's components), or None for a method with
+        no ``baseline`` (GradCtrl follows a gradient)."""
+        if self.baseline is None:
+            return None
+        return context.directions(self.baseline, case.attribute, case.exclude if self.exclusion else ())
 
 
 REGISTRY = {}
 
 
-def register(name, title, exclusion=False, needs_data=False, gradient=False):
-    """Decorator registering ``method(context, w, case) -> (N, steps, w_dim)`` under ``name``."""
+def register(name, title, exclusion=False, needs_data=False, gradient=False, baseline=None, exclusion_variant=None):
+    """Decorator registering ``method(context, w, case) -> (N, steps, w_dim)`` under ``name``.
+
+    ``baseline``: the name in :data:`BASELINES` whose fixed directions the method walks (None: it has none);
+    ``exclusion_variant``: the registered name that runs this method with an exclusion (``gradctrl`` ->
+    ``gradctrl_exclude``), used by :func:`exclusion_variant`.
+    """
     def decorate(function):
         if name in REGISTRY:
             raise ValueError(f"edit method '{name}' is registered twice")
-        REGISTRY[name] = Method(name, title, function, exclusion, needs_data, gradient)
+        REGISTRY[name] = Method(name, title, function, exclusion, needs_data, gradient, baseline, exclusion_variant)
         return function
     return decorate
 
@@ -206,8 +221,8 @@ def get_method(name, where="--method"):
 
 
 @dataclasses.dataclass(frozen=True)
-class Edit:
-    """A method's edit of a batch: ``traj`` (N, steps, w_dim) float32 and ``zero_gradient_steps``, the number
+class MethodEdit:
+    """A registered method's edit of a batch (GradCtrl's own, with masks, is :class:`gradctrl.editing.MaskedEdit`): ``traj`` (N, steps, w_dim) float32 and ``zero_gradient_steps``, the number
     of (latent, step) pairs that left the latent exactly where it was (a zero masked gradient)."""
 
     traj: np.ndarray
@@ -215,7 +230,7 @@ class Edit:
 
 
 def edit_latents(name, context, w, case):
-    """Run method ``name`` on w (N, w_dim) for one case -> :class:`Edit`.
+    """Run method ``name`` on w (N, w_dim) for one case -> :class:`MethodEdit`.
 
     The case reaches the method with its exclusion only when the method is registered with ``exclusion``.
     """
@@ -228,22 +243,20 @@ def edit_latents(name, context, w, case):
     if traj.shape != expected:
         raise ValueError(f"edit method '{name}' returned shape {traj.shape}, expected {expected}")
     previous = np.concatenate([w[:, None], traj[:, :-1]], axis=1)
-    return Edit(traj, int(np.all(traj == previous, axis=2).sum()))
+    return MethodEdit(traj, int(np.all(traj == previous, axis=2).sum()))
 
 
 @register("gradctrl_exclude", "GradCtrl (exclusion)", exclusion=True, gradient=True)
 def gradctrl_exclude(context, w, case):
     """GradCtrl: masked-gradient steps on the classifier, masking each excluded attribute's top-k channels."""
-    from .editing import edit_trajectory
-
     return edit_trajectory(context.classifier, w, case.attribute, case.direction, case.target_class,
                            case.exclude, case.steps, case.step_size)
 
 
-register("gradctrl", "GradCtrl (no exclusion)", gradient=True)(gradctrl_exclude)
+register("gradctrl", "GradCtrl (no exclusion)", gradient=True, exclusion_variant="gradctrl_exclude")(gradctrl_exclude)
 
 
-@register("interfacegan_cond", "InterFaceGAN (conditional)", exclusion=True, needs_data=True)
+@register("interfacegan_cond", "InterFaceGAN (conditional)", exclusion=True, needs_data=True, baseline="interfacegan")
 def interfacegan(context, w, case):
     """InterFaceGAN: walk the SVM normal of the attribute's selected samples in ``context.data()``, projected
     orthogonal to the excluded attributes' normals when the case has an exclusion."""
@@ -252,10 +265,11 @@ def interfacegan(context, w, case):
                                          case.step_size)
 
 
-register("interfacegan", "InterFaceGAN", needs_data=True)(interfacegan)
+register("interfacegan", "InterFaceGAN", needs_data=True, baseline="interfacegan",
+         exclusion_variant="interfacegan_cond")(interfacegan)
 
 
-@register("ganspace", "GANSpace", needs_data=True)
+@register("ganspace", "GANSpace", needs_data=True, baseline="ganspace")
 def ganspace(context, w, case):
     """GANSpace: walk the PCA component of the data directory's w most correlated with the attribute's score
     (per class for a K-class attribute)."""
@@ -268,11 +282,8 @@ def exclusion_variant(name, exclude):
     """The method manipulate.py runs for ``--method name``: with a non-empty exclusion a method that has an
     exclusion variant (``gradctrl`` -> ``gradctrl_exclude``, ``interfacegan`` -> ``interfacegan_cond``) runs
     as that variant, so the exclusion given applies."""
-    if exclude and not REGISTRY[name].exclusion:
-        for other in REGISTRY.values():
-            if other.exclusion and other.edit is REGISTRY[name].edit:
-                return other.name
-    return name
+    method = REGISTRY[name]
+    return method.exclusion_variant if exclude and method.exclusion_variant else name
 
 
 # --- baseline adapters: a data directory -> the pure functions of gradctrl.baselines --------------------
@@ -284,12 +295,7 @@ def method_directions(name, context, case):
     """The fixed unit directions (K', w_dim) float32 that method ``name`` walks for ``case`` (InterFaceGAN's
     normals, conditioned when it runs with the case's exclusion; GANSpace's components), or None for a method
     that has none (GradCtrl follows a gradient)."""
-    method = REGISTRY[name]
-    if method.edit is interfacegan:
-        return context.directions("interfacegan", case.attribute, case.exclude if method.exclusion else ())
-    if method.edit is ganspace:
-        return context.directions("ganspace", case.attribute)
-    return None
+    return REGISTRY[name].fixed_directions(context, case)
 
 
 def baseline_directions(baseline, data, attribute, exclude=(), ganspace_components=20, ganspace_index=None, seed=0):

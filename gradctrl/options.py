@@ -74,6 +74,21 @@ def check_step_size(value, name):
     return check_number(value, name, **STEP_SIZE_BOUNDS)
 
 
+def is_layer_range(lo, hi, num_ws=None):
+    """The one W+ layer-range rule: True when [lo, hi) is a non-empty range of layers, 0 <= lo < hi, and
+    within the generator's ``num_ws`` W+ layers (hi <= num_ws) when that is known (an int; None: not yet).
+    The config reader, --layerwise and the renderer each word their own message around it."""
+    return 0 <= lo < hi and (num_ws is None or hi <= num_ws)
+
+
+def is_top_k(k, w_dim=None):
+    """The one exclusion top-k rule: True when ``k`` is an integer (not bool) channel count, 0 <= k, and at
+    most the latent width ``w_dim`` when that is known (None: not yet). The config reader, --top_channels and
+    the editor each word their own message around it."""
+    return (not isinstance(k, bool) and isinstance(k, (int, np.integer)) and 0 <= k
+            and (w_dim is None or k <= w_dim))
+
+
 def check_latent_count(value, name, w_dim, per_latent=1):
     """A count of latents (w_dim float32 each, ``per_latent`` copies of each held: steps of a trajectory) that
     fits in this machine's memory, else InputError naming ``name`` and its limit."""

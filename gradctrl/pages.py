@@ -337,14 +337,14 @@ def check_report_dirs(run_dirs, out_dir):
             raise UserError(f"'{text}' holds no results page ({PAGE_FILE}): give the output folder of manipulate.py, "
                             "evaluate.py or python -m stylegan2 train (rerun the command to write its page)")
         if folder.resolve() == out_dir.resolve():
-            raise UserError(f"--out '{out_dir}' is also a run folder: its page would be replaced; choose another --out")
+            raise UserError(f"--out_dir '{out_dir}' is also a run folder: its page would be replaced; choose another --out_dir")
         folders.append(folder)
     page = out_dir / PAGE_FILE
     if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out '{out_dir}' exists and is not a folder: choose another path")
+        raise UserError(f"--out_dir '{out_dir}' exists and is not a folder: choose another path")
     if page.exists() and f'<meta name="generator" content="{REPORT_GENERATOR}">' not in \
             page.read_text(encoding="utf-8", errors="replace"):
-        raise UserError(f"--out '{out_dir}' holds an {PAGE_FILE} that is not a report's: choose another --out")
+        raise UserError(f"--out_dir '{out_dir}' holds an {PAGE_FILE} that is not a report's: choose another --out_dir")
     return folders, out_dir
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+import stylegan2
+
 from .errors import UserError
 from .files import check_container
 from .latents import STREAM_PROJECT, sample_w
@@ -80,6 +82,7 @@ def noise_penalty(noise_maps):
     For each map and each scale, from its full size down to 8 px (halving by 2 x 2 means; a map under 8 px
     has one scale): mean(v * roll(v, 1, x))^2 + mean(v * roll(v, 1, y))^2, summed over scales and maps.
     """
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     total = 0.0
@@ -98,6 +101,7 @@ def noise_penalty(noise_maps):
 def renormalise_noise(noise_maps):
     """Each image's noise map shifted and scaled to mean 0, standard deviation 1 (population):
     list of (N, H, W, 1) -> list of the same shapes."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     result = []
@@ -109,6 +113,7 @@ def renormalise_noise(noise_maps):
 
 def pixel_l2(images, targets):
     """Mean squared pixel difference per image: (N, H, W, C) tensors -> (N,)."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     return tf.reduce_mean(tf.square(images - targets), axis=[1, 2, 3])
@@ -155,6 +160,7 @@ class ImageLoss:
         return " + ".join(terms)
 
     def __call__(self, images, targets):
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         if self.vgg16 is not None:
@@ -177,6 +183,7 @@ class ImageLoss:
 def _load_keras_file(path, what, missing):
     """A Keras model file (.keras, .h5) -> the model, uncompiled; UserError naming ``what`` for a missing file
     (with the fix ``missing``), another extension, a damaged container or a model Keras cannot load."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
 
     if not path.is_file():
@@ -196,6 +203,7 @@ def load_features(path):
     [-1, 1] -> list of its outputs (tensors, differentiable). The model is fed pixel values in [0, 255]
     (the convention of the world's scorer), resized (bilinear) to its input size when that is fixed.
     A missing or unreadable file is a UserError."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     path = Path(path)
@@ -261,6 +269,7 @@ class LPIPS:
     """
 
     def __init__(self, model, name="VGG16"):
+        # heavy (Keras): imported on use, so commands start and refuse bad input without it
         import keras
 
         self.name = name
@@ -271,6 +280,7 @@ class LPIPS:
         return f"LPIPS-style distance on {self.name} features (uniform channel weights)"
 
     def _features(self, images):
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         size = int(images.shape[1])
@@ -282,6 +292,7 @@ class LPIPS:
         return self._extractor(x, training=False)
 
     def __call__(self, images, targets):
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         total = 0.0
@@ -297,6 +308,7 @@ def load_vgg16(source, width=VGG16_WIDTH):
     (``keras.applications.VGG16(include_top=False)`` saved), checked by :func:`check_vgg16`; or "imagenet":
     Keras' own ImageNet weights, which Keras downloads on first use (needs internet once). UserError for a
     missing, unreadable or non-VGG16 file."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
 
     if source == "imagenet":
@@ -335,6 +347,7 @@ class Projection:
 def _synthesis(G):
     """A differentiable synthesis callable (ws, noise list) -> images for ``G``: the fast path with transposed
     up-sampling (its gradients are native convolutions), or the reference path for non-separable kernels."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     from stylegan2 import ops
     from stylegan2.fast_synthesis import FastSynthesis
 
@@ -346,6 +359,7 @@ def _synthesis(G):
 
 def _adam_moments(variables):
     """Adam's first and second moment accumulators, zero, one pair per variable."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     return [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables]
@@ -354,6 +368,7 @@ def _adam_moments(variables):
 def _adam_update(variables, grads, moments, lr, iteration):
     """One Adam step (beta 0.9 / 0.999, epsilon 1e-8, bias-corrected as NVIDIA's TF optimiser:
     lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)) at step ``iteration`` (1-based); inside a tf.function."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     beta1, beta2 = ADAM_BETAS
@@ -374,6 +389,7 @@ def project(G, targets, space="w", steps=1000, seed=0, loss=None, w_stats=None, 
     progress(step, distances (N,)) after each step; first_index: the index of targets[0] in the whole set
     (image i's random draws are those of index first_index + i, so a result does not depend on batching).
     """
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     targets = np.asarray(targets, np.float32)
@@ -449,9 +465,8 @@ def tune_generator(G, targets, ws, steps, loss=None, seed=0, progress=None,
     rendered with the stored noise, as manipulate.py renders them. progress: called as progress(step, fit)
     after each step.
     """
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
-
-    import stylegan2
 
     targets = tf.constant(np.asarray(targets, np.float32))
     ws = tf.constant(np.asarray(ws, np.float32))

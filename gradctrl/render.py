@@ -9,14 +9,16 @@ original image (the original w in every layer) followed by the image of each ste
 """
 import numpy as np
 
+import stylegan2
+
 from .errors import UserError
-from .options import check_int
+from .options import check_int, is_layer_range
 
 
 def check_layers(layers, num_ws):
     """``layers`` (lo, hi) as ints; UserError unless 0 <= lo < hi <= num_ws."""
     lo, hi = (int(v) for v in layers)
-    if not 0 <= lo < hi <= num_ws:
+    if not is_layer_range(lo, hi, num_ws):
         raise UserError(f"W+ layers [{lo}, {hi}) must satisfy 0 <= lo < hi <= {num_ws} (the generator's W+ layers)")
     return lo, hi
 
@@ -50,8 +52,6 @@ def wplus(w0, w_steps, num_ws, layers, base=None):
 
 def render_uint8(G, ws, batch_size=8):
     """Render W+ codes through ``G`` (constant noise): ws (M, num_ws, w_dim) -> (M, H, W, C) uint8."""
-    import stylegan2
-
     ws = np.asarray(ws, np.float32)
     check_int(batch_size, "batch size")
     shape = (0, G.img_resolution, G.img_resolution, G.img_channels)

@@ -1,6 +1,6 @@
 """One page linking several runs' pages, for sharing a set of results.
 
-    python -m gradctrl.report DIR [DIR ...] --out PAGE_DIR [--title TEXT]     (installed: gradctrl-report)
+    python -m gradctrl.report DIR [DIR ...] --out_dir PAGE_DIR [--title TEXT]     (installed: gradctrl-report)
 
 Each DIR is the output folder of manipulate.py, evaluate.py (with or without --claims) or python -m stylegan2
 train, holding its page (index.html). Writes PAGE_DIR/index.html: a row per run (a relative link to its page,
@@ -11,7 +11,7 @@ edits/without_exclusion), the edits side by side. Keep PAGE_DIR and the runs' fo
 import argparse
 
 from stylegan2.atomic import FolderLock
-from stylegan2.errors import exit_on_input_error
+from stylegan2.command_line import keep_old_spellings, run_command
 
 from .pages import write_report_page
 
@@ -19,19 +19,22 @@ from .pages import write_report_page
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m gradctrl.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="run folders holding an index.html")
-    parser.add_argument("--out", required=True, help="folder of the report's index.html (created if missing)")
+    parser.add_argument("--out_dir", required=True, help="folder of the report's index.html (created if missing)")
     parser.add_argument("--title", default="Results", help="the page's title (default: Results)")
+    keep_old_spellings(parser, {"--out": "--out_dir"})
     return parser
 
 
 def main(argv=None):
     """Run the command on ``argv`` (default: the command line) -> exit code 0; bad input exits with 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog), FolderLock(args.out, "--out"):
-        path = write_report_page(args.dirs, args.out, args.title)
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args):
+    """Write the report page of the parsed ``args``."""
+    with FolderLock(args.out_dir, "--out_dir"):
+        path = write_report_page(args.dirs, args.out_dir, args.title)
         print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def markdown_tables(rows, matched, methods, latent_only, levels=curves.LEVELS):
 
 def plot_curves(results, methods, latent_only):
     """PNG bytes: per edit, non-target change (and drift) against target change, one line per method."""
+    # heavy (matplotlib): imported on use, so commands start and refuse bad input without it
     from matplotlib.figure import Figure
 
     edits = list(dict.fromkeys((case.attribute, case.label) for case, _, _ in results))
@@ -109,6 +110,7 @@ def png_bytes(figure):
 def panel_grid(count, panel_width, panel_height):
     """A figure of ``count`` panels, at most 4 a row, each ``panel_width`` x ``panel_height`` inches -> (Figure,
     the first ``count`` axes in row order); the grid's unused axes are hidden."""
+    # heavy (matplotlib): imported on use, so commands start and refuse bad input without it
     from matplotlib.figure import Figure
 
     columns = min(4, count)

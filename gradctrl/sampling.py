@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from stylegan2.atomic import WriteError, stale_temporaries, temporary_sibling, write_bytes
 from stylegan2.images import write_png
@@ -187,8 +188,6 @@ def run_parts(G, plan, scorers, parts_dir, batch_size, shard=(0, 1), save_images
     once; ``shard``: (K, N); ``save_images``: also write ``parts_dir/images/<index>.png``; ``log``: a
     callable receiving one-line progress notes.
     """
-    from tqdm import tqdm
-
     log = log or (lambda message: None)
     parts_dir = Path(parts_dir)
     check_parts_dir(parts_dir, plan)

@@ -31,15 +31,19 @@ Specs (one per attribute):
 A scorer returning one column (or a flat (N,) vector) scores a binary attribute; K >= 2 columns, K
 classes. Output of another shape, or with NaN or infinite values, is a one-line :class:`UserError`.
 """
+import hashlib
 import importlib
 from pathlib import Path
 
 import numpy as np
 
+import stylegan2
 from stylegan2.errors import InputError
 
 from .errors import UserError
 from .files import check_container
+from .generators import file_sha256
+from .world import SCORER_OUTPUTS, SCORER_PATH
 
 BUILTIN_NAMES = ("brightness", "warmth", "color3")
 NVIDIA_OPTIONS = ("prob", "neg")
@@ -105,8 +109,6 @@ def make_scorer(spec, attribute=None, models=None):
     if kind == "nvidia":
         return Scorer(spec, _nvidia_function(spec, rest), attribute)
     if kind == "world":
-        from .world import SCORER_OUTPUTS, SCORER_PATH
-
         if rest not in SCORER_OUTPUTS:
             raise UserError(f"unknown world scorer '{spec}': use world:{'|'.join(SCORER_OUTPUTS)}")
         return Scorer(spec, _keras_function(spec, f"{SCORER_PATH},output={rest}", models), attribute)
@@ -134,8 +136,6 @@ def scorer_record(spec):
     elif kind == "nvidia":
         path = _split_options(spec, rest, NVIDIA_OPTIONS, False, NVIDIA_USAGE)[0]
     elif kind == "world":
-        from .world import SCORER_PATH
-
         path = SCORER_PATH
     else:
         return spec
@@ -144,10 +144,6 @@ def scorer_record(spec):
 
 def _content_sha256(path):
     """Hex SHA-256 of a file's bytes, or of a folder's files (each one's relative path and hash, in order)."""
-    import hashlib
-
-    from .generators import file_sha256
-
     if not path.is_dir():
         return file_sha256(path)
     digest = hashlib.sha256()
@@ -260,6 +256,7 @@ class _KerasModel:
     and each scorer takes its output (the world's six attributes: one pass of the scorer instead of six)."""
 
     def __init__(self, spec, path, size, value_range):
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         model_path = Path(path)
@@ -270,6 +267,7 @@ class _KerasModel:
             if model_path.is_dir():
                 self._run, self.output_names, input_shape = _saved_model_run(spec, tf, model_path)
             elif model_path.suffix in (".keras", ".h5", ".hdf5"):
+                # heavy (Keras): imported on use, so commands start and refuse bad input without it
                 import keras
 
                 check_container(model_path, f"scorer '{spec}': model '{path}'", "copy or download it again")
@@ -301,6 +299,7 @@ class _KerasModel:
     def outputs(self, images):
         """Every output for a batch, images uint8 (N, H, W, C) -> {name: np.ndarray}; the model runs once per
         distinct batch (the last batch's copy is kept and compared, so a buffer refilled in place is rescored)."""
+        # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
         import tensorflow as tf
 
         if self._last_images is not None and self._last_images.shape == images.shape and \
@@ -363,7 +362,7 @@ def _nvidia_function(spec, rest):
     options = set(items)
     if not path:
         raise UserError(f"scorer '{spec}' names no classifier file: use {NVIDIA_USAGE}")
-    import stylegan2
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
     from stylegan2.classifier import probabilities
 

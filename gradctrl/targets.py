@@ -9,6 +9,7 @@ centre-cropped to a square. What was done is returned as notes, one line per kin
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
 
@@ -42,8 +43,6 @@ def read_targets(path, resolution, channels=3):
 
 def _read_folder(folder):
     """Every non-hidden file of ``folder``, decoded -> (list of uint8 (H, W, C), names)."""
-    from PIL import Image, UnidentifiedImageError
-
     files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     if not files:
         raise UserError(f"--images '{folder}' is empty: put PNG or JPEG images in it")
@@ -90,8 +89,6 @@ def _read_npy(path):
 def _fit(image, resolution, channels, notes):
     """One uint8 (H, W, C) image -> (R, R, channels): channels converted, area-resized so the shorter side is R,
     centre-cropped; each change adds a note."""
-    from PIL import Image
-
     if image.shape[2] == 4:
         image = image[..., :3]
         notes.add("alpha dropped from RGBA images")

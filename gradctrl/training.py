@@ -1,4 +1,6 @@
-"""Training the latent classifier: each branch learns only from its own attribute's selected samples.
+"""The library layer's classifier training (behind ``train.py``; the GAN itself is trained by
+:mod:`stylegan2.training`). Training the latent classifier: each branch learns only from its own attribute's
+selected samples.
 
 One epoch walks the union of every attribute's training samples in a seeded random order, in batches;
 each branch's loss (binary cross-entropy on its sigmoid, or cross-entropy over its K classes) is the mean
@@ -9,6 +11,7 @@ branch depends on, the whole model keeps the epoch of the best mean validation a
 attribute without validation samples (p_val = 0) keeps its last epoch; its validation accuracy is None.
 """
 import numpy as np
+from tqdm import tqdm
 
 from .classifier import LatentClassifier
 from .errors import UserError
@@ -67,9 +70,9 @@ def train_classifier(latents, labels, splits, num_classes, hidden_size=16, n_sha
     "val_accuracy"} with {attr: value} each], "best_epoch": {attr: epoch}, "best_val_accuracy": {attr: value},
     "n_train": {attr: n}, "n_val": {attr: n}}.
     """
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
     import tensorflow as tf
-    from tqdm import tqdm
 
     attributes = list(num_classes)
     latents, indices = _check_inputs(latents, labels, splits, num_classes)

@@ -16,6 +16,7 @@ import json
 import re
 
 import numpy as np
+from tqdm import tqdm
 
 from . import curves
 from .claims import latent_abs_change, latent_target_changes
@@ -114,8 +115,6 @@ def tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks, p
     [(lo, hi)]; top_ks: the top-k values per excluded attribute. A method skipped by the evaluation for a
     case (exclusion without one) is skipped here.
     """
-    from tqdm import tqdm
-
     jobs, keys = [], []
     edits = [(case, method) for case in cases for method in methods
              if not (REGISTRY[method].exclusion and not case.exclude)]

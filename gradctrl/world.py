@@ -27,22 +27,25 @@ Planted correlations (as eyeglasses go with age in FFHQ): P(eyeglasses | old) = 
 pose vs eyeglasses and hair colour vs everything are the stated controls. Each factor is drawn from its
 own random stream of uniforms, so the first k faces of a seed are the same for every n >= k.
 
-Commands::
+Commands (:mod:`gradctrl.commands.world_tools`)::
 
-    python -m gradctrl.world draw --n 60000 --seed 0 --out DIR [--resolution 32]
+    python -m gradctrl.world draw --n 60000 --seed 0 --out_dir DIR [--resolution 32]
     python -m gradctrl.world grid --n 64 --seed 0 --out grid.png [--sweep]
     python -m gradctrl.world train-scorer --out gradctrl/assets/world_scorer.keras [--data DIR]
 """
-import argparse
 import json
 import os
-import sys
+import runpy
 import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
 
+from stylegan2.atomic import atomic_dir, atomic_path
 from stylegan2.errors import check_fits_in_memory
+from stylegan2.images import write_png
 
 from .errors import UserError
 from .options import check_int
@@ -167,8 +170,6 @@ def _rgb(value):
 def draw_face(factor_values, resolution=32):
     """Draw one face -> uint8 (resolution, resolution, 3). ``factor_values``: dict name -> scalar, every
     name in ``FACTORS``. Drawn at ``SUPERSAMPLE * resolution`` px and box-downscaled."""
-    from PIL import Image, ImageDraw
-
     side = SUPERSAMPLE * resolution
     f = {name: float(factor_values[name]) for name in FACTORS}
     pose = f["pose"]
@@ -238,8 +239,6 @@ def draw_faces(factors, resolution=32, progress=False):
 
 
 def _draw_into(images, factors, resolution, progress):
-    from tqdm import tqdm
-
     names = list(FACTORS)
     for i in tqdm(range(len(images)), desc="drawing", unit="face", disable=not progress, mininterval=1.0):
         images[i] = draw_face({name: factors[name][i] for name in names}, resolution)
@@ -329,12 +328,10 @@ def write_world(out, n, seed, resolution=32, progress=True):
     """Draw ``n`` faces of ``seed`` into the new folder ``out``: images.npy, factors.npz (each factor and
     ``label_<attribute>``) and factors.json (see :func:`describe`). Written under a temporary sibling name,
     then renamed; an existing non-empty ``out`` is refused."""
-    from stylegan2.atomic import atomic_dir
-
     out = Path(out)
     check_draw_flags(n, seed, resolution, 0)  # the images go to a file, not to memory
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out '{out}' exists and is not an empty folder: choose another path or remove it")
+        raise UserError(f"--out_dir '{out}' exists and is not an empty folder: choose another path or remove it")
     factors = sample_factors(n, seed)
     with atomic_dir(out) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
@@ -383,8 +380,6 @@ def tile(images, columns, scale=1):
 def write_grid(out, n, seed, resolution=32, scale=4, sweep=False):
     """Write a preview PNG: ``n`` faces of ``seed`` in a square-ish grid, or (``sweep``) one row per
     attribute varied from a base face. Each pixel is shown as ``scale`` x ``scale`` pixels."""
-    from stylegan2.images import write_png
-
     check_int(scale, "--scale")
     check_draw_flags(n, seed, resolution, resolution ** 2)
     check_fits_in_memory("--scale", scale, lambda s: 3 * n * (resolution * s) ** 2, "the grid")
@@ -415,6 +410,7 @@ def build_scorer(resolution=32):
     eyeglasses (N, 1) logit, smile (N, 1) regressed smile, age (N, 1) regressed age, hair_length (N, 1)
     logit, pose (N, 1) regressed yaw, hair_colour (N, 4) logits. The penultimate dense layer (64 units)
     is named ``features``."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
     from keras import layers
 
@@ -441,6 +437,7 @@ def train_scorer(images, factors, seed=0, epochs=8, batch_size=128, verbose=2):
     """Train the exact scorer on drawn ``images`` uint8 (N, R, R, 3) and their ``factors`` -> the trained
     model, uncompiled (so a saved file holds no optimizer state). Adam, learning rate 2e-3 decayed by
     cosine to 0; ``seed`` fixes the initialisation and the shuffling."""
+    # heavy (Keras): imported on use, so commands start and refuse bad input without it
     import keras
     import tensorflow as tf
 
@@ -539,8 +536,6 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     """Train the exact scorer on ``n`` faces (of folder ``data``, else drawn from ``seed``), measure it on
     ``test_n`` fresh faces of ``test_seed``, and write ``out`` (.keras) and ``out`` with suffix .json
     (the metrics and settings) -> the metrics dict."""
-    from stylegan2.atomic import atomic_path
-
     out = Path(out)
     if out.suffix != ".keras":
         raise UserError(f"--out '{out}' must end in .keras")
@@ -566,85 +561,5 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     return metrics
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m gradctrl.world",
-                                     description="Draw the ground-truth world of cartoon faces, preview it, "
-                                                 "and train its exact scorer.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    draw = commands.add_parser("draw", help="draw a training set: DIR/images.npy, factors.npz, factors.json")
-    draw.add_argument("--n", type=int, required=True, help="number of faces")
-    draw.add_argument("--seed", type=int, default=0, help="seed of every factor (default 0)")
-    draw.add_argument("--out", required=True, help="new folder to write (must not exist or be empty)")
-    draw.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
-    grid = commands.add_parser("grid", help="write a preview grid PNG")
-    grid.add_argument("--n", type=int, default=64, help="number of faces (default 64)")
-    grid.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    grid.add_argument("--out", required=True, help="PNG to write")
-    grid.add_argument("--resolution", type=int, default=32, help="image side in px (default 32)")
-    grid.add_argument("--scale", type=int, default=4, help="upscaling of each pixel in the PNG (default 4)")
-    grid.add_argument("--sweep", action="store_true", help="one row per attribute, varied from a base face")
-    train = commands.add_parser("train-scorer", help="train the exact scorer (a small Keras CNN) and measure it")
-    train.add_argument("--out", required=True, help="the .keras file to write (its metrics go to the .json beside)")
-    train.add_argument("--data", help="folder written by 'draw' to train on (default: draw --n faces of --seed)")
-    train.add_argument("--n", type=int, default=30000, help="training faces (default 30000)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the drawn faces and of training (default 0)")
-    train.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
-    train.add_argument("--resolution", type=int, default=32, help="image side in px, without --data (default 32)")
-    train.add_argument("--test_n", type=int, default=10000, help="fresh test faces (default 10000)")
-    train.add_argument("--test_seed", type=int, default=1, help="seed of the test faces (default 1)")
-    quality = commands.add_parser("quality", help="measure a generator of the world against the drawn faces "
-                                  "(KID, marginals, planted correlations, confident labels; a sample grid)")
-    quality.add_argument("--network", required=True, help="the generator pickle to measure")
-    quality.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
-    quality.add_argument("--out", required=True, help="folder to write: quality.json, quality.md, grids.png")
-    quality.add_argument("--n", type=int, default=5000, help="samples of each side (default 5000)")
-    quality.add_argument("--seed", type=int, default=0, help="seed of the generator's z (default 0)")
-    quality.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the samples (default 1)")
-    quality.add_argument("--scorer", help="a .keras scorer (default the shipped exact scorer)")
-    snapshots = commands.add_parser("snapshots", help="measure every snapshot of a training run with 'quality' "
-                                    "and pick one by the snapshot rule (the smallest mean gap)")
-    snapshots.add_argument("--run", required=True, help="a 'python -m stylegan2 train' run folder")
-    snapshots.add_argument("--data", required=True, help="folder written by 'draw' (holding at least 2 x --n faces)")
-    snapshots.add_argument("--out", required=True, help="folder of the measurements (resumed where it exists)")
-    snapshots.add_argument("--n", type=int, default=500, help="samples of each side (default 500)")
-    snapshots.add_argument("--seed", type=int, default=1, help="seed of the generator's z (default 1)")
-    snapshots.add_argument("--kimg_offset", type=int, default=0,
-                           help="kimg trained before the run (a run started with --init; default 0)")
-    return parser
-
-
-def main(argv=None):
-    """``python -m gradctrl.world COMMAND ...`` (draw, grid, train-scorer, quality, snapshots); bad input: one
-    line on stderr, exit 2."""
-    from .commands import run_command  # the commands package imports the library; here only for the CLI
-
-    return run_command(build_parser(), _run, argv)
-
-
-def _run(args):
-    """Run the parsed ``python -m gradctrl.world`` command ``args``."""
-    if args.command == "draw":
-        out = write_world(args.out, args.n, args.seed, args.resolution, progress=True)
-        print(f"wrote {out}/images.npy, factors.npz, factors.json ({args.n} faces, {args.resolution} px)")
-    elif args.command == "grid":
-        write_grid(args.out, args.n, args.seed, args.resolution, args.scale, args.sweep)
-        print(f"wrote {args.out}")
-    elif args.command == "train-scorer":
-        metrics = run_train_scorer(args.out, args.n, args.seed, args.epochs, args.test_n, args.test_seed,
-                                   args.data, args.resolution)
-        print(json.dumps(metrics, indent=2))
-        print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
-    elif args.command == "quality":
-        from .world_quality import markdown, measure
-
-        print(markdown(measure(args.network, args.data, args.out, args.n, args.seed, args.trunc, args.scorer)))
-        print(f"wrote {args.out}/quality.json, quality.md, grids.png")
-    elif args.command == "snapshots":
-        from .world_quality import rank_snapshots
-
-        rank_snapshots(args.run, args.data, args.out, args.n, args.seed, args.kimg_offset)
-        print((Path(args.out) / "snapshots.md").read_text())
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # python -m gradctrl.world runs the command, gradctrl.commands.world_tools
+    runpy.run_module("gradctrl.commands.world_tools", run_name="__main__", alter_sys=True)

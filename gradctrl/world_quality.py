@@ -12,6 +12,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+import stylegan2
+from stylegan2.atomic import atomic_dir, write_bytes
+from stylegan2.images import write_png
+from stylegan2.metrics import keras_features, kid
 
 from . import world
 from .errors import UserError
@@ -23,6 +29,7 @@ BINARY = ("eyeglasses", "hair_length")  # the attributes the scorer reads as a l
 def generated_images(generator, n, seed, truncation_psi=1.0):
     """``n`` samples of ``generator`` (a stylegan2 Generator) for z ~ N(0, I) from ``RandomState(seed)``,
     truncated towards w_avg by ``truncation_psi``, stored noise -> uint8 (n, R, R, C)."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     from stylegan2.training import render
 
     z = np.random.RandomState(seed).randn(n, generator.z_dim).astype(np.float32)
@@ -174,15 +181,12 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
     network: a generator pickle; data: a folder written by ``world draw`` (its first ``n`` faces are the
     reference; KID's baseline compares them with the next ``n``, so it must hold 2 ``n``); scorer: a .keras file (default the shipped
     exact scorer). -> the report dict."""
-    import stylegan2
-    from stylegan2.atomic import atomic_dir
-    from stylegan2.images import write_png
-    from stylegan2.metrics import keras_features, kid
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     if n < 2:
         raise UserError(f"--n must be at least 2, got {n}")
-    check_truncation(truncation_psi, "--trunc")
+    check_truncation(truncation_psi, "--truncation")
     scorer = Path(scorer or world.SCORER_PATH)
     features = keras_features(scorer, flag="--scorer")  # read before any work
     generator = stylegan2.load_generator(network)
@@ -245,9 +249,6 @@ def rank_snapshots(run, data, out, n=500, seed=1, kimg_offset=0, progress=True):
     snapshot marked) and ``out/snapshots.json``. kimg_offset: kimg of training before this run (a run
     started with ``--init``), added to each snapshot's kimg in the table. Resumable: an interrupted call
     leaves whole snapshot folders only. -> :func:`snapshot_rows`' rows."""
-    from stylegan2.atomic import write_bytes
-    from tqdm import tqdm
-
     snapshots = {}
     for path in Path(run).glob("network-snapshot-*.pkl"):
         match = SNAPSHOT_PATTERN.search(path.name)

@@ -37,7 +37,7 @@ for attribute in $ATTRIBUTES; do
     "$PYTHON" manipulate.py --config "$CONFIG" --model_dir "$OUT/model" --attribute "$attribute" \
         --n_samples "$EDITS" --seed 0 --exclude none --out_dir "$OUT/edits/without_exclusion"
 done
-"$PYTHON" -m gradctrl.report "$OUT/edits/with_exclusion" "$OUT/edits/without_exclusion" --out "$OUT" \
+"$PYTHON" -m gradctrl.report "$OUT/edits/with_exclusion" "$OUT/edits/without_exclusion" --out_dir "$OUT" \
     --title "GradCtrl demo: edits with and without exclusion"
 echo "== 4/4 summary"
 "$PYTHON" scripts/demo_summary.py --config "$CONFIG" --edits "$OUT/edits" --data_dir "$OUT/data" \

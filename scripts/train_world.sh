@@ -3,7 +3,7 @@
 # then train a StyleGAN2 on them with the "32" preset, KID measured in the shipped scorer's features at
 # every snapshot. On 2 CPU cores this takes hours (about 30 s per kimg; the shipped generator is this recipe
 # stopped at 160 kimg: see docs/world.md). Stop it at any time and continue it with
-# python -m stylegan2 train --outdir RUN --resume [--total-kimg MORE].
+# python -m stylegan2 train --out_dir RUN --resume [--total_kimg MORE].
 #
 #   bash scripts/train_world.sh [RUN_DIR] [KIMG]        (defaults: build/world_run, 500)
 set -euo pipefail
@@ -13,6 +13,6 @@ KIMG="${2:-500}"
 PYTHON="${PYTHON:-python3}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 mkdir -p build
-[[ -d build/world_data ]] || "$PYTHON" -m gradctrl.world draw --n 60000 --seed 0 --out build/world_data
-"$PYTHON" -m stylegan2 train --data build/world_data/images.npy --outdir "$RUN" --preset 32 --seed 0 \
-    --total-kimg "$KIMG" --snapshot-kimg 10 --kid-samples 2000 --kid-model gradctrl/assets/world_scorer.keras
+[[ -d build/world_data ]] || "$PYTHON" -m gradctrl.world draw --n 60000 --seed 0 --out_dir build/world_data
+"$PYTHON" -m stylegan2 train --data build/world_data/images.npy --out_dir "$RUN" --preset 32 --seed 0 \
+    --total_kimg "$KIMG" --snapshot_kimg 10 --kid_samples 2000 --kid_model gradctrl/assets/world_scorer.keras

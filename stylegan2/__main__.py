@@ -1,4 +1,4 @@
-"""``python -m stylegan2 generate --network PKL --seeds 0-7 --trunc 0.5 --outdir DIR``."""
+"""``python -m stylegan2 generate --network PKL --seeds 0-7 --truncation 0.5 --out_dir DIR`` (:mod:`stylegan2.cli`)."""
 import sys
 
 from .cli import main

@@ -1,4 +1,6 @@
-"""NVIDIA's CelebA-HQ attribute classifiers: ProGAN's discriminator ``D_paper`` rebuilt from a stored Network.
+"""The generator layer's image classifiers (used as scorers; GradCtrl's own classifier on w is
+:mod:`gradctrl.classifier`). NVIDIA's CelebA-HQ attribute classifiers: ProGAN's discriminator ``D_paper`` rebuilt
+from a stored Network.
 
 NVIDIA released 40 binary attribute classifiers with StyleGAN (``celebahq-classifier-00-male.pkl`` ...
 ``celebahq-classifier-39-wearing-necktie.pkl``, listed in ``metrics/linear_separability.py`` of NVlabs/stylegan

@@ -4,12 +4,18 @@ import argparse
 import dataclasses
 import os
 import re
+import sys
 
 import numpy as np
+from tqdm import tqdm
 
+import stylegan2
+
+from .atomic import FolderLock, atomic_dir
+from .command_line import keep_old_spellings, run_command
 from .cpu import default_precision
 from .download import fetch, is_url
-from .errors import InputError, exit_on_input_error, quiet_tensorflow
+from .errors import InputError
 from .images import write_png
 from .official_pickle import DOWNLOAD_URL
 from .training_options import PRESETS, RESUME_CHANGES, TrainingOptions
@@ -47,20 +53,12 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
     ``outdir`` is held by this process alone (:class:`stylegan2.atomic.FolderLock`) and the image set appears
     whole or not at all: the images are written into a temporary sibling holding ``outdir``'s other files,
     which then replaces it. ``progress``: a bar with rate and ETA on stderr."""
-    import sys
-
-    from tqdm import tqdm
-
-    import stylegan2
-
-    from .atomic import FolderLock, atomic_dir
-
     if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise InputError(f"--outdir '{outdir}' exists and is not a directory: choose another path")
+        raise InputError(f"--out_dir '{outdir}' exists and is not a directory: choose another path")
     generator = stylegan2.load_generator(network)
     names = {seed: f"seed{seed:04d}.png" for seed in seeds}
     new = set(names.values())
-    with FolderLock(outdir, "--outdir"), atomic_dir(outdir, keep=lambda name: name not in new) as folder, \
+    with FolderLock(outdir, "--out_dir"), atomic_dir(outdir, keep=lambda name: name not in new) as folder, \
             tqdm(total=len(seeds), desc="generate", unit="image", disable=not progress, file=sys.stderr,
                  dynamic_ncols=True) as bar:
         for start in range(0, len(seeds), batch_size):
@@ -87,19 +85,23 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="render images for a list of seeds",
                               description="Render seed%04d.png per seed (seed0007.png for seed 7), z drawn as NVIDIA's "
-                                          "run_generator.py draws it. The images appear in --outdir all "
-                                          "together or not at all; a second writer of --outdir is refused.")
+                                          "run_generator.py draws it. The images appear in --out_dir all "
+                                          "together or not at all; a second writer of --out_dir is refused.")
     gen.add_argument("--network", required=True,
                      help="official network pickle (.pkl), e.g. stylegan2-ffhq-config-f.pkl, or its http(s) URL "
                           "(downloaded once into $GRADCTRL_CACHE, default ~/.cache/gradctrl)")
     gen.add_argument("--seeds", required=True, help="seeds, e.g. 0-7 or 1,4,10-12")
-    gen.add_argument("--trunc", type=float, default=0.5, help="truncation psi (default 0.5, as run_generator.py; 1 = none)")
-    gen.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N layers of W+ (default all)")
-    gen.add_argument("--noise-mode", choices=("seed", "const"), default="seed",
+    gen.add_argument("--truncation", type=float, default=0.5,
+                     help="truncation psi (default 0.5, as run_generator.py; 1 = none)")
+    gen.add_argument("--truncation_cutoff", type=int, default=None, help="truncate only the first N layers of W+ (default all)")
+    gen.add_argument("--noise_mode", choices=("seed", "const"), default="seed",
                      help="seed: noise drawn from the seed after z, as run_generator.py (default); const: the stored buffers")
-    gen.add_argument("--batch-size", type=int, default=8, help="images rendered at once (default 8)")
-    gen.add_argument("--outdir", required=True, help="output folder (created if missing)")
-    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.add_argument("--batch_size", type=int, default=8, help="images rendered at once (default 8)")
+    gen.add_argument("--out_dir", required=True, help="output folder (created if missing)")
+    gen.add_argument("--no_progress", action="store_true", help="no progress bar")
+    keep_old_spellings(gen, {"--trunc": "--truncation", "--trunc-cutoff": "--truncation_cutoff",
+                             "--noise-mode": "--noise_mode", "--batch-size": "--batch_size", "--outdir": "--out_dir",
+                             "--no-progress": "--no_progress"})
     _add_train_parser(commands)
     return parser
 
@@ -109,21 +111,21 @@ def _add_train_parser(commands):
     train = commands.add_parser(
         "train", help="train a StyleGAN2 on a folder of images",
         description="Train a StyleGAN2 (NVIDIA's config-e/f recipe: resnet D, logistic loss, lazy R1, Gs as a "
-                    "moving average) on DATA. Writes OUTDIR/network-snapshot-<kimg>.pkl (official (G, D, Gs) "
-                    "pickles), fakes<kimg>.png, log.jsonl and checkpoint.npz every --snapshot-kimg; --resume "
+                    "moving average) on DATA. Writes OUT_DIR/network-snapshot-<kimg>.pkl (official (G, D, Gs) "
+                    "pickles), fakes<kimg>.png, log.jsonl and checkpoint.npz every --snapshot_kimg; --resume "
                     "continues a stopped run exactly where its last snapshot was. With TF_CONFIG set (TensorFlow's "
                     "cluster JSON) every worker runs this same command and they train as one "
-                    "(MultiWorkerMirroredStrategy); only the chief writes OUTDIR (docs/distributed.md).")
+                    "(MultiWorkerMirroredStrategy); only the chief writes OUT_DIR (docs/distributed.md).")
     train.add_argument("--data", help="a folder of PNG files or a .npy/.npz uint8 array (N, R, R, C); R a power of two")
-    train.add_argument("--outdir", required=True, help="run folder (new, or an earlier run's folder with --resume)")
+    train.add_argument("--out_dir", required=True, help="run folder (new, or an earlier run's folder with --resume)")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="sizes and hyper-parameters for small images (default 32; the flags below override it)")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in --outdir from its last snapshot, with its own settings (only "
-                            "--total-kimg and --kid-samples may be given, to extend it or change its KID)")
+                       help="continue the run in --out_dir from its last snapshot, with its own settings (only "
+                            "--total_kimg and --kid_samples may be given, to extend it or change its KID)")
     train.add_argument("--init", help="start from the weights of a (G, D, Gs) pickle of the same shapes")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--peer-timeout", type=float, default=120.0,
+    train.add_argument("--no_progress", action="store_true", help="no progress bar")
+    train.add_argument("--peer_timeout", type=float, default=120.0,
                        help="under TF_CONFIG (training across machines, docs/distributed.md): seconds to wait for "
                             "every other task of the cluster to answer before giving up (default 120)")
     defaults = TrainingOptions()
@@ -136,12 +138,12 @@ def _add_train_parser(commands):
                  precision="float32 or bfloat16 convolutions (default: bfloat16 on CPUs with AMX, else float32)",
                  kid_samples="samples for KID at each snapshot (0: none)",
                  devices="data-parallel training on this many GPUs (CPU devices when no GPU is visible), each "
-                         "taking batch-size / devices images; 0 or 1: one device",
+                         "taking batch_size / devices images; 0 or 1: one device",
                  kid_model="Keras model (.keras) whose features KID compares; images fed as float32 in [0, 255]")
     for field in dataclasses.fields(TrainingOptions):
         if field.name == "data":
             continue
-        flag = "--" + field.name.replace("_", "-")
+        flag = "--" + field.name
         value = getattr(defaults, field.name)
         if isinstance(value, bool):
             train.add_argument(flag, action="store_true", default=None, help=helps.get(field.name, field.name))
@@ -149,18 +151,22 @@ def _add_train_parser(commands):
             default = "" if field.name == "precision" else f" (preset or {value})"  # chosen by the CPU
             train.add_argument(flag, type=type(value), default=None,
                                help=f"{helps.get(field.name, field.name.replace('_', ' '))}{default}")
+    renamed = {"--outdir": "--out_dir", "--no-progress": "--no_progress", "--peer-timeout": "--peer_timeout"}
+    renamed.update({"--" + field.name.replace("_", "-"): "--" + field.name for field in dataclasses.fields(TrainingOptions)
+                    if "_" in field.name})
+    keep_old_spellings(train, renamed)
 
 
 def train_main(args):
     """Run ``python -m stylegan2 train``: options = TrainingOptions < preset < flags."""
     if not args.peer_timeout > 0:
-        raise InputError(f"--peer-timeout must be > 0 seconds, got {args.peer_timeout}")
+        raise InputError(f"--peer_timeout must be > 0 seconds, got {args.peer_timeout}")
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingOptions)
              if getattr(args, field.name, None) is not None}
     if args.resume:
         for flag in ("preset", "data", "init"):
             if getattr(args, flag) is not None:
-                changeable = ", ".join("--" + name.replace("_", "-") for name in RESUME_CHANGES)
+                changeable = ", ".join("--" + name for name in RESUME_CHANGES)
                 raise InputError(f"--resume continues a run with its own settings: drop --{flag} (only "
                                  f"{changeable} can change)")
         options = given  # the changes; train() reads the rest from the run folder
@@ -174,41 +180,40 @@ def train_main(args):
             options.precision, reason = default_precision()
             print(f"precision {options.precision}: {reason} (--precision overrides)")
         options.check()  # before the training module imports TensorFlow
-    from .cluster import read_tf_config  # TensorFlow: imported once the options are checked
+    # heavy (TensorFlow): imported once the options are checked, so bad input is refused without it
+    from .cluster import read_tf_config
     from .training import train
 
     cluster = read_tf_config(os.environ.get("TF_CONFIG"), args.peer_timeout)
-    trainer = train(options, args.outdir, resume=args.resume, init=args.init, progress=not args.no_progress,
+    trainer = train(options, args.out_dir, resume=args.resume, init=args.init, progress=not args.no_progress,
                     cluster=cluster)
     if cluster is None or cluster.is_chief:
-        print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.outdir}")
+        print(f"trained to {trainer.kimg:.1f} kimg: snapshots in {args.out_dir}")
     else:
         print(f"trained to {trainer.kimg:.1f} kimg as {cluster.describe(cluster.id)}: the chief wrote the snapshots")
 
 
+def generate_main(args):
+    """Run ``python -m stylegan2 generate``: check the flags, then render one PNG per seed."""
+    seeds = parse_seeds(args.seeds)
+    if args.batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
+    if not np.isfinite(args.truncation):
+        raise InputError(f"--truncation must be a finite number, got {args.truncation}")
+    if args.truncation_cutoff is not None and args.truncation_cutoff < 0:
+        raise InputError(f"--truncation_cutoff must be >= 0, got {args.truncation_cutoff}")
+    if is_url(args.network):
+        args.network = str(fetch(args.network, progress=not args.no_progress))
+    if not os.path.exists(args.network):  # before the generator's module imports TensorFlow
+        raise InputError(f"--network '{args.network}' does not exist: check the path (NVIDIA's networks are at "
+                         f"{DOWNLOAD_URL})")
+    written = generate(args.network, seeds, args.truncation, args.truncation_cutoff, args.noise_mode, args.out_dir,
+                       args.batch_size, progress=not args.no_progress)
+    print(f"wrote {len(written)} images to {args.out_dir}")
+
+
 def main(argv=None):
-    """Command-line entry point; returns 0, or exits with code 2 and one line on bad input."""
-    quiet_tensorflow()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "train":
-        with exit_on_input_error(parser.prog):
-            train_main(args)
-        return 0
-    with exit_on_input_error(parser.prog):
-        seeds = parse_seeds(args.seeds)
-        if args.batch_size < 1:
-            raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-        if not np.isfinite(args.trunc):
-            raise InputError(f"--trunc must be a finite number, got {args.trunc}")
-        if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
-            raise InputError(f"--trunc-cutoff must be >= 0, got {args.trunc_cutoff}")
-        if is_url(args.network):
-            args.network = str(fetch(args.network, progress=not args.no_progress))
-        if not os.path.exists(args.network):  # before the generator's module imports TensorFlow
-            raise InputError(f"--network '{args.network}' does not exist: check the path (NVIDIA's networks are at "
-                             f"{DOWNLOAD_URL})")
-        written = generate(args.network, seeds, args.trunc, args.trunc_cutoff, args.noise_mode, args.outdir,
-                           args.batch_size, progress=not args.no_progress)
-    print(f"wrote {len(written)} images to {args.outdir}")
-    return 0
+    """``python -m stylegan2 generate|train ...`` (:func:`stylegan2.command_line.run_command`); returns 0, or
+    exits with code 2 and one line on bad input."""
+    return run_command(build_parser(), lambda args: (train_main if args.command == "train" else generate_main)(args),
+                       argv)

@@ -123,7 +123,7 @@ def wait_for_peers(cluster):
             _accept_all(listener)
             waiting = [peer for peer in waiting if not _answers(peer)]
             if waiting and time.monotonic() > deadline:
-                raise InputError(f"no answer from {', '.join(waiting)} within {cluster.peer_timeout:g} s (--peer-timeout):"
+                raise InputError(f"no answer from {', '.join(waiting)} within {cluster.peer_timeout:g} s (--peer_timeout):"
                                  " start every task of TF_CONFIG's cluster, check the addresses and firewalls")
             if waiting:
                 time.sleep(0.2)

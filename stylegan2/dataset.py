@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
 
@@ -61,8 +62,6 @@ def _read_array(path, what):
 
 
 def _read_png_folder(path, what):
-    from PIL import Image, UnidentifiedImageError
-
     files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise InputError(f"{what} holds no .png files: give a folder of PNG images or an array file")

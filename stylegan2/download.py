@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .atomic import atomic_path
 from .errors import InputError
 
@@ -59,8 +61,6 @@ def fetch(url, sha256=None, progress=True):
 
 def _download(url, target, progress):
     """Stream ``url`` into the file ``target`` -> hex sha256 of its bytes; InputError on any failure."""
-    from tqdm import tqdm  # only a download needs the bar
-
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(target, "wb") as file, \

@@ -1,4 +1,5 @@
-"""Bad input, and what every command-line tool of the toolkit does with it: one line on stderr, exit code 2.
+"""The generator layer's errors, shared by both packages (gradctrl's :mod:`gradctrl.errors` only narrows them).
+Bad input, and what every command-line tool of the toolkit does with it: one line on stderr, exit code 2.
 
 :class:`InputError` is the one exception type for bad input (gradctrl's ``UserError`` derives from it);
 :func:`exit_on_input_error` is the one handler every command (``python -m stylegan2``, prepare_data.py,

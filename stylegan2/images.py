@@ -1,6 +1,10 @@
 """NVIDIA's conversion of raw generator output to 8-bit images."""
-import numpy as np
+import io
 
+import numpy as np
+from PIL import Image
+
+from .atomic import atomic_write
 from .errors import InputError
 
 
@@ -24,10 +28,6 @@ def write_png(path, image, compress_level=6):
     gives the smallest files, 1 encodes about 5x faster for files about 20 % larger (used where encoding
     runs beside rendering). Anything else is an :class:`InputError` and writes nothing.
     """
-    from PIL import Image
-
-    from .atomic import atomic_write
-
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or not 1 <= image.shape[2] <= 4:
         raise InputError(f"an image to save as PNG must be (H, W, 1|3|4) uint8 (or 2 channels: grey and alpha), "
@@ -42,10 +42,6 @@ def gif_bytes(frames, frame_ms=200, hold_ms=800):
     ``frame_ms`` milliseconds, the first and last held ``hold_ms`` (so a path's ends are seen). Colours are
     reduced to GIF's 256 colours once for all frames (one shared palette, PIL's fast octree), which costs a
     tenth of reducing each frame on its own."""
-    import io
-
-    from PIL import Image
-
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
         raise InputError(f"GIF frames must be (F, H, W, 3) uint8 with F >= 1, got {frames.dtype} {frames.shape}")

@@ -30,11 +30,12 @@ def kid(real_features, fake_features, num_subsets=100, max_subset_size=1000, see
     return float(total / num_subsets / m)
 
 
-def keras_features(path, layer=None, batch_size=256, flag="--kid-model"):
+def keras_features(path, layer=None, batch_size=256, flag="--kid_model"):
     """A feature function from a Keras model file: images (N, H, W, C) uint8 or float32 pixel values in
     [0, 255] (fed as float32 in that range, resized to the model's input size if it differs) -> (N, F)
     float32, the flattened output of ``layer`` (default: the layer named 'features' if there is one, else
     the model's output). ``flag``: the option that named the file, for messages."""
+    # heavy (TensorFlow): imported on use, so commands start and refuse bad input without it
     import tensorflow as tf
 
     try:
@@ -45,7 +46,7 @@ def keras_features(path, layer=None, batch_size=256, flag="--kid-model"):
     names = [item.name for item in model.layers]
     chosen = layer if layer is not None else ("features" if "features" in names else None)
     if chosen is not None and chosen not in names:
-        raise InputError(f"--kid-layer '{chosen}' is not a layer of '{path}' (layers: {', '.join(names)})")
+        raise InputError(f"--kid_layer '{chosen}' is not a layer of '{path}' (layers: {', '.join(names)})")
     extractor = model if chosen is None else tf.keras.Model(model.inputs, model.get_layer(chosen).output)
     size = model.inputs[0].shape[1:3]
 

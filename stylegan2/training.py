@@ -1,5 +1,7 @@
-"""StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2 ``training/loss.py``,
-``training/training_loop.py``) on our own networks, with official-format snapshots and exact resume.
+"""The generator layer's training (``python -m stylegan2 train``; not :mod:`gradctrl.training`, which trains
+GradCtrl's latent classifier). StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2
+``training/loss.py``, ``training/training_loop.py``) on our own networks, with official-format snapshots and exact
+resume.
 
 The recipe, per minibatch of ``batch_size`` images (one iteration):
 
@@ -42,15 +44,18 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from . import official_pickle
 from .atomic import FolderLock, atomic_write, write_bytes
 from .cluster import agree, broadcast, multi_worker_strategy
+from .dataset import load_images
 from .discriminator import Discriminator, random_discriminator_variables
 from .errors import InputError
 from .fast_synthesis import FastSynthesis
 from .generator import Generator
 from .images import to_uint8, write_png
+from .metrics import keras_features, kid
 from .official_pickle import NetworkState
 from .pages import write_training_page
 from .random_init import random_generator
@@ -395,7 +400,7 @@ class Trainer:
             variables = _generator_variables(target)
             if set(source) != set(variables) or any(np.shape(source[k]) != tuple(v.shape) for k, v in variables.items()):
                 raise InputError(f"{what}: its generator does not have this run's shapes (check the preset, "
-                                 "--fmap-base, --w-dim, ... and the data's resolution)")
+                                 "--fmap_base, --w_dim, ... and the data's resolution)")
             for name, var in variables.items():
                 var.assign(source[name])
         if set(d.variables) != set(self.D.variables_by_name) or any(
@@ -439,8 +444,8 @@ class RunFolder:
     def __init__(self, path, resume):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise InputError(f"--outdir '{self.path}' exists and is not a folder: choose another path")
-        self._lock = FolderLock(self.path, "--outdir").acquire()
+            raise InputError(f"--out_dir '{self.path}' exists and is not a folder: choose another path")
+        self._lock = FolderLock(self.path, "--out_dir").acquire()
         try:
             self._check(resume)
         except BaseException:
@@ -452,14 +457,14 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise InputError(f"cannot create --outdir '{self.path}' ({e.strerror}): choose a writable path") from None
+            raise InputError(f"cannot create --out_dir '{self.path}' ({e.strerror}): choose a writable path") from None
         has_run = (self.path / OPTIONS_FILE).exists()
         others = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if resume and not has_run:
             raise InputError(f"--resume: '{self.path}' holds no training run ({OPTIONS_FILE} is missing): start "
                              "a new run without --resume")
         if not resume and others:
-            raise InputError(f"--outdir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
+            raise InputError(f"--out_dir '{self.path}' is not empty (it holds {'a training run' if has_run else others[0]}):"
                              " add --resume to continue that run, or choose an empty folder")
 
     def clear(self):
@@ -626,8 +631,6 @@ def train(options, outdir, resume=False, init=None, progress=True, stop_after_ki
 def _checked_images(options):
     """Check ``options`` and read their training set -> uint8 (N, R, R, C); InputError for a bad value, a
     bad set, or a snapshot grid that does not fit in memory."""
-    from .dataset import load_images
-
     options.check()
     images = load_images(options.data)
     options.check_grid(images)
@@ -643,8 +646,8 @@ def _open_run(outdir, options, resume):
     changes = dict(options or {})
     for name in changes:
         if name not in RESUME_CHANGES:
-            raise InputError(f"--resume continues a run with its own settings: --{name.replace('_', '-')} cannot "
-                             f"change (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CHANGES)} can)")
+            raise InputError(f"--resume continues a run with its own settings: --{name} cannot "
+                             f"change (only {', '.join('--' + n for n in RESUME_CHANGES)} can)")
     options = dataclasses.replace(TrainingOptions(**folder.read_options()), **changes)
     return folder, options, folder.read_checkpoint()
 
@@ -657,8 +660,6 @@ def _join_run(cluster, strategy, outdir, options, resume):
     worker then checks the options against the cluster's replicas and loads ``options.data`` (the same path on
     every machine). Bad input on any worker stops all of them (:func:`stylegan2.cluster.agree`).
     -> (the folder on the chief, else None; options; checkpoint arrays or None; images)."""
-    from .dataset import load_images
-
     payload = folder = None
     if cluster.is_chief:
         try:
@@ -675,7 +676,7 @@ def _join_run(cluster, strategy, outdir, options, resume):
     def check():
         if not resume and dataclasses.asdict(options) != dataclasses.asdict(chosen):
             differ = [k for k, v in dataclasses.asdict(options).items() if getattr(chosen, k) != v]
-            raise InputError(f"this worker's --{differ[0].replace('_', '-')} differs from the chief's: give every "
+            raise InputError(f"this worker's --{differ[0]} differs from the chief's: give every "
                              "worker the same command")
         if chosen.devices > 1:
             raise InputError(f"--devices {chosen.devices} trains on one machine: under TF_CONFIG each worker trains "
@@ -710,7 +711,6 @@ def _read_run_payload(payload):
 def _progress(enabled, start, total):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, initial=start, unit="kimg", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg "
                 "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
@@ -718,8 +718,6 @@ def _progress(enabled, start, total):
 
 def _kid_metric(options, images):
     """-> function(Gs) -> (KID of Gs's samples vs the reals, the real-vs-real baseline), in the named model's features."""
-    from .metrics import keras_features, kid
-
     features = keras_features(options.kid_model)
     rng = np.random.RandomState(options.seed + 7)
     n = min(options.kid_samples, len(images) // 2)

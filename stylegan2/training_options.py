@@ -61,41 +61,41 @@ class TrainingOptions:
         for name in positive:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
-                raise InputError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+                raise InputError(f"--{name} must be > 0, got {value}")
         for name in ("beta1", "beta2", "style_mixing"):
             if not 0 <= getattr(self, name) < 1 + (name == "style_mixing"):
-                raise InputError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+                raise InputError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         for name in ("r1_gamma", "pl_weight", "kid_samples", "seed", "devices"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.ema_rampup is not None and not self.ema_rampup > 0:
-            raise InputError(f"--ema-rampup must be > 0 (or none), got {self.ema_rampup}")
+            raise InputError(f"--ema_rampup must be > 0 (or none), got {self.ema_rampup}")
         if self.precision not in ("float32", "bfloat16"):
             raise InputError(f"--precision must be float32 or bfloat16, got {self.precision!r}")
         split = f"--devices {self.devices}" if replicas is None else f"the cluster's {replicas} replicas"
         replicas = max(self.devices, 1) if replicas is None else replicas
         if self.batch_size % replicas:
-            raise InputError(f"--batch-size {self.batch_size} must be a multiple of {split}")
+            raise InputError(f"--batch_size {self.batch_size} must be a multiple of {split}")
         if self.pl_weight > 0 and self.batch_size // 2 % replicas:
-            raise InputError(f"--batch-size {self.batch_size} must be a multiple of 2 x {split} "
-                             "with --pl-weight > 0 (the path-length step takes half the batch)")
+            raise InputError(f"--batch_size {self.batch_size} must be a multiple of 2 x {split} "
+                             "with --pl_weight > 0 (the path-length step takes half the batch)")
         local = self.batch_size // replicas
         if local % min(self.mbstd_group_size, local):
             per_device = f" / {split} = {local} images per device" if replicas > 1 else ""
-            raise InputError(f"--batch-size {self.batch_size}{per_device} must be a multiple of --mbstd-group-size "
+            raise InputError(f"--batch_size {self.batch_size}{per_device} must be a multiple of --mbstd_group_size "
                              f"{self.mbstd_group_size}")
         if self.kid_samples and not self.kid_model:
-            raise InputError("--kid-samples needs --kid-model (a Keras model whose features KID compares)")
+            raise InputError("--kid_samples needs --kid_model (a Keras model whose features KID compares)")
         # each mapping weight is held five times: G, Gs, its gradient and Adam's two moments (float32)
-        check_fits_in_memory("--z-dim", self.z_dim, lambda z: 20 * z * self.w_dim, "the mapping's first layer")
-        check_fits_in_memory("--w-dim", self.w_dim, lambda w: 20 * w * (self.z_dim + w * self.mapping_layers),
+        check_fits_in_memory("--z_dim", self.z_dim, lambda z: 20 * z * self.w_dim, "the mapping's first layer")
+        check_fits_in_memory("--w_dim", self.w_dim, lambda w: 20 * w * (self.z_dim + w * self.mapping_layers),
                              "the mapping network")
 
     def check_grid(self, images):
         """InputError unless the snapshot grid (``grid_size``^2 latents and images like ``images``, uint8
         (N, R, R, C)) fits in memory."""
         pixels = int(np.prod(images.shape[1:]))
-        check_fits_in_memory("--grid-size", self.grid_size, lambda g: g * g * (4 * self.z_dim + 5 * pixels),
+        check_fits_in_memory("--grid_size", self.grid_size, lambda g: g * g * (4 * self.z_dim + 5 * pixels),
                              "the snapshot grid (its latents, float32 renders and PNG)")
 
 

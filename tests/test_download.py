@@ -91,8 +91,8 @@ def test_commands_take_urls_for_network_generator_and_the_config_file(server, tm
     from stylegan2 import cli
 
     base, data = server
-    assert cli.main(["generate", "--network", f"{base}/tiny.pkl", "--seeds", "0-1", "--outdir", str(tmp_path / "o"),
-                     "--no-progress"]) == 0
+    assert cli.main(["generate", "--network", f"{base}/tiny.pkl", "--seeds", "0-1", "--out_dir", str(tmp_path / "o"),
+                     "--no_progress"]) == 0
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["seed0000.png", "seed0001.png"]
     config = tmp_path / "c.toml"
     config.write_text(f'[generator]\nfile = "{base}/tiny.pkl"\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n')

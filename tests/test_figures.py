@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from gradctrl import UserError
-from gradctrl.figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, strip_image
+from gradctrl.paper_figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, strip_image
 from stylegan2.images import write_png
 
 

@@ -62,12 +62,12 @@ def test_the_current_folder_as_an_output_folder_is_one_line(tmp_path, given):
 
 
 def test_a_command_given_the_current_folder_is_one_line(tmp_path, tiny_generator_path):
-    """Item 2 through a command: ``python -m stylegan2 generate --outdir .`` exits 2 with one line."""
+    """Item 2 through a command: ``python -m stylegan2 generate --out_dir .`` exits 2 with one line."""
     run = subprocess.run([sys.executable, "-m", "stylegan2", "generate", "--network", str(tiny_generator_path),
-                          "--seeds", "0", "--outdir", ".", "--no-progress"],
+                          "--seeds", "0", "--out_dir", ".", "--no_progress"],
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
-    assert "--outdir '.' is the current folder" in run.stderr and list(tmp_path.iterdir()) == [], run.stderr
+    assert "--out_dir '.' is the current folder" in run.stderr and list(tmp_path.iterdir()) == [], run.stderr
 
 
 def _holding(body):
@@ -173,8 +173,8 @@ NUMBER_CASES = [
     ("world draw", ["--n", "4", "--seed", "-1"], "--seed -1: must be at least 0"),
     ("world grid", ["--n", HUGE], "--n 1000000000000000: must be at most"),
     ("world grid", ["--seed", "-1"], "--seed -1: must be at least 0"),
-    ("stylegan2 train", ["--z-dim", str(10 ** 12)], "--z-dim 1000000000000: must be at most"),
-    ("stylegan2 train", ["--grid-size", str(10 ** 7)], "--grid-size 10000000: must be at most"),
+    ("stylegan2 train", ["--z_dim", str(10 ** 12)], "--z_dim 1000000000000: must be at most"),
+    ("stylegan2 train", ["--grid_size", str(10 ** 7)], "--grid_size 10000000: must be at most"),
 ]
 
 
@@ -182,7 +182,7 @@ NUMBER_CASES = [
 def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
     """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
     naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
-    from gradctrl import world
+    from gradctrl.commands import world_tools as world_command
     from gradctrl.commands import evaluate, figures, manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
 
@@ -199,10 +199,10 @@ def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, ca
                                              "--steps", "1", "--no_progress", *f]),
         "figures": lambda f: figures.main(["--model_dir", model, "--config", config, "--out", str(out) + ".png",
                                            "--n_samples", "1", "--width", "64", "--no_progress", *f]),
-        "world draw": lambda f: world.main(["draw", "--resolution", "16", "--out", str(out), *f]),
-        "world grid": lambda f: world.main(["grid", "--resolution", "16", "--out", str(out) + ".png", *f]),
-        "stylegan2 train": lambda f: stylegan2_main(["train", "--data", str(edit_setup / "images.npy"), "--outdir",
-                                                     str(out), "--total-kimg", "0.016", "--no-progress", *f]),
+        "world draw": lambda f: world_command.main(["draw", "--resolution", "16", "--out_dir", str(out), *f]),
+        "world grid": lambda f: world_command.main(["grid", "--resolution", "16", "--out", str(out) + ".png", *f]),
+        "stylegan2 train": lambda f: stylegan2_main(["train", "--data", str(edit_setup / "images.npy"), "--out_dir",
+                                                     str(out), "--total_kimg", "0.016", "--no_progress", *f]),
     }
     if command == "stylegan2 train":
         np.save(edit_setup / "images.npy", np.zeros((16, 8, 8, 3), np.uint8))
@@ -229,7 +229,7 @@ def test_a_generator_pickle_with_nan_weights_is_refused_naming_the_file_and_the_
     bad = tmp_path / "nan.pkl"
     official_pickle.write_networks(bad, (gs, gs, gs))
     with pytest.raises(SystemExit) as exit_info:
-        main(["generate", "--network", str(bad), "--seeds", "0", "--outdir", str(tmp_path / "images"), "--no-progress"])
+        main(["generate", "--network", str(bad), "--seeds", "0", "--out_dir", str(tmp_path / "images"), "--no_progress"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert f"'{bad}'" in err and f"variable '{name}'" in err and "Gs.components.synthesis" in err and "NaN" in err, err
@@ -327,9 +327,9 @@ def small_disk():
     disk.rmdir()
 
 
-TINY_RUN = ["--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "1",
-            "--batch-size", "8", "--grid-size", "2", "--total-kimg", "0.008", "--snapshot-kimg", "0.008",
-            "--no-progress"]
+TINY_RUN = ["--fmap_base", "64", "--fmap_max", "16", "--z_dim", "16", "--w_dim", "16", "--mapping_layers", "1",
+            "--batch_size", "8", "--grid_size", "2", "--total_kimg", "0.008", "--snapshot_kimg", "0.008",
+            "--no_progress"]
 
 
 def _train(capsys, data, outdir, *flags):
@@ -337,15 +337,15 @@ def _train(capsys, data, outdir, *flags):
     from stylegan2.cli import main
 
     try:
-        code = main(["train", "--data", str(data), "--outdir", str(outdir), *TINY_RUN, *flags])
+        code = main(["train", "--data", str(data), "--out_dir", str(outdir), *TINY_RUN, *flags])
     except SystemExit as e:
         code = e.code
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("fault", ["bad --kid-model", "full disk"])
+@pytest.mark.parametrize("fault", ["bad --kid_model", "full disk"])
 def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, capsys, fault):
-    """Item 4: a start that fails (a --kid-model that is no model, a disk that fills at the first snapshot)
+    """Item 4: a start that fails (a --kid_model that is no model, a disk that fills at the first snapshot)
     leaves no training_options.json and no folder, so the same command is not refused as 'holds a training run'
     (a full disk fails again the same way; the fixed command trains)."""
     data = tmp_path / "images.npy"
@@ -353,7 +353,7 @@ def test_a_failed_start_leaves_nothing_that_blocks_a_rerun(tmp_path, request, ca
     where = request.getfixturevalue("small_disk") if fault == "full disk" else tmp_path / "runs"
     where.mkdir(exist_ok=True)
     outdir = where / "run"
-    bad = ["--kid-samples", "4", "--kid-model", str(tmp_path / "none.keras")] if fault == "bad --kid-model" else []
+    bad = ["--kid_samples", "4", "--kid_model", str(tmp_path / "none.keras")] if fault == "bad --kid_model" else []
     for attempt in range(2):
         code, err = _train(capsys, data, outdir, *bad)
         assert code == 2 and err.count("\n") == 1, err
@@ -413,7 +413,7 @@ def test_a_damaged_run_folder_is_one_line_on_resume(tmp_path, capsys, damage):
     run = _run_folder(tmp_path, **files)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--outdir", str(run), "--resume", "--no-progress"])
+        main(["train", "--out_dir", str(run), "--resume", "--no_progress"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing rewritten
@@ -439,7 +439,7 @@ WORLD_DAMAGE = {
 def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
     """Item 5: world data whose factors.npz lacks a factor or holds a pickled array, or whose images.npy has
     the wrong rank: one line naming the file and the fix (was: a traceback)."""
-    from gradctrl import world
+    from gradctrl.commands import world_tools as world_command
 
     folder = _world_folder(tmp_path)
     name, rewrite, message = WORLD_DAMAGE[damage]
@@ -450,7 +450,7 @@ def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
             factors = {key: stored[key] for key in stored.files}
         (folder / name).write_bytes(rewrite(factors))
     with pytest.raises(SystemExit) as exit_info:
-        world.main(["train-scorer", "--data", str(folder), "--out", str(tmp_path / "scorer.keras"), "--n", "8",
+        world_command.main(["train-scorer", "--data", str(folder), "--out", str(tmp_path / "scorer.keras"), "--n", "8",
                     "--epochs", "1", "--test_n", "4"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
@@ -460,7 +460,7 @@ def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
 @pytest.mark.parametrize("other", ["another configuration", "no dlatent_avg"])
 def test_an_init_pickle_of_other_shapes_is_one_line_and_makes_no_folder(tmp_path, capsys, other):
     """Item 5: --init of networks with other shapes (or without a variable) is refused in one line before
-    --outdir is made (was: an empty --outdir left behind, or a traceback)."""
+    --out_dir is made (was: an empty --out_dir left behind, or a traceback)."""
     from stylegan2 import official_pickle
     from stylegan2.training import Trainer, TrainingOptions
 
@@ -527,7 +527,7 @@ def test_train_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, tmp_path
 def test_world_draw_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
     """Item 1: ``python -m gradctrl.world draw`` whose images do not fit (200 faces of 16 px, 150 KiB, on a
     64 KiB tmpfs) exits 2 with one line, its space reserved before the memory map is written (was: SIGBUS)."""
-    run = _command("-m", "gradctrl.world", "draw", "--n", "200", "--resolution", "16", "--out", str(small_disk / "w"))
+    run = _command("-m", "gradctrl.world", "draw", "--n", "200", "--resolution", "16", "--out_dir", str(small_disk / "w"))
     assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
     assert "No space left on device" in run.stderr and f"'{small_disk / 'w'}" in run.stderr, run.stderr
     assert _after_failure(small_disk) == [], _after_failure(small_disk)
@@ -549,11 +549,11 @@ def test_prepare_data_on_a_full_disk_is_one_line_and_leaves_no_parts_directory(f
 
 def test_world_commands_start_quiet_and_a_scorer_error_names_scorer(tmp_path, tiny_generator_path):
     """Item 10: ``python -m gradctrl.world quality`` hides TensorFlow's start-up log like the other commands,
-    and a --scorer that is no Keras model is named as --scorer (was: --kid-model, after TensorFlow's log)."""
+    and a --scorer that is no Keras model is named as --scorer (was: --kid_model, after TensorFlow's log)."""
     _world_folder(tmp_path)
     (tmp_path / "bad.keras").write_bytes(b"not a model")
-    run = _command("-m", "gradctrl.world", "quality", "--network", str(tiny_generator_path), "--data",
-                   str(tmp_path / "world"), "--out", str(tmp_path / "quality"), "--n", "2", "--scorer",
+    run = _command("-m", "gradctrl.world", "quality", "--generator", str(tiny_generator_path), "--data",
+                   str(tmp_path / "world"), "--out_dir", str(tmp_path / "quality"), "--n", "2", "--scorer",
                    str(tmp_path / "bad.keras"), tf_log_level=None)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-3000:]
     assert f"--scorer '{tmp_path / 'bad.keras'}' cannot be loaded as a Keras model" in run.stderr, run.stderr

@@ -64,7 +64,7 @@ def finish(workers):
 def flags(data, outdir, total_kimg, snapshot_kimg):
     return tiny_flags(data, outdir, total_kimg) + [
         item for key, value in OPTIONS.items() if key not in TINY or TINY[key] != value
-        for item in (f"--{key.replace('_', '-')}", str(value))] + ["--snapshot-kimg", str(snapshot_kimg)]
+        for item in (f"--{key.replace('_', '-')}", str(value))] + ["--snapshot_kimg", str(snapshot_kimg)]
 
 
 def one_process(outdir, iterations):
@@ -97,7 +97,7 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(tmp_path):
         assert code == 0, err[-2000:]
     assert "the chief wrote the snapshots" in results[1][1]
     assert_same_state(outdirs[0] / "checkpoint.npz", one_process(outdirs[0], 3))
-    assert not outdirs[1].exists()  # the other worker wrote nothing, not even its --outdir
+    assert not outdirs[1].exists()  # the other worker wrote nothing, not even its --out_dir
     assert sorted(p.name for p in outdirs[0].iterdir() if not p.name.startswith(".")) == [
         "checkpoint.npz", "fakes000000.png", "index.html", "log.jsonl", "network-snapshot-000000.pkl",
         "training_options.json"]
@@ -127,8 +127,8 @@ def test_a_killed_job_resumes_from_the_chiefs_checkpoint(tmp_path):
             w.communicate()
     killed_at = json.loads(log.read_text().splitlines()[-1])["kimg"]
     assert 0 < killed_at < 0.024
-    resume = ["--resume", "--total-kimg", "0.024", "--no-progress", "--peer-timeout", "300"]
-    results = finish(start_workers(free_ports(2), lambda i: ["--outdir", str(outdirs[i])] + resume))
+    resume = ["--resume", "--total_kimg", "0.024", "--no_progress", "--peer_timeout", "300"]
+    results = finish(start_workers(free_ports(2), lambda i: ["--out_dir", str(outdirs[i])] + resume))
     for code, out, err in results:
         assert code == 0, err[-2000:]
     assert not outdirs[1].exists()
@@ -159,7 +159,7 @@ def test_tf_config_is_read_as_tensorflow_defines_it():
     ("malformed", "TF_CONFIG is not valid JSON"),
     ("no_cluster", "TF_CONFIG has no \"cluster\""),
     ("index", "TF_CONFIG's task index 2 is out of range: its cluster has 2 'worker' task(s)"),
-    ("unreachable", "within 1 s (--peer-timeout)"),
+    ("unreachable", "within 1 s (--peer_timeout)"),
 ])
 def test_bad_tf_config_is_one_line_and_exit_2(tmp_path, case, message):
     data = tmp_path / "discs.npy"
@@ -167,7 +167,7 @@ def test_bad_tf_config_is_one_line_and_exit_2(tmp_path, case, message):
     ports = free_ports(2)
     config = {"malformed": tf_config(ports, 0)[:-1], "no_cluster": json.dumps({"task": {"type": "worker", "index": 0}}),
               "index": tf_config(ports, 2), "unreachable": tf_config(ports, 0)}[case]
-    result = run_cli(*flags(data, tmp_path / "out", 0.008, 0.008), "--peer-timeout", "1",
+    result = run_cli(*flags(data, tmp_path / "out", 0.008, 0.008), "--peer_timeout", "1",
                      env=dict(ENV, TF_CONFIG=config))
     lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr[-400:]
@@ -185,7 +185,7 @@ def test_bad_input_on_the_chief_stops_every_worker_with_one_line(tmp_path):
     outdirs[0].mkdir()
     (outdirs[0] / "notes.txt").write_text("not a run")
     results = finish(start_workers(free_ports(2), lambda i: flags(data, outdirs[i], 0.008, 0.008)))
-    for (code, _, err), expected in zip(results, ("is not empty", "refused the run: --outdir")):
+    for (code, _, err), expected in zip(results, ("is not empty", "refused the run: --out_dir")):
         lines = [line for line in err.splitlines() if "error:" in line]
         assert code == 2 and len(lines) == 1 and expected in lines[0], err[-1000:]
         assert "Traceback" not in err

@@ -317,7 +317,7 @@ def test_report_links_every_page_and_puts_edits_side_by_side(edit_folders, evalu
     with_exclusion, without_exclusion = edit_folders
     out = with_exclusion.parent                                   # the edit folders lie inside the report's
     runs = [with_exclusion, without_exclusion, evaluation_folder, training_run]
-    assert report.main([str(d) for d in runs] + ["--out", str(out), "--title", HOSTILE]) == 0
+    assert report.main([str(d) for d in runs] + ["--out_dir", str(out), "--title", HOSTILE]) == 0
     seen = open_page(out / PAGE_FILE, tmp_path / "report.png")
     assert outside(seen["requests"], out) == [] and seen["console"] == []
     assert seen["title"] == HOSTILE                                  # as text
@@ -339,13 +339,13 @@ def test_report_refuses_a_folder_without_a_page_and_a_foreign_page(tmp_path, cap
     run = tmp_path / "run"
     run.mkdir()
     (run / PAGE_FILE).write_text("<html></html>")
-    for argv, message in (([str(tmp_path / "empty"), "--out", str(tmp_path / "r")], "holds no results page"),
-                          ([str(run), "--out", str(foreign)], "not a report's"),
-                          ([str(run), "--out", str(run)], "is also a run folder")):
+    for argv, message in (([str(tmp_path / "empty"), "--out_dir", str(tmp_path / "r")], "holds no results page"),
+                          ([str(run), "--out_dir", str(foreign)], "not a report's"),
+                          ([str(run), "--out_dir", str(run)], "is also a run folder")):
         with pytest.raises(SystemExit) as e:
             report.main(argv)
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert (foreign / PAGE_FILE).read_text() == "<html>my own page</html>"
-    assert report.main([str(run), "--out", str(tmp_path / "r")]) == 0
-    assert report.main([str(run), "--out", str(tmp_path / "r")]) == 0      # a report replaces its own page
+    assert report.main([str(run), "--out_dir", str(tmp_path / "r")]) == 0
+    assert report.main([str(run), "--out_dir", str(tmp_path / "r")]) == 0      # a report replaces its own page

@@ -104,8 +104,8 @@ def test_generate_on_a_full_disk_is_one_line_and_writes_no_partial_set(full_disk
 
     out = full_disk / "images"
     with pytest.raises(SystemExit) as exit_info:
-        main(["generate", "--network", str(tiny_generator_path), "--seeds", "0-99", "--outdir", str(out),
-              "--no-progress"])
+        main(["generate", "--network", str(tiny_generator_path), "--seeds", "0-99", "--out_dir", str(out),
+              "--no_progress"])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
     assert "No space left on device" in err and "free some space" in err and str(out) in err, err
@@ -119,20 +119,20 @@ def test_generate_replaces_its_own_images_and_keeps_other_files(tmp_path, tiny_g
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / "seed0001.png").write_bytes(b"old")
-    main(["generate", "--network", str(tiny_generator_path), "--seeds", "1-2", "--outdir", str(out), "--no-progress"])
+    main(["generate", "--network", str(tiny_generator_path), "--seeds", "1-2", "--out_dir", str(out), "--no_progress"])
     assert _listing(out) == ["notes.txt", "seed0001.png", "seed0002.png"]
     assert (out / "seed0001.png").read_bytes()[:4] == b"\x89PNG" and (out / "notes.txt").read_text() == "mine"
-    assert capsys.readouterr().err == ""  # --no-progress: no bar
+    assert capsys.readouterr().err == ""  # --no_progress: no bar
 
 
 def test_generate_refuses_a_folder_another_process_writes(tmp_path, tiny_generator_path, capsys):
     from stylegan2.cli import main
 
     out = tmp_path / "images"
-    holder = _holder(out, "--outdir")
+    holder = _holder(out, "--out_dir")
     try:
         with pytest.raises(SystemExit) as exit_info:
-            main(["generate", "--network", str(tiny_generator_path), "--seeds", "0", "--outdir", str(out)])
+            main(["generate", "--network", str(tiny_generator_path), "--seeds", "0", "--out_dir", str(out)])
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
@@ -144,7 +144,7 @@ def test_generate_refuses_a_folder_another_process_writes(tmp_path, tiny_generat
 def test_commands_start_quiet(tmp_path, tiny_generator_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     generate = subprocess.run([sys.executable, "-m", "stylegan2", "generate", "--network", str(tiny_generator_path),
-                               "--seeds", "0", "--outdir", str(tmp_path / "images"), "--no-progress"],
+                               "--seeds", "0", "--out_dir", str(tmp_path / "images"), "--no_progress"],
                               cwd=ROOT, env=env, capture_output=True, text=True)
     assert generate.returncode == 0 and generate.stderr == "", generate.stderr
     manipulate = subprocess.run([sys.executable, "manipulate.py", "--model_dir", str(tmp_path / "none"),
@@ -218,14 +218,14 @@ def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_genera
     from stylegan2.cli import main as stylegan2_main
 
     save_classifier(LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5), tmp_path / "model")
-    np.save(tmp_path / "images.npy", np.zeros((16, 8, 8, 3), np.uint8))  # train reads its data before --outdir
+    np.save(tmp_path / "images.npy", np.zeros((16, 8, 8, 3), np.uint8))  # train reads its data before --out_dir
     runs = [lambda: manipulate.main(["--model_dir", str(tmp_path / "model"), "--attribute", "a", "--out_dir",
                                      str(read_only / "edits"), "--generator", str(tiny_generator_path),
                                      "--n_samples", "1", "--steps", "1", "--no_progress"]),
             lambda: prepare_data.main(["--generator", str(tiny_generator_path), "--n_samples", "40",
                                        "--attributes", "b", "--scorers", "builtin:brightness", "--out_dir",
                                        str(read_only / "data"), "--no_progress"]),
-            lambda: stylegan2_main(["train", "--data", str(tmp_path / "images.npy"), "--outdir",
+            lambda: stylegan2_main(["train", "--data", str(tmp_path / "images.npy"), "--out_dir",
                                     str(read_only / "run")])]
     for run in runs:
         with pytest.raises(SystemExit) as e:
@@ -262,8 +262,8 @@ def test_a_truncated_generator_pickle_says_where_to_download_it_again(tmp_path, 
     data = tiny_generator_path.read_bytes()
     cut = tmp_path / "cut.pkl"
     cut.write_bytes(data[:int(len(data) * keep)])
-    err = _one_line_error(lambda: main(["generate", "--network", str(cut), "--seeds", "0", "--outdir",
-                                        str(tmp_path / "images"), "--no-progress"]), capsys)
+    err = _one_line_error(lambda: main(["generate", "--network", str(cut), "--seeds", "0", "--out_dir",
+                                        str(tmp_path / "images"), "--no_progress"]), capsys)
     assert f"network pickle '{cut}' is truncated" in err, err
     assert "download it again (NVIDIA's networks are at https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/)" in err
     assert not (tmp_path / "images").exists()
@@ -394,7 +394,7 @@ def test_scripts_start_quiet(tmp_path):
                              timeout=300)
     assert summary.returncode == 2 and summary.stderr.startswith("demo_summary.py: error: --edits"), summary.stderr
     assert len(summary.stderr.splitlines()) == 1, summary.stderr
-    quality = subprocess.run([sys.executable, "-m", "gradctrl.world", "quality", "--network", str(tmp_path / "no.pkl"),
-                              "--data", str(tmp_path), "--out", str(tmp_path / "q")], cwd=ROOT, env=env,
+    quality = subprocess.run([sys.executable, "-m", "gradctrl.world", "quality", "--generator", str(tmp_path / "no.pkl"),
+                              "--data", str(tmp_path), "--out_dir", str(tmp_path / "q")], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
     assert quality.returncode == 2 and len(quality.stderr.splitlines()) == 1, quality.stderr

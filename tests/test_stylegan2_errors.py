@@ -77,7 +77,7 @@ def test_missing_file_message_says_where_to_download(tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_cli_bad_network_files_exit_2(capsys, tmp_path, bad_files, kind):
     path, fragment = bad_files[kind]
-    err = cli_error(capsys, ["generate", "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "out")])
+    err = cli_error(capsys, ["generate", "--network", str(path), "--seeds", "0", "--out_dir", str(tmp_path / "out")])
     assert err.startswith("python -m stylegan2: error: ") and fragment in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -159,7 +159,7 @@ def test_inputs_accept_numpy_and_tensors_of_any_float_type(tiny_generator):
                                             ("1,,2", "is not a list of seeds"), ("99999999999", "beyond")])
 def test_cli_bad_seeds(capsys, tiny_generator_path, tmp_path, seeds, fragment):
     err = cli_error(capsys, ["generate", "--network", str(tiny_generator_path), "--seeds", seeds,
-                             "--outdir", str(tmp_path)])
+                             "--out_dir", str(tmp_path)])
     assert fragment in err
 
 
@@ -170,8 +170,8 @@ def test_cli_missing_arguments_exit_2(capsys):
 
 def test_cli_writes_pngs_of_the_seeds(tiny_generator_path, tiny_generator, tmp_path, capsys):
     out = tmp_path / "images"
-    assert main(["generate", "--network", str(tiny_generator_path), "--seeds", "0-2,7", "--trunc", "0.5",
-                 "--outdir", str(out), "--batch-size", "3"]) == 0
+    assert main(["generate", "--network", str(tiny_generator_path), "--seeds", "0-2,7", "--truncation", "0.5",
+                 "--out_dir", str(out), "--batch_size", "3"]) == 0
     assert "wrote 4 images" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
     G = tiny_generator
@@ -185,9 +185,9 @@ def test_cli_noise_follows_run_generator(tmp_path):
     """NVIDIA's run_generator.py draws z, then every noise buffer, from RandomState(seed)."""
     path = shared_file("fixtures/stylegan2/skip32.pkl")
     out = tmp_path / "out"
-    main(["generate", "--network", str(path), "--seeds", "3-4", "--trunc", "0.7", "--outdir", str(out)])
-    main(["generate", "--network", str(path), "--seeds", "3", "--trunc", "0.7", "--noise-mode", "const",
-          "--outdir", str(tmp_path / "const")])
+    main(["generate", "--network", str(path), "--seeds", "3-4", "--truncation", "0.7", "--out_dir", str(out)])
+    main(["generate", "--network", str(path), "--seeds", "3", "--truncation", "0.7", "--noise_mode", "const",
+          "--out_dir", str(tmp_path / "const")])
     G = stylegan2.load_generator(path)
     for seed in (3, 4):
         rnd = np.random.RandomState(seed)

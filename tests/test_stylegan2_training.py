@@ -181,7 +181,7 @@ def run_cli(*args, env=None):
 
 
 def tiny_flags(data, outdir, total):
-    return ["--data", str(data), "--outdir", str(outdir), "--total-kimg", str(total), "--no-progress"] + [
+    return ["--data", str(data), "--out_dir", str(outdir), "--total_kimg", str(total), "--no_progress"] + [
         item for key, value in TINY.items() for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
@@ -203,7 +203,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path):
     process.wait()
     killed_at = json.loads(log.read_text().split("\n")[-2])["kimg"]  # the last whole line
     assert 0 < killed_at < 0.192
-    resumed = run_cli("--outdir", str(outdir), "--resume", "--total-kimg", "0.192", "--no-progress", env=env)
+    resumed = run_cli("--out_dir", str(outdir), "--resume", "--total_kimg", "0.192", "--no_progress", env=env)
     assert resumed.returncode == 0, resumed.stderr[-500:]
     a = np.load(tmp_path / "whole" / "checkpoint.npz")
     b = np.load(outdir / "checkpoint.npz")
@@ -280,8 +280,8 @@ def test_two_devices_train_as_one_device(tmp_path):
     ("float", "expected uint8"),
     ("taken", "is not empty"),
     ("resume_empty", "holds no training run"),
-    ("devices", "--batch-size 8 must be a multiple of --devices 3"),
-    ("devices_mbstd", "--batch-size 12 / --devices 2 = 6 images per device must be a multiple of --mbstd-group-size 4"),
+    ("devices", "--batch_size 8 must be a multiple of --devices 3"),
+    ("devices_mbstd", "--batch_size 12 / --devices 2 = 6 images per device must be a multiple of --mbstd_group_size 4"),
     ("devices_missing", "--devices 8: TensorFlow sees 1 CPU device(s) and no GPU"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
@@ -313,10 +313,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
         data = tmp_path / "a.npy"
         np.save(data, discs(16))
     args = tiny_flags(data, outdir, 0.1) + {"devices": ["--devices", "3"], "devices_missing": ["--devices", "8"],
-                                            "devices_mbstd": ["--devices", "2", "--batch-size", "12",
-                                                              "--mbstd-group-size", "4"]}.get(case, [])
+                                            "devices_mbstd": ["--devices", "2", "--batch_size", "12",
+                                                              "--mbstd_group_size", "4"]}.get(case, [])
     if case == "resume_empty":
-        args = ["--outdir", str(outdir), "--resume"]
+        args = ["--out_dir", str(outdir), "--resume"]
     result = run_cli(*args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -340,7 +340,7 @@ def test_mapping_lrmul_speeds_the_mapping_without_changing_its_start():
 
 
 def test_resume_keeps_the_runs_own_settings(tmp_path):
-    """A resumed run trains to its stored --total-kimg unless told otherwise (not to a default), may extend it,
+    """A resumed run trains to its stored --total_kimg unless told otherwise (not to a default), may extend it,
     and refuses a flag that would change the run."""
     data = tmp_path / "discs.npy"
     np.save(data, discs())
@@ -350,7 +350,7 @@ def test_resume_keeps_the_runs_own_settings(tmp_path):
     assert train({}, run, resume=True, progress=False, stop_after_kimg=1.0).kimg == pytest.approx(0.128)
     assert train({"total_kimg": 0.192}, run, resume=True, progress=False).kimg == pytest.approx(0.192)
     for flags, named in ((["--lr", "0.1"], "--lr cannot change"), (["--preset", "32"], "drop --preset")):
-        result = run_cli("--outdir", str(run), "--resume", *flags, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        result = run_cli("--out_dir", str(run), "--resume", *flags, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         lines = [line for line in result.stderr.splitlines() if "error:" in line]
         assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr[-400:]
 

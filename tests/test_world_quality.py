@@ -10,6 +10,7 @@ import pytest
 
 import stylegan2
 from gradctrl import world, world_quality
+from gradctrl.commands import world_tools as world_command
 
 
 def exact_scores(factors):
@@ -84,8 +85,8 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
                                                         fmap_max=16, z_dim=8, w_dim=8, mapping_layers=1, seed=0),
                              network)
     out = tmp_path / "quality"
-    cmd = [sys.executable, "-m", "gradctrl.world", "quality", "--network", str(network), "--data", str(data),
-           "--out", str(out), "--n", "20"]
+    cmd = [sys.executable, "-m", "gradctrl.world", "quality", "--generator", str(network), "--data", str(data),
+           "--out_dir", str(out), "--n", "20"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -95,7 +96,7 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["grids.png", "quality.json", "quality.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "g.pkl", "quality"]  # no temporaries left
     with pytest.raises(SystemExit) as exit_info:
-        world.main(cmd[3:-1] + ["21"])
+        world_command.main(cmd[3:-1] + ["21"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "holds 40 faces and --n 21 needs 42" in err and len(err.strip().splitlines()) == 1

@@ -28,10 +28,22 @@ import sys
 
 import numpy as np
 
+from stylegan2.atomic import FolderLock
 
+from gradctrl import curves, world
+from gradctrl.claims import measure_claims, median_half_width
+from gradctrl.claims_report import claims_files
+from gradctrl.classifier import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.config import TRUNCATION_HELP
+from gradctrl.config import TRUNCATION_HELP, check_compatible, default_config, load_config
 from gradctrl.errors import UserError
+from gradctrl.evaluation import compare_methods
+from gradctrl.generators import generator_file, load_generator_file
+from gradctrl.latents import STREAM_EVAL, sample_w
+from gradctrl.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
+from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
+from gradctrl.reports import check_out_dir, write_evaluation
+from gradctrl.scorers import make_scorers
 
 N_SAMPLES = 64              # held-out latents of a method comparison
 # Held-out latents of --claims: on the shipped world generator, 128 latents gave claim 1's paired 95 %
@@ -42,8 +54,6 @@ CLAIMS_N_SAMPLES = 256
 
 
 def build_parser():
-    from gradctrl.methods import REGISTRY
-
     parser = argparse.ArgumentParser(
         prog="evaluate.py",
         description="Compare GradCtrl with InterFaceGAN and GANSpace on held-out latents: target change against "
@@ -100,18 +110,6 @@ def build_parser():
 
 
 def _run(args):
-    from stylegan2.atomic import FolderLock
-
-    from gradctrl import curves
-    from gradctrl.classifier import load_classifier, read_classifier_spec
-    from gradctrl.config import check_compatible, default_config, load_config
-    from gradctrl.evaluation import compare_methods
-    from gradctrl.generators import generator_file, open_generator
-    from gradctrl.latents import STREAM_EVAL, sample_w
-    from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
-    from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
-    from gradctrl.reports import check_out_dir, write_evaluation
-
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
     for name in methods or [""]:
         get_method(name, f"--methods {args.methods!r}")
@@ -161,15 +159,13 @@ def _run(args):
     if args.data_dir:
         with FolderLock(args.data_dir, "--data_dir", shared=True):
             context.data()  # read and checked against the classifier before any work
-    G = open_generator(generator_path, config)
+    G = load_generator_file(generator_path, config)
     check_compatible(G, clf, config, generator_path, args.model_dir,
                      allow_other_generator=args.allow_other_generator)
     check_latent_count(args.n_samples, "--n_samples", G.w_dim)
     if args.latent_only:
         scorers = None
     else:
-        from gradctrl.scorers import make_scorers
-
         scorers = make_scorers({name: config.attribute(name).scorer for name in scored})
 
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
@@ -196,8 +192,6 @@ def _run(args):
 
 def _check_claims_flags(args):
     """``--claims``' own flags, checked before any work -> the small-data sizes [int]; UserError otherwise."""
-    from gradctrl.options import check_int
-
     if args.latent_only:
         raise UserError("--claims measures with the exact scorer's images: drop --latent_only")
     if not args.data_dir:
@@ -246,10 +240,6 @@ def _claims_plan(args, config, context, scorers, cases, sizes):
 def _claims(args, plan, G, context, w, comparison, scorers):
     """``--claims``: measure (:func:`gradctrl.claims.measure_claims`) -> (report files, settings for
     evaluation.json)."""
-    from gradctrl import world
-    from gradctrl.claims import measure_claims, median_half_width
-    from gradctrl.claims_report import claims_files
-
     small_data, top_k, pairs = plan
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
                             args.seed, args.batch_size, pairs, progress=not args.no_progress)

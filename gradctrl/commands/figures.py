@@ -12,10 +12,18 @@ import argparse
 
 import numpy as np
 
+from stylegan2.atomic import FolderLock
+from stylegan2.images import write_png
 
+from gradctrl.classifier import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.config import TRUNCATION_HELP
+from gradctrl.config import TRUNCATION_HELP, check_compatible, load_config
 from gradctrl.errors import UserError
+from gradctrl.paper_figures import assemble_figure, edit_rows, parse_aspect
+from gradctrl.generators import generator_file, load_generator_file
+from gradctrl.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
+from gradctrl.manipulation import parse_layerwise
+from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
 
 
 def build_parser():
@@ -51,17 +59,6 @@ def main(argv=None):
 
 
 def _run(args):
-    from stylegan2.atomic import FolderLock
-    from stylegan2.images import write_png
-
-    from gradctrl.classifier import load_classifier, read_classifier_spec
-    from gradctrl.config import check_compatible, load_config
-    from gradctrl.figures import assemble_figure, edit_rows, parse_aspect
-    from gradctrl.generators import generator_file, open_generator
-    from gradctrl.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
-    from gradctrl.manipulation import parse_layerwise
-    from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
-
     for flag, value in (("--n_samples", args.n_samples), ("--batch_size", args.batch_size)):
         check_int(value, flag)
     check_int(args.width, "--width", high=MAX_FIGURE_WIDTH)
@@ -77,7 +74,7 @@ def _run(args):
                             f"({', '.join(spec.attributes)})")
     generator_path = generator_file(args.generator, config)
     clf = load_classifier(args.model_dir)
-    G = open_generator(generator_path, config)
+    G = load_generator_file(generator_path, config)
     layerwise = parse_layerwise(args.layerwise, G.num_ws) if args.layerwise else None
     check_compatible(G, clf, config, generator_path, args.model_dir,
                      check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)

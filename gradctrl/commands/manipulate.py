@@ -14,12 +14,22 @@ step, left to right. The output folder is held by this run alone and replaced wh
 """
 import argparse
 
+from stylegan2.atomic import FolderLock
+
+from gradctrl import latents, manipulation, methods
+from gradctrl import config as config_module
+from gradctrl.classifier import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
+from gradctrl.datadir import recorded_truncation
+from gradctrl.errors import UserError
+from gradctrl.files import write_json
+from gradctrl.generators import file_sha256, generator_file, load_generator_file
+from gradctrl.methods import REGISTRY
+from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
+from gradctrl.pages import write_edit_page
 
 
 def build_parser():
-    from gradctrl.methods import REGISTRY
-
     parser = argparse.ArgumentParser(prog="manipulate.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", required=True, help="model directory: ours (train.py) or the authors' released")
     parser.add_argument("--attribute", required=True, help="attribute to edit")
@@ -58,18 +68,6 @@ def main(argv=None):
 
 
 def _run(args):
-    from stylegan2.atomic import FolderLock
-
-    from gradctrl import config as config_module
-    from gradctrl import latents, manipulation, methods
-    from gradctrl.classifier import load_classifier, read_classifier_spec
-    from gradctrl.datadir import recorded_truncation
-    from gradctrl.errors import UserError
-    from gradctrl.files import write_json
-    from gradctrl.generators import generator_file, open_generator
-    from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
-    from gradctrl.pages import write_edit_page
-
     out_dir = manipulation.check_edit_dir(args.out_dir)
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     try:
@@ -80,7 +78,7 @@ def _run(args):
     if args.attribute not in spec.num_classes:
         raise UserError(f"--attribute '{args.attribute}': the classifier in {where} has no such attribute "
                         f"(it has {', '.join(spec.attributes)})")
-    attribute = cfg.attributes.get(args.attribute) or config_module.AttributeConfig(name=args.attribute)
+    attribute = cfg.attribute(args.attribute)
     if args.attribute in cfg.attributes and attribute.classes != spec.num_classes[args.attribute]:
         raise UserError(f"config {cfg.path}: key 'attributes.{args.attribute}.classes' is {attribute.classes} but the "
                         f"classifier in {where} has {spec.num_classes[args.attribute]} class(es) for it")
@@ -110,7 +108,7 @@ def _run(args):
 
     with FolderLock(args.model_dir, "--model_dir", shared=True):  # never a folder train.py is replacing
         clf = load_classifier(args.model_dir)
-    G = open_generator(generator_path, cfg)
+    G = load_generator_file(generator_path, cfg)
     config_module.check_compatible(G, clf, cfg, generator_path, args.model_dir,
                                    allow_other_generator=args.allow_other_generator)
     if args.n_samples is not None:  # each latent's trajectory is kept
@@ -154,8 +152,6 @@ def _run(args):
 
 def _settings(args, clf, attribute, generator_path, G, cfg, exclude, layers, steps, step_size, source, w, summary):
     """The JSON settings of an edit run: every setting used, the files written, the zero-gradient counts."""
-    from gradctrl.generators import file_sha256
-
     return {
         "method": args.method, "attribute": args.attribute, "num_classes": clf.num_classes[args.attribute],
         "class_names": list(attribute.class_names) if attribute.class_names else None,

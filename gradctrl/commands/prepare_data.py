@@ -13,10 +13,20 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from stylegan2.atomic import FolderLock
 
+from gradctrl import generators, ray_tasks, sampling
+from gradctrl import config as config_module
+from gradctrl.authors import read_authors_dir
 from gradctrl.commands import run_command
 from gradctrl.config import TRUNCATION_HELP
+from gradctrl.datadir import build_data_dir, check_output_path, write_data_dir
+from gradctrl.errors import UserError
+from gradctrl.options import check_int, check_latent_count, check_truncation, flags_over_config
+from gradctrl.sampling import check_selection_possible, parse_shard, part_name
+from gradctrl.scorers import make_scorers, scorer_record
 
 DEFAULT_PART_SIZE = 1024
 ATTRIBUTE_PREFIX = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.+)$")
@@ -97,8 +107,6 @@ def _parts_dir(args):
 
 def _attributes_and_specs(args, cfg):
     """[(attribute, scorer spec)] from --attributes / --scorers / the config, in order."""
-    from gradctrl.errors import UserError
-
     named, bare = {}, []
     for item in args.scorers or []:
         match = ATTRIBUTE_PREFIX.match(item)
@@ -138,12 +146,6 @@ def _attributes_and_specs(args, cfg):
 
 
 def _run(args, prog):
-    from gradctrl import config as config_module
-    from gradctrl.datadir import check_output_path
-    from gradctrl.errors import UserError
-    from gradctrl.options import check_int, check_latent_count, check_truncation, flags_over_config
-    from gradctrl.sampling import check_selection_possible, parse_shard
-
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     data = flags_over_config(args, n_samples=cfg.data.n_samples, seed=cfg.data.seed, p_perclass=cfg.data.p_perclass,
                              p_val=cfg.data.p_val, batch_size=cfg.data.batch_size, truncation=cfg.generator.truncation)
@@ -172,12 +174,10 @@ def _run(args, prog):
         return
     specs = _attributes_and_specs(args, cfg)
     check_selection_possible(n_samples, p_perclass, p_val, next(iter(specs)))
-    from gradctrl import generators, sampling
-    from gradctrl.scorers import make_scorers, scorer_record
 
     generator_path = generators.generator_file(args.generator, cfg)
     scorers = make_scorers(specs)
-    G = generators.open_generator(generator_path, cfg)
+    G = generators.load_generator_file(generator_path, cfg)
     # every config section that depends on the generator, checked now rather than by manipulate.py later
     config_module.check_against_generator(cfg, G.num_ws, G.w_dim)
     check_latent_count(n_samples, "--n_samples", G.w_dim)
@@ -211,9 +211,6 @@ def _run(args, prog):
 def _run_on_ray(args, prog, plan, parts_dir):
     """Every shard of this run as a Ray task (:func:`gradctrl.ray_tasks.run_tasks`), each running :func:`_run`
     for its --shard K/N into ``parts_dir``; the parts are those of the one-process run."""
-    from gradctrl import ray_tasks
-    from gradctrl.sampling import part_name
-
     def shard_args(k, n):
         return argparse.Namespace(**dict(vars(args), shard=f"{k}/{n}", ray=None, ray_tasks=None, no_progress=True,
                                          ray_task=True)), prog
@@ -224,9 +221,6 @@ def _run_on_ray(args, prog, plan, parts_dir):
 
 
 def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
-    from gradctrl.authors import read_authors_dir
-    from gradctrl.datadir import build_data_dir
-
     attributes = None if args.attributes is None else [a.strip() for a in args.attributes.split(",") if a.strip()]
     latents, scores, manifest = read_authors_dir(args.data_dir, attributes)
     data = build_data_dir(latents, scores, dict(manifest, seed=seed), seed, p_perclass, p_val)
@@ -235,9 +229,6 @@ def _from_authors_dir(args, prog, out_dir, seed, p_perclass, p_val):
 
 
 def _merge(args, prog):
-    from gradctrl import sampling
-    from gradctrl.datadir import check_output_path
-
     out_dir = Path(args.out_dir)
     check_output_path(out_dir)
     with FolderLock(out_dir, "--out_dir"):
@@ -246,10 +237,6 @@ def _merge(args, prog):
 
 def _write(data, out_dir, prog):
     """Write the data directory and print one summary line per attribute."""
-    import numpy as np
-
-    from gradctrl.datadir import write_data_dir
-
     write_data_dir(out_dir, data)
     print(f"{prog}: wrote {out_dir}: {data.n_samples} samples, w_dim {data.w_dim}")
     for attr in data.attributes:

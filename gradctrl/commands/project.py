@@ -21,15 +21,29 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
+import stylegan2
+from stylegan2.atomic import FolderLock, atomic_dir, atomic_write
+from stylegan2.images import write_png
+
+from gradctrl import projection
+from gradctrl import config as config_module
 from gradctrl.commands import run_command
+from gradctrl.errors import UserError
+from gradctrl.files import write_json
+from gradctrl.generators import file_sha256, generator_file, load_generator_file
+from gradctrl.options import check_int, check_number
+from gradctrl.projection import SPACES
+from gradctrl.render import compose_strip
+from gradctrl.targets import read_targets
 
 LATENTS_FILE, RECONSTRUCTIONS_FILE, SETTINGS_FILE = "latents.npz", "reconstructions.png", "project.json"
 TUNED_GENERATOR_FILE = "tuned_generator.pkl"
 
 
 def build_parser():
-    from gradctrl.projection import SPACES
-
     parser = argparse.ArgumentParser(prog="project.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="TOML config (its [generator] table names the generator)")
     parser.add_argument("--images", required=True, help="folder of PNG / JPEG images, or an .npy of uint8 "
@@ -64,8 +78,6 @@ def main(argv=None):
 def check_out_dir(path):
     """``path`` as a Path if project.py may write there: absent, empty, or an earlier project.py output
     (holding latents.npz); UserError otherwise, before any work."""
-    from gradctrl.errors import UserError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"--out_dir '{path}' exists and is not a folder: choose another path")
@@ -78,22 +90,6 @@ def check_out_dir(path):
 
 
 def _run(args):
-    import numpy as np
-    from tqdm import tqdm
-
-    import stylegan2
-    from stylegan2.atomic import FolderLock, atomic_dir, atomic_write
-    from stylegan2.images import write_png
-
-    from gradctrl import config as config_module
-    from gradctrl import projection
-    from gradctrl.errors import UserError
-    from gradctrl.files import write_json
-    from gradctrl.generators import file_sha256, open_generator
-    from gradctrl.options import check_int, check_number
-    from gradctrl.render import compose_strip
-    from gradctrl.targets import read_targets
-
     check_int(args.steps, "--steps")
     check_int(args.seed, "--seed", low=0)
     check_int(args.batch_size, "--batch_size")
@@ -108,8 +104,8 @@ def _run(args):
         features = projection.load_features(features_path)
     vgg16 = projection.load_vgg16(args.vgg16) if args.vgg16 is not None else None
     cfg = config_module.load_config(args.config)
-    G = open_generator(args.generator, cfg)
-    generator_path = args.generator or cfg.generator.file
+    generator_path = generator_file(args.generator, cfg)
+    G = load_generator_file(generator_path, cfg)
     images, names, notes = read_targets(args.images, G.img_resolution, G.img_channels)
     for note in notes:
         print(f"note: {note}")
@@ -184,6 +180,4 @@ def _run(args):
 
 def _pixel_error(images, reconstructions):
     """Mean absolute pixel difference per image, a fraction of 255: uint8 (N, H, W, C) twice -> (N,) float64."""
-    import numpy as np
-
     return np.abs(images.astype(np.float64) - reconstructions).mean(axis=(1, 2, 3)) / 255

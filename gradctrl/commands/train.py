@@ -9,11 +9,16 @@ Flags given on the command line win over the config's [train] table. Writes the 
 """
 import argparse
 
+from stylegan2.atomic import FolderLock
 
+from gradctrl import config as config_module
+from gradctrl.classifier import check_output_dir, save_classifier
 from gradctrl.commands import run_command
+from gradctrl.datadir import read_data_dir
 from gradctrl.errors import UserError
 from gradctrl.options import check_int, check_number, flags_over_config
 from gradctrl.selection import EMPTY_CLASS_FIX, missing_classes
+from gradctrl.training import train_classifier
 
 
 def _hidden_size(text):
@@ -91,13 +96,6 @@ def main(argv=None):
 
 
 def _run(args):
-    from stylegan2.atomic import FolderLock
-
-    from gradctrl import config as config_module
-    from gradctrl.classifier import check_output_dir, save_classifier
-    from gradctrl.datadir import read_data_dir
-    from gradctrl.training import train_classifier
-
     cfg = config_module.load_config(args.config) if args.config else config_module.default_config()
     settings = _settings(args, cfg)
     check_output_dir(args.out_dir)

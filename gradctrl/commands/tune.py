@@ -20,15 +20,26 @@ import sys
 
 import numpy as np
 
+from stylegan2.atomic import FolderLock, atomic_dir, write_bytes
+
+from gradctrl import tuning
+from gradctrl.claims import exact_measurements, held_out_note
+from gradctrl.classifier import load_classifier
 from gradctrl.commands import run_command
+from gradctrl.config import check_compatible, load_config
 from gradctrl.errors import UserError
+from gradctrl.files import check_output_dir, json_bytes
+from gradctrl.generators import open_generator
+from gradctrl.latents import STREAM_TUNE, sample_w
+from gradctrl.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
+from gradctrl.options import check_int
+from gradctrl.reports import csv_text
+from gradctrl.scorers import make_scorers
 
 MARKER_FILE = "tuning.json"
 
 
 def build_parser():
-    from gradctrl.methods import REGISTRY
-
     parser = argparse.ArgumentParser(
         prog="tune.py",
         description="Choose each method's W+ layer range and GradCtrl's exclusion top-k per edit on validation "
@@ -55,20 +66,6 @@ def build_parser():
 
 
 def _run(args):
-    from stylegan2.atomic import FolderLock, atomic_dir, write_bytes
-
-    from gradctrl import tuning
-    from gradctrl.claims import exact_measurements, held_out_note
-    from gradctrl.classifier import load_classifier
-    from gradctrl.config import check_compatible, load_config
-    from gradctrl.files import check_output_dir, json_bytes
-    from gradctrl.generators import open_generator
-    from gradctrl.latents import STREAM_TUNE, sample_w
-    from gradctrl.methods import REGISTRY, EditContext, config_cases, config_tuned, get_method
-    from gradctrl.options import check_int
-    from gradctrl.reports import csv_text
-    from gradctrl.scorers import make_scorers
-
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(REGISTRY)
     for name in methods or [""]:
         get_method(name, f"--methods {args.methods!r}")

@@ -1,4 +1,5 @@
-"""Paper-style figures: rows of labelled edit strips (original, then each step), downscaled into one PNG.
+"""The library layer of ``figures.py`` (the command is :mod:`gradctrl.commands.figures`). Paper-style figures:
+rows of labelled edit strips (original, then each step), downscaled into one PNG.
 
 :func:`edit_rows` edits latents with a registered edit method (GradCtrl with the config's exclusion by
 default) for every edit case of every attribute and renders each strip; :func:`assemble_figure` lays the
@@ -8,8 +9,12 @@ row downscaled to one width. The command line is ``figures.py``; scripts/fig_ffh
 fig_cat.sh run it with the paper's settings.
 """
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
 
 from .errors import UserError
+from .methods import EditContext, config_cases, edit_latents
+from .render import compose_strip, render_originals, render_uint8, wplus
 
 LABEL_MIN_WIDTH = 100
 LABEL_MARGIN = 8
@@ -46,10 +51,6 @@ def crop_to_aspect(frames, aspect):
 
 def strip_image(frames, width):
     """Frames (F, H, W, C) uint8 side by side, downscaled (Lanczos) so the strip is ``width`` px wide -> PIL image."""
-    from PIL import Image
-
-    from .render import compose_strip
-
     frames = np.asarray(frames, np.uint8)
     count, height, frame_width = frames.shape[:3]
     strip = compose_strip(frames)
@@ -67,8 +68,6 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
     ``crop_aspect`` (W / H, or None) and downscaled into a strip ``width`` px wide (only the downscaled
     strips are kept, so rows may come from a generator). An optional title line on top.
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     font = ImageFont.load_default(size=FONT_SIZE)
     strips = []
     for label, frames in rows:
@@ -103,11 +102,6 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, metho
     with rate and ETA on stderr, one tick per strip. ``base``: W+ start latents (N, num_ws, w_dim) whose mean
     over layers is w (:func:`gradctrl.latents.split_wplus`), rendered as :func:`gradctrl.render.wplus` says.
     """
-    from tqdm import tqdm
-
-    from .methods import EditContext, config_cases, edit_latents
-    from .render import render_originals, render_uint8, wplus
-
     context = EditContext(clf, G)
     cases = [case for name in attributes
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, layers=layerwise)]
