@@ -52,10 +52,10 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=256, help="latents of the data directory used (default 256)")
     args = parser.parse_args(argv)
 
-    from gradctrl.methods import baseline_directions
-    from gradctrl.classifier import load_classifier
-    from gradctrl.config import load_config
-    from gradctrl.datadir import read_data_dir
+    from gradctrl.classifier.model import load_classifier
+    from gradctrl.data.datadir import read_data_dir
+    from gradctrl.edit.methods import baseline_directions
+    from gradctrl.formats.config import load_config
 
     config, clf, data = load_config(args.config), load_classifier(args.model_dir), read_data_dir(args.data_dir)
     w = data.latents[:args.n]

@@ -34,9 +34,9 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=256, help="number of latents")
     parser.add_argument("--seed", type=int, default=7, help="np.random.RandomState seed of the latents")
     args = parser.parse_args(argv)
-    from gradctrl.classifier import load_classifier
+    from gradctrl.classifier.model import load_classifier
     from stylegan2.errors import exit_on_input_error
-    from gradctrl.editing import edit_trajectory
+    from gradctrl.edit.editing import edit_trajectory
 
     with exit_on_input_error(parser.prog):
         clf = load_classifier(args.model_dir)

@@ -2,7 +2,7 @@
 attribute. Per image, in the same run and in turn: the loop as it ran before (up-sampling in polyphase form
 everywhere, each attribute's scorer its own copy of the world scorer run once per attribute, 16 latents per
 batch), and each change alone and together (up-sampling ``auto``: polyphase where XLA fuses a layer,
-transposed elsewhere; scorers sharing one model pass (:func:`gradctrl.scorers.make_scorers`); 64 latents per
+transposed elsewhere; scorers sharing one model pass (:func:`gradctrl.data.scorers.make_scorers`); 64 latents per
 batch), beside a float32 matmul of two 2048 x 2048 matrices as the machine's yardstick.
 
     python bench/measure_loop.py                       # the shipped world generator, 576 images per variant
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stylegan2  # noqa: E402
 from stylegan2.fast_synthesis import FastSynthesis  # noqa: E402
-from gradctrl.scorers import make_scorer, make_scorers  # noqa: E402
+from gradctrl.data.scorers import make_scorer, make_scorers  # noqa: E402
 from gradctrl.world import SCORER_OUTPUTS  # noqa: E402
 
 STEPS = 9  # images per latent and edit (the config's steps)

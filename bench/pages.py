@@ -3,7 +3,7 @@
 Runs ``manipulate.py`` as the demo does (the world generator ``gradctrl/assets/world32.pkl``, 32 px, 9 steps,
 both directions of a binary attribute, ``--exclude none``), with a random latent classifier of the world's
 attributes (the page's cost does not depend on what the classifier learnt), into a temporary folder, and
-times the page writer (:func:`gradctrl.pages.write_edit_page`: the GIFs of the attribute's strips and
+times the page writer (:func:`gradctrl.evaluate.pages.write_edit_page`: the GIFs of the attribute's strips and
 ``index.html``) inside the run. A second attribute's run into the same folder shows the cost when the page
 also covers an earlier attribute (its GIFs are kept, the page lists both). Prints per run its wall time and
 CPU time (all threads), the page's, and the page's share of each: on a busy machine the wall times of both
@@ -30,9 +30,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=9, help="edit steps (9)")
     args = parser.parse_args(argv)
 
-    from gradctrl import pages
-    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
     from gradctrl.commands import manipulate
+    from gradctrl.evaluate import pages
 
     page_seconds = []
     write_edit_page = pages.write_edit_page

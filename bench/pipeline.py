@@ -1,7 +1,7 @@
 """Time spent outside rendering in the edit stage (``manipulate``) and the data stage (``prepare_data``).
 
-Both stages run as their CLIs run them (``gradctrl.manipulation.run_edits`` with the gradctrl method,
-``gradctrl.sampling.run_parts`` with built-in scorers, files written to a temporary folder) on a random
+Both stages run as their CLIs run them (``gradctrl.edit.manipulation.run_edits`` with the gradctrl method,
+``gradctrl.data.sampling.run_parts`` with built-in scorers, files written to a temporary folder) on a random
 generator with config-f shapes at ``--resolution`` (default 256 px: rendering dominates as with the real
 FFHQ generator; the 1024 px one only makes rendering heavier). Every ``G.synthesis`` call is timed, so the
 figures are:
@@ -48,10 +48,10 @@ class TimedGenerator:
 
 def bench_edits(G, np, n_latents, steps, batch_size, out_dir, log):
     """run_edits on ``n_latents`` latents of a binary attribute (2 edit cases) -> (stage s, synthesis s, images)."""
-    from gradctrl.classifier import LatentClassifier
-    from gradctrl.editing import edit_trajectory
-    from gradctrl.manipulation import run_edits
-    from gradctrl.methods import EditContext, edit_cases
+    from gradctrl.classifier.model import LatentClassifier
+    from gradctrl.edit.editing import edit_trajectory
+    from gradctrl.edit.manipulation import run_edits
+    from gradctrl.edit.methods import EditContext, edit_cases
 
     clf = LatentClassifier(G.w_dim, ["light", "hue"], {"light": 1, "hue": 3}, seed=1)
     w = np.asarray(G.mapping(np.random.RandomState(0).standard_normal((n_latents, G.z_dim)).astype(np.float32),
@@ -72,8 +72,8 @@ def bench_edits(G, np, n_latents, steps, batch_size, out_dir, log):
 def bench_data(G, np, n_samples, batch_size, parts_dir, log):
     """run_parts vs the same renders in a loop -> (stage throughput / rendering throughput)."""
     import stylegan2
-    from gradctrl import sampling
-    from gradctrl.scorers import make_scorers
+    from gradctrl.data import sampling
+    from gradctrl.data.scorers import make_scorers
 
     specs = {"light": "builtin:brightness", "hue": "builtin:color3"}
     plan = sampling.SamplingPlan(generator_sha256="0" * 64, n_samples=n_samples, seed=0, truncation=0.7,

@@ -60,7 +60,8 @@ def main():
         child(args.child, args.batch_size, args.part_size, args.generator, args.out_dir)
         return
     sys.path.insert(0, str(ROOT))
-    from gradctrl import config, generators
+    from gradctrl import generators
+    from gradctrl.formats import config
 
     cfg = config.load_config(ROOT / "configs" / "demo.toml")
     random = cfg.generator.random

@@ -30,9 +30,9 @@ def main():
     import stylegan2
     import tensorflow as tf
 
-    from gradctrl import sampling
+    from gradctrl.data import sampling
+    from gradctrl.data.scorers import make_scorers
     from gradctrl.render import render_originals
-    from gradctrl.scorers import make_scorers
 
     G = stylegan2.random_generator(resolution=args.resolution, architecture="skip", fmap_base=args.fmap_base,
                                    fmap_max=args.fmap_max, z_dim=args.w_dim, w_dim=args.w_dim, mapping_layers=8,

@@ -2,7 +2,7 @@
 
 Projects ``--n`` held-out drawn faces (gradctrl.world, seed ``--draw_seed``: the training set is seed 0) and
 ``--n`` generated faces (w of the evaluation stream, seed ``--seed``, truncation 0.7, stored noise) through
-the world's generator in each of ``--spaces``, with ``--steps`` steps (gradctrl.projection, the loss with no
+the world's generator in each of ``--spaces``, with ``--steps`` steps (gradctrl.project.projection, the loss with no
 download: pixel L2 + single-scale SSIM at 32 px). For each set and space it reports: the mean absolute pixel
 error of the reconstruction (fraction of the 0-255 range) with the fitted noise maps and with the stored
 noise (what manipulate.py renders); the exact scorer's label agreement between source and reconstruction
@@ -45,7 +45,9 @@ def main():
     import numpy as np
 
     import stylegan2
-    from gradctrl import latents, projection, world
+    from gradctrl import world
+    from gradctrl.data import latents
+    from gradctrl.project import projection
 
     G = stylegan2.load_generator(ROOT / "gradctrl" / "assets" / "world32.pkl")
     scorer = __import__("keras").saving.load_model(world.SCORER_PATH, compile=False)
@@ -94,10 +96,10 @@ def _edit_scores(G, scorer, model_dir, attributes, ws):
     import numpy as np
 
     from gradctrl import world
-    from gradctrl.classifier import load_classifier
-    from gradctrl.config import load_config
-    from gradctrl.latents import split_wplus
-    from gradctrl.methods import EditContext, config_cases, edit_latents
+    from gradctrl.classifier.model import load_classifier
+    from gradctrl.data.latents import split_wplus
+    from gradctrl.edit.methods import EditContext, config_cases, edit_latents
+    from gradctrl.formats.config import load_config
     from gradctrl.render import render_uint8, wplus
 
     config = load_config(ROOT / "configs" / "world.toml")

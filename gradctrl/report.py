@@ -13,7 +13,7 @@ import argparse
 from stylegan2.atomic import FolderLock
 from stylegan2.command_line import keep_old_spellings, run_command
 
-from .pages import write_report_page
+from .evaluate.pages import write_report_page
 
 
 def build_parser():

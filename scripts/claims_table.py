@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradctrl.claims_report import verdicts_side_by_side  # noqa: E402
 from gradctrl.errors import UserError  # noqa: E402
+from gradctrl.evaluate.claims_report import verdicts_side_by_side  # noqa: E402
 from stylegan2.atomic import write_bytes  # noqa: E402
 from stylegan2.errors import exit_on_input_error  # noqa: E402
 

@@ -74,12 +74,12 @@ def main(argv=None):
 
 
 def _run(args):
-    from gradctrl.config import load_config
+    from gradctrl.data.scorers import make_scorers
+    from gradctrl.edit.methods import edit_cases
     from gradctrl.errors import UserError
     from gradctrl.files import write_json
+    from gradctrl.formats.config import load_config
     from gradctrl.generators import file_sha256, open_generator
-    from gradctrl.methods import edit_cases
-    from gradctrl.scorers import make_scorers
 
     cfg = load_config(args.config)
     scorers = make_scorers({name: a.scorer for name, a in cfg.attributes.items() if a.scorer})
@@ -88,7 +88,7 @@ def _run(args):
     edits = Path(args.edits)
     generator, rows, spread, position = None, [], {}, {}
     if args.data_dir:
-        from gradctrl.datadir import read_data_dir
+        from gradctrl.data.datadir import read_data_dir
 
         data = read_data_dir(args.data_dir)
         spread = {name: float(np.std(data.scores[name], axis=0).mean()) for name in scorers if name in data.scores}

@@ -1,5 +1,5 @@
 """The generator layer's image classifiers (used as scorers; GradCtrl's own classifier on w is
-:mod:`gradctrl.classifier`). NVIDIA's CelebA-HQ attribute classifiers: ProGAN's discriminator ``D_paper`` rebuilt
+:mod:`gradctrl.classifier.model`). NVIDIA's CelebA-HQ attribute classifiers: ProGAN's discriminator ``D_paper`` rebuilt
 from a stored Network.
 
 NVIDIA released 40 binary attribute classifiers with StyleGAN (``celebahq-classifier-00-male.pkl`` ...

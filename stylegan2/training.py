@@ -1,4 +1,4 @@
-"""The generator layer's training (``python -m stylegan2 train``; not :mod:`gradctrl.training`, which trains
+"""The generator layer's training (``python -m stylegan2 train``; not :mod:`gradctrl.classifier.training`, which trains
 GradCtrl's latent classifier). StyleGAN2 training in TensorFlow 2: NVIDIA's config-e/f recipe (NVlabs/stylegan2
 ``training/loss.py``, ``training/training_loop.py``) on our own networks, with official-format snapshots and exact
 resume.

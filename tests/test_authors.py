@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from gradctrl import UserError, authors, classifier
+from gradctrl import UserError
+from gradctrl.classifier import model as classifier
+from gradctrl.formats import authors
 from stylegan2 import InputError
 
 HEADER_SYS_INFO = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from gradctrl import UserError
-from gradctrl.baselines import (condition_direction, ganspace_direction, interfacegan_normals,
-                                linear_trajectory, pca_components, svm_normal)
+from gradctrl.edit.baselines import (condition_direction, ganspace_direction, interfacegan_normals,
+                                     linear_trajectory, pca_components, svm_normal)
 
 W_DIM = 32
 
@@ -127,8 +127,8 @@ def test_pca_recovers_a_planted_top_component_and_ganspace_picks_the_correlated_
 
 def _planted_data_dir(rng, n=3000):
     """A DataDir whose scores are planted: 'a' and 'b' linear along correlated axes, 'k' 3-class."""
-    from gradctrl.datadir import DataDir
-    from gradctrl.selection import label_array, select, split
+    from gradctrl.data.datadir import DataDir
+    from gradctrl.data.selection import label_array, select, split
 
     axes = np.linalg.qr(rng.standard_normal((W_DIM, 5)))[0].T
     a_axis = axes[0]

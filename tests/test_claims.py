@@ -1,15 +1,15 @@
-"""The claims' measurements (gradctrl.claims, evaluate.py --claims) on cases with known answers:
+"""The claims' measurements (gradctrl.evaluate.claims, evaluate.py --claims) on cases with known answers:
 a planted linear world in w whose method ranking is analytic, a direction pair with a known cosine, a
 K-class toy whose argmax is reachable, and the pieces (overlap, association, subsets, intervals)."""
 import numpy as np
 import pytest
 
-from gradctrl import claims, curves
-from gradctrl.evaluation import Comparison
-from gradctrl.baselines import linear_trajectory
-from gradctrl.classifier import LatentClassifier
+from gradctrl.classifier.model import LatentClassifier
+from gradctrl.edit.baselines import linear_trajectory
+from gradctrl.edit.methods import EditContext, edit_cases, edit_latents
 from gradctrl.errors import UserError
-from gradctrl.methods import EditContext, edit_cases, edit_latents
+from gradctrl.evaluate import claims, curves
+from gradctrl.evaluate.evaluation import Comparison
 
 W_DIM = 6
 U_A = np.array([1, 1, 1, 1, 0, 0]) / 2.0             # the target's score direction
@@ -258,7 +258,7 @@ def test_row_crossings_and_values_agree_with_the_single_curve_versions():
 
 
 def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
-    from gradctrl.claims_report import claims_files
+    from gradctrl.evaluate.claims_report import claims_files
 
     nan = float("nan")
     side = [{"attribute": "eyeglasses", "edit": "+1", "method": m, "pair": "planted", "level": level,
@@ -329,12 +329,12 @@ def test_claims_refuse_a_data_directory_whose_class_count_differs_from_the_class
     class count against the classifier's before any edit (plain evaluation only leaves the baseline out)."""
     import types
 
-    from gradctrl.classifier import LatentClassifier
+    from gradctrl.classifier.model import LatentClassifier
     from gradctrl.commands.evaluate import _claims_plan
-    from gradctrl.config import load_config
-    from gradctrl.datadir import build_data_dir
+    from gradctrl.data.datadir import build_data_dir
+    from gradctrl.edit.methods import EditContext, config_cases
     from gradctrl.errors import UserError
-    from gradctrl.methods import EditContext, config_cases
+    from gradctrl.formats.config import load_config
 
     config = load_config("configs/world.toml")
     rng = np.random.default_rng(0)
@@ -355,7 +355,7 @@ def test_claims_refuse_a_data_directory_whose_class_count_differs_from_the_class
 def test_the_world_configs_claim_pairs_are_the_worlds_and_bad_pairs_are_refused(tmp_path):
     """evaluate.py takes the pairs from the config's [claims] table; configs/world.toml restates the world's."""
     from gradctrl import world
-    from gradctrl.config import load_config
+    from gradctrl.formats.config import load_config
 
     config = load_config("configs/world.toml")
     assert config.claims.planted_pairs == world.PLANTED_PAIRS
@@ -370,7 +370,7 @@ def test_the_world_configs_claim_pairs_are_the_worlds_and_bad_pairs_are_refused(
 
 
 def test_verdicts_side_by_side_table_one_column_per_report_with_its_quality():
-    from gradctrl.claims_report import CLAIM_TITLES, verdicts_side_by_side
+    from gradctrl.evaluate.claims_report import CLAIM_TITLES, verdicts_side_by_side
 
     def report(verdict, width):
         return {"generator": "g.pkl", "config": "c.toml", "n_samples": 256, "seed": 0,

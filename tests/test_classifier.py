@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gradctrl import UserError
-from gradctrl.classifier import LatentClassifier, load_classifier, save_classifier
+from gradctrl.classifier.model import LatentClassifier, load_classifier, save_classifier
 
 
 def reference_probabilities(clf, w):

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from gradctrl import config as config_module
 from gradctrl.errors import UserError
+from gradctrl.formats import config as config_module
 
 GOOD = """
 [generator]
@@ -153,7 +153,7 @@ def test_paths_resolve_relative_to_the_config_file_from_any_folder(tmp_path, mon
     assert cfg.attribute("b").scorer == "nvidia:/abs/c.pkl,neg" and cfg.attribute("c").scorer == "python:mod:fn"
     (folder / "c.toml").write_text('[generator]\nfile = "package:assets/world32.pkl"\n')
     assert config_module.load_config(folder / "c.toml").generator.file == str(
-        Path(config_module.__file__).parent / "assets" / "world32.pkl")
+        Path(config_module.__file__).parents[1] / "assets" / "world32.pkl")   # gradctrl/assets
     (folder / "c.toml").write_text('[generator]\nfile = "https://example.org/g.pkl"\n')
     assert config_module.load_config(folder / "c.toml").generator.file == "https://example.org/g.pkl"
 
@@ -164,7 +164,7 @@ def test_the_world_config_runs_manipulate_outside_the_repository(tmp_path, monke
     import numpy as np
 
     from conftest import ROOT
-    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
     from gradctrl.commands import manipulate
 
     save_classifier(LatentClassifier(128, ["smile"], {"smile": 1}, hidden_size=4, seed=0), tmp_path / "model")

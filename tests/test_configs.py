@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gradctrl import UserError
-from gradctrl.config import check_against_generator, load_config
+from gradctrl.formats.config import check_against_generator, load_config
 from stylegan2 import safe_pickle
 
 from conftest import ROOT, shared_file

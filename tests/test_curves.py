@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from gradctrl import UserError
-from gradctrl.curves import (crossing, pixel_drift, nontarget_curve, score_stds, summarise, target_curve,
-                             value_at)
+from gradctrl.evaluate.curves import (crossing, pixel_drift, nontarget_curve, score_stds, summarise, target_curve,
+                                      value_at)
 
 # Two latents, four steps (plus step 0, the original).
 TARGET = np.array([[0, 1, 2, 3, 4],            # changes 0 1 2 3 4

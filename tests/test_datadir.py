@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from gradctrl.datadir import DataDir, read_data_dir, write_data_dir
+from gradctrl.data.datadir import DataDir, read_data_dir, write_data_dir
 from gradctrl.errors import UserError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradctrl.datadir import read_data_dir
+from gradctrl.data.datadir import read_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -54,7 +54,7 @@ def test_help_gives_the_truncation_default_the_code_uses():
     """--help of evaluate, figures and prepare_data names the config's truncation as the default, and the
     value without a config is the one the code falls back to (it said 0.4 where configs/world.toml has 0.7)."""
     from gradctrl.commands import evaluate, figures, prepare_data
-    from gradctrl.config import default_config
+    from gradctrl.formats.config import default_config
 
     for parser in (evaluate.build_parser(), figures.build_parser(), prepare_data._run_parser()):
         text = " ".join(parser.format_help().split())

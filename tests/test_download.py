@@ -86,7 +86,7 @@ def test_offline_is_one_line_saying_what_to_do(tmp_path, monkeypatch):
 
 def test_commands_take_urls_for_network_generator_and_the_config_file(server, tmp_path):
     """python -m stylegan2 generate --network URL, and a config whose [generator] file is a URL with its pin."""
-    from gradctrl.config import load_config
+    from gradctrl.formats.config import load_config
     from gradctrl.generators import generator_file
     from stylegan2 import cli
 

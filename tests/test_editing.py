@@ -4,9 +4,9 @@ import pytest
 
 from conftest import shared_file
 from gradctrl import UserError
-from gradctrl.classifier import LatentClassifier, load_classifier
-from gradctrl.editing import edit_trajectory, trace_edit
-from gradctrl.training import train_classifier
+from gradctrl.classifier.model import LatentClassifier, load_classifier
+from gradctrl.classifier.training import train_classifier
+from gradctrl.edit.editing import edit_trajectory, trace_edit
 
 FFHQ_EXCLUDE = {"gender": {"smile": 250, "eyeglasses": 100, "age": 100},
                 "smile": {"gender": 200, "eyeglasses": 50, "age": 100}}

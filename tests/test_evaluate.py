@@ -38,11 +38,11 @@ step_size = {STEP}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_generator_path, tiny_generator):
     """Config, data directory (300 samples scored by the built-ins) and an untrained classifier on them."""
-    from gradctrl.classifier import LatentClassifier, save_classifier
-    from gradctrl.datadir import write_data_dir
-    from gradctrl.latents import STREAM_DATA, sample_w
-    from gradctrl.datadir import build_data_dir
-    from gradctrl.scorers import make_scorer
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
+    from gradctrl.data.datadir import build_data_dir
+    from gradctrl.data.datadir import write_data_dir
+    from gradctrl.data.latents import STREAM_DATA, sample_w
+    from gradctrl.data.scorers import make_scorer
     import stylegan2
 
     root = tmp_path_factory.mktemp("evaluate")
@@ -97,10 +97,10 @@ def test_image_evaluation_writes_consistent_curves_and_tables(setup, tiny_genera
 
     # Independent recomputation of one value: InterFaceGAN on warmth, -1, last step, rendered here directly.
     import stylegan2
-    from gradctrl.methods import baseline_directions
-    from gradctrl.datadir import read_data_dir
-    from gradctrl.latents import STREAM_EVAL, sample_w
-    from gradctrl.scorers import make_scorer
+    from gradctrl.data.datadir import read_data_dir
+    from gradctrl.data.latents import STREAM_EVAL, sample_w
+    from gradctrl.data.scorers import make_scorer
+    from gradctrl.edit.methods import baseline_directions
 
     G = tiny_generator
     w = sample_w(G, 0, np.arange(6), 0.7, STREAM_EVAL)

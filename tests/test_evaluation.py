@@ -1,9 +1,9 @@
-"""gradctrl.evaluation: every method on every case, measured on the latent classifiers (no rendering)."""
+"""gradctrl.evaluate.evaluation: every method on every case, measured on the latent classifiers (no rendering)."""
 import numpy as np
 
-from gradctrl.classifier import LatentClassifier
-from gradctrl.evaluation import compare_methods, matched_means, steps_notes
-from gradctrl.methods import EditContext, edit_cases
+from gradctrl.classifier.model import LatentClassifier
+from gradctrl.edit.methods import EditContext, edit_cases
+from gradctrl.evaluate.evaluation import compare_methods, matched_means, steps_notes
 
 
 def test_compare_methods_on_latent_scores():
@@ -46,8 +46,8 @@ def test_matched_means_keep_each_methods_levels():
 def test_one_attributes_problem_does_not_block_the_others():
     """Issue 13, item 3: an edit a method cannot make and a constant score leave out that edit or attribute,
     with the reason in the notes; the other attributes are compared."""
+    from gradctrl.edit.methods import REGISTRY, register
     from gradctrl.errors import UserError
-    from gradctrl.methods import REGISTRY, register
 
     clf = LatentClassifier(8, ["a", "b", "c"], {"a": 1, "b": 1, "c": 1}, hidden_size=None, seed=2)
     w = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)

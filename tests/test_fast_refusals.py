@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.classifier.model import LatentClassifier, save_classifier
 
 from conftest import ROOT
 

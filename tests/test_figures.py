@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from gradctrl import UserError
-from gradctrl.paper_figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, strip_image
+from gradctrl.evaluate.paper_figures import LABEL_MIN_WIDTH, assemble_figure, crop_to_aspect, parse_aspect, strip_image
 from stylegan2.images import write_png
 
 
@@ -44,8 +44,8 @@ def test_figure_has_a_label_column_title_and_one_band_per_row(tmp_path):
 
 
 def test_figure_command_on_the_tiny_generator(tmp_path, tiny_generator_path, capsys):
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
     from gradctrl.commands import figures
-    from gradctrl.classifier import LatentClassifier, save_classifier
 
     save_classifier(LatentClassifier(32, ["light", "hue"], {"light": 1, "hue": 3}, seed=1), tmp_path / "model")
     config = tmp_path / "c.toml"

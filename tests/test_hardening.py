@@ -82,7 +82,7 @@ def _holding(body):
 
 def _tiny_data_dir(path):
     """A data directory of 20 random latents (w_dim 32) with one binary attribute 'b'."""
-    from gradctrl.datadir import DataDir, write_data_dir
+    from gradctrl.data.datadir import DataDir, write_data_dir
 
     rng = np.random.default_rng(0)
     scores = rng.random(20).astype(np.float32)
@@ -150,7 +150,7 @@ def test_a_writer_that_has_not_written_its_pid_yet_is_a_run_that_is_starting(tmp
 @pytest.fixture
 def edit_setup(tmp_path, tiny_generator_path):
     """A classifier directory for the tiny generator (attributes a, b) and a config naming the generator."""
-    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
 
     save_classifier(LatentClassifier(32, ["a", "b"], {"a": 1, "b": 1}, hidden_size=8, seed=5), tmp_path / "model")
     config = tmp_path / "c.toml"
@@ -182,8 +182,8 @@ NUMBER_CASES = [
 def test_every_number_is_checked_before_work(edit_setup, tiny_generator_path, capsys, command, flags, message):
     """Item 7: a size flag beyond memory, a step that overflows, a negative seed, a truncation <= 0: one line
     naming the flag and its limit, exit 2, nothing written (today: MemoryError, all of memory, or accepted)."""
-    from gradctrl.commands import world_tools as world_command
     from gradctrl.commands import evaluate, figures, manipulate, prepare_data
+    from gradctrl.commands import world_tools as world_command
     from stylegan2.cli import main as stylegan2_main
 
     out, model, config = edit_setup / "out", str(edit_setup / "model"), str(edit_setup / "c.toml")
@@ -238,7 +238,7 @@ def test_a_generator_pickle_with_nan_weights_is_refused_naming_the_file_and_the_
 
 def test_a_classifier_with_nan_weights_is_refused_naming_the_file_and_the_tensor(tmp_path, capsys):
     """Item 8: our model directory with a NaN weight (a diverged training run) is refused when read."""
-    from gradctrl.classifier import WEIGHTS_FILE, LatentClassifier, save_classifier
+    from gradctrl.classifier.model import WEIGHTS_FILE, LatentClassifier, save_classifier
     from gradctrl.commands import manipulate
 
     clf = LatentClassifier(32, ["a"], {"a": 1}, hidden_size=8, seed=5)

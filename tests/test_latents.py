@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from gradctrl import latents
+from gradctrl.data import latents
 from gradctrl.errors import UserError
 from stylegan2.errors import InputError
 

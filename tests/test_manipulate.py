@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gradctrl.classifier.model import LatentClassifier, load_classifier, save_classifier
 from gradctrl.commands import manipulate
-from gradctrl import latents
-from gradctrl.classifier import LatentClassifier, load_classifier, save_classifier
-from gradctrl.editing import edit_trajectory
+from gradctrl.data import latents
+from gradctrl.edit.editing import edit_trajectory
 from gradctrl.render import render_strips
 
 
@@ -141,11 +141,11 @@ def test_bad_input_messages(tmp_path, model_dir, tiny_generator_path, capsys, fl
 def baseline_setup(tmp_path_factory, tiny_generator_path, tiny_generator):
     """A data directory scored by two built-ins and an (untrained) classifier of the same attributes."""
     import stylegan2
-    from gradctrl.classifier import LatentClassifier, save_classifier
-    from gradctrl.datadir import write_data_dir
-    from gradctrl.latents import STREAM_DATA, sample_w
-    from gradctrl.datadir import build_data_dir
-    from gradctrl.scorers import make_scorer
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
+    from gradctrl.data.datadir import build_data_dir
+    from gradctrl.data.datadir import write_data_dir
+    from gradctrl.data.latents import STREAM_DATA, sample_w
+    from gradctrl.data.scorers import make_scorer
 
     root = tmp_path_factory.mktemp("baseline_edits")
     G = tiny_generator
@@ -163,8 +163,8 @@ def run_baseline(baseline_setup, tiny_generator_path, out, *extra):
 
 
 def test_interfacegan_edits_walk_the_conditioned_svm_normal(baseline_setup, tiny_generator_path):
-    from gradctrl.methods import baseline_directions
-    from gradctrl.datadir import read_data_dir
+    from gradctrl.data.datadir import read_data_dir
+    from gradctrl.edit.methods import baseline_directions
 
     out = baseline_setup / "ifg"
     run_baseline(baseline_setup, tiny_generator_path, out, "--method", "interfacegan", "--attribute", "brightness",
@@ -202,7 +202,7 @@ def test_baseline_without_data_directory_is_a_one_line_error(baseline_setup, tin
 # --- one writer, whole edit folders (issue 13) -----------------------------------------------------------
 
 def test_an_edit_folder_is_replaced_whole_and_never_mixed(tmp_path, model_dir, tiny_generator_path, monkeypatch):
-    from gradctrl import manipulation
+    from gradctrl.edit import manipulation
 
     out = tmp_path / "out"
     flags = ("--model_dir", model_dir, "--generator", tiny_generator_path, "--out_dir", out, "--steps", 2,

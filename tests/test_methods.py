@@ -1,12 +1,13 @@
-"""gradctrl.methods: the one registry of edit methods and edit cases, and the baselines' data-directory adapters."""
+"""gradctrl.edit.methods: the one registry of edit methods and edit cases, and the baselines' data-directory adapters."""
 import csv
 
 import numpy as np
 import pytest
 
-from gradctrl import UserError, methods
+from gradctrl import UserError
+from gradctrl.classifier.model import LatentClassifier, save_classifier
 from gradctrl.commands import evaluate, manipulate
-from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.edit import methods
 from test_baselines import W_DIM, _planted_data_dir
 from test_evaluate import _args, setup  # noqa: F401  (the evaluation fixture: config, data and model)
 
@@ -50,8 +51,8 @@ def test_zero_gradient_steps_are_counted_once_for_every_method():
 
 
 def test_baselines_from_a_data_directory():
-    from gradctrl.baselines import baseline_trajectory
-    from gradctrl.methods import baseline_directions
+    from gradctrl.edit.baselines import baseline_trajectory
+    from gradctrl.edit.methods import baseline_directions
 
     data, a_axis, b_axis, k_axes = _planted_data_dir(np.random.default_rng(7))
     plain = baseline_directions("interfacegan", data, "a")

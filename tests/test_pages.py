@@ -1,4 +1,4 @@
-"""Results pages (stylegan2.pages, gradctrl.pages): what each page shows, checked against the files its command
+"""Results pages (stylegan2.pages, gradctrl.evaluate.pages): what each page shows, checked against the files its command
 wrote, and each page kind opened in headless Chromium (tests/browser.py): every image and animation loaded,
 no request outside the page's folder, no console error, the expected table rows, a screenshot."""
 import csv
@@ -12,10 +12,10 @@ from PIL import Image
 
 from browser import open_page, outside, require_browser
 from gradctrl import report
-from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.classifier.model import LatentClassifier, save_classifier
 from gradctrl.commands import evaluate, manipulate
-from gradctrl.pages import (animation_name, edit_sections, evaluation_page_context, read_edit_runs,
-                            write_edit_page, write_evaluation_page)
+from gradctrl.evaluate.pages import (animation_name, edit_sections, evaluation_page_context, read_edit_runs,
+                                     write_edit_page, write_evaluation_page)
 from stylegan2.pages import PAGE_FILE, line_plot, render_page, training_page_context
 from test_evaluate import _args as evaluate_args, setup  # noqa: F401  (the tiny evaluation setup, a fixture)
 

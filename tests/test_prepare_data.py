@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from gradctrl.commands import prepare_data
-from gradctrl.datadir import read_data_dir
-from gradctrl.selection import select
+from gradctrl.data.datadir import read_data_dir
+from gradctrl.data.selection import select
 from stylegan2.official_pickle import read_network
 
 from conftest import shared_file
@@ -65,7 +65,7 @@ def test_data_matches_an_independent_rendering(tmp_path, tiny_generator, tiny_ge
     import stylegan2
     from PIL import Image
 
-    from gradctrl.latents import STREAM_DATA, sample_z
+    from gradctrl.data.latents import STREAM_DATA, sample_z
 
     run(base_args(tiny_generator_path, tmp_path / "d", n_samples=24, part_size=10) + ["--save_images"])
     data = read_data_dir(tmp_path / "d")

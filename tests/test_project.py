@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 import stylegan2
-from gradctrl import latents
-from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.classifier.model import LatentClassifier, save_classifier
 from gradctrl.commands import figures, manipulate, project
+from gradctrl.data import latents
+from gradctrl.project.targets import read_targets
 from gradctrl.render import render_uint8, wplus
-from gradctrl.targets import read_targets
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +76,8 @@ def test_outputs(projected_wplus, sources, tiny_generator):
 def test_wplus_latents_edited_by_manipulate(tmp_path, projected_wplus, model_dir, tiny_generator, config):
     """manipulate.py --input_dir edits project.py's W+ latents: each through its mean over layers, the
     edit's change added to the base's layers (here 1:4); the strip's first frame is the projected latent."""
-    from gradctrl.classifier import load_classifier
-    from gradctrl.editing import edit_trajectory
+    from gradctrl.classifier.model import load_classifier
+    from gradctrl.edit.editing import edit_trajectory
 
     out = tmp_path / "edits"
     assert manipulate.main(["--model_dir", str(model_dir), "--attribute", "a", "--out_dir", str(out), "--config",

@@ -1,4 +1,4 @@
-"""gradctrl.projection: NVIDIA's projector recipe. A generated image's latent is recovered in W and W+ on a
+"""gradctrl.project.projection: NVIDIA's projector recipe. A generated image's latent is recovered in W and W+ on a
 tiny generator, the schedule and the noise regulariser match hand computations, the loss terms match
 independent computations."""
 import math
@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import stylegan2
-from gradctrl import latents, projection
+from gradctrl.data import latents
 from gradctrl.errors import UserError
+from gradctrl.project import projection
 
 # An 8 px generator (4 W+ layers, w_dim 16): a projection step costs a few milliseconds.
 PROJECTION_GENERATOR_ARGS = dict(resolution=8, architecture="skip", fmap_base=64, fmap_max=16, z_dim=16, w_dim=16,

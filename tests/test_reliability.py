@@ -156,8 +156,8 @@ def test_commands_start_quiet(tmp_path, tiny_generator_path):
 def test_an_empty_class_is_refused_at_selection_naming_the_attribute_and_the_fix():
     import numpy as np
 
+    from gradctrl.data.selection import select
     from gradctrl.errors import UserError
-    from gradctrl.selection import select
 
     scores = np.random.default_rng(0).random((100, 3)).astype(np.float32)
     scores[:, 1] = -1.0  # the scorer never picks class 1 ("all samples green")
@@ -213,7 +213,7 @@ def read_only(tmp_path):
 def test_unwritable_output_folders_are_one_line(read_only, tmp_path, tiny_generator_path, capsys):
     import numpy as np
 
-    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
     from gradctrl.commands import manipulate, prepare_data
     from stylegan2.cli import main as stylegan2_main
 
@@ -247,7 +247,7 @@ def _one_line_error(run, capsys):
 @pytest.fixture
 def tiny_model(tmp_path):
     """A classifier directory for the tiny generator's w (32 channels): attributes a (binary) and b (binary)."""
-    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.classifier.model import LatentClassifier, save_classifier
 
     path = tmp_path / "model"
     save_classifier(LatentClassifier(32, ["a", "b"], {"a": 1, "b": 1}, hidden_size=8, seed=5), path)
@@ -359,7 +359,7 @@ def test_train_refuses_a_data_directory_with_an_empty_class(tmp_path, capsys):
     import numpy as np
 
     from gradctrl.commands import train
-    from gradctrl.datadir import DataDir, write_data_dir
+    from gradctrl.data.datadir import DataDir, write_data_dir
 
     rng = np.random.default_rng(0)
     scores = rng.random((20, 3)).astype(np.float32)

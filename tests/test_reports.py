@@ -1,9 +1,9 @@
-"""gradctrl.reports: the CSV and markdown tables and the evaluation directory, written whole."""
+"""gradctrl.evaluate.reports: the CSV and markdown tables and the evaluation directory, written whole."""
 import pytest
 
 from gradctrl.errors import UserError
-from gradctrl.evaluation import Comparison
-from gradctrl.reports import csv_text, markdown_report, write_evaluation
+from gradctrl.evaluate.evaluation import Comparison
+from gradctrl.evaluate.reports import csv_text, markdown_report, write_evaluation
 
 
 def _comparison():

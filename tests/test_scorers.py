@@ -5,8 +5,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from gradctrl.data.scorers import make_scorer, make_scorers
 from gradctrl.errors import UserError
-from gradctrl.scorers import make_scorer, make_scorers
 
 from conftest import shared_file
 from d_paper_helpers import random_d_paper, reference_logits, write_classifier

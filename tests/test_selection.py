@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from gradctrl.data.selection import label_array, per_class_count, select, split
 from gradctrl.errors import UserError
-from gradctrl.selection import label_array, per_class_count, select, split
 
 
 def test_binary_takes_the_n_highest_as_1_and_the_n_lowest_as_0():

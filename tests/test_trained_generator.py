@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from gradctrl.classifier import LatentClassifier, save_classifier
+from gradctrl.classifier.model import LatentClassifier, save_classifier
 from gradctrl.commands import evaluate, figures, manipulate
 
 

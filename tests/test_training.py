@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from gradctrl.commands import train
 from gradctrl import UserError
-from gradctrl.classifier import load_classifier
-from gradctrl.datadir import DataDir, write_data_dir
-from gradctrl.training import accuracy, train_classifier
+from gradctrl.classifier.model import load_classifier
+from gradctrl.classifier.training import accuracy, train_classifier
+from gradctrl.commands import train
+from gradctrl.data.datadir import DataDir, write_data_dir
 
 N, W_DIM = 1600, 12
 
@@ -81,7 +81,7 @@ def test_branch_reads_only_its_own_samples_and_seed_determinism(planted):
 def test_learning_rate_is_honoured(planted):
     w, _, labels, splits = planted
     data = ({"ring": labels["ring"]}, {"ring": splits["ring"]}, {"ring": 1})
-    from gradctrl.classifier import LatentClassifier
+    from gradctrl.classifier.model import LatentClassifier
 
     untrained = LatentClassifier(W_DIM, ["ring"], {"ring": 1}, hidden_size=4, seed=2).model.get_weights()
     tiny, _ = train_classifier(w, *data, hidden_size=4, n_epochs=1, lr=1e-9, seed=2)

@@ -1,4 +1,4 @@
-"""The exclusion tuner (gradctrl.tuning, tune.py) on cases with known answers: a toy generator whose
+"""The exclusion tuner (gradctrl.evaluate.tuning, tune.py) on cases with known answers: a toy generator whose
 attributes live in known W+ layers and channels, the picking rule's ties, and the command end to end on the
 tiny generator, which must never render a test latent."""
 import json
@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from gradctrl import tuning
-from gradctrl.classifier import LatentClassifier
+from gradctrl.classifier.model import LatentClassifier
+from gradctrl.edit.methods import EditContext, edit_cases, method_case
 from gradctrl.errors import UserError
-from gradctrl.methods import EditContext, edit_cases, method_case
+from gradctrl.evaluate import tuning
 
 W_DIM, NUM_WS = 16, 4
 
@@ -134,9 +134,9 @@ step_size = 3.0
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_generator_path, tiny_generator):
-    from gradctrl.classifier import save_classifier
-    from gradctrl.datadir import build_data_dir, write_data_dir
-    from gradctrl.latents import STREAM_DATA, sample_w
+    from gradctrl.classifier.model import save_classifier
+    from gradctrl.data.datadir import build_data_dir, write_data_dir
+    from gradctrl.data.latents import STREAM_DATA, sample_w
 
     root = tmp_path_factory.mktemp("tune")
     (root / "tiny.toml").write_text(CONFIG.replace("GENERATOR", str(tiny_generator_path)))
@@ -159,9 +159,9 @@ def test_tune_command_never_renders_a_test_latent_and_writes_a_config_evaluate_r
     settings that evaluate.py's method_case applies."""
     from gradctrl import render
     from gradctrl.commands.tune import main
-    from gradctrl.config import load_config
-    from gradctrl.latents import STREAM_EVAL, STREAM_TUNE, sample_w
-    from gradctrl.methods import config_tuned
+    from gradctrl.data.latents import STREAM_EVAL, STREAM_TUNE, sample_w
+    from gradctrl.edit.methods import config_tuned
+    from gradctrl.formats.config import load_config
 
     rendered = []
     for name in ("render_uint8", "render_originals"):
@@ -208,7 +208,7 @@ def test_tune_command_never_renders_a_test_latent_and_writes_a_config_evaluate_r
 
 
 def test_a_tuned_table_with_a_bad_range_is_refused(tmp_path):
-    from gradctrl.config import load_config
+    from gradctrl.formats.config import load_config
 
     path = tmp_path / "bad.toml"
     path.write_text('[attributes.a]\n[attributes.b]\n[attributes.a.tuned.positive]\ngradctrl = { layers = [3, 1] }\n')

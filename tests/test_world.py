@@ -10,11 +10,11 @@ import pytest
 
 from gradctrl import world
 from gradctrl.commands import world_tools as world_command
+from gradctrl.data.scorers import make_scorer
 from gradctrl.errors import UserError
-from gradctrl.scorers import make_scorer
 
 R = 32  # px; a face drawn at resolution R has its fractional coordinate y at row y * R
-SHIPPED_SCORER = Path(world.__file__).parent / "assets" / "world_scorer.keras"
+SHIPPED_SCORER = Path(world.__file__).parents[1] / "assets" / "world_scorer.keras"
 BASE = dict(eyeglasses=0, smile=0.6, age=0.0, hair_length=0, pose=0.0, hair_colour=2,  # blond
             skin_tone=0.0, background=0.0, face_width=0.0)
 

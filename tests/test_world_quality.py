@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import stylegan2
-from gradctrl import world, world_quality
+from gradctrl import world
 from gradctrl.commands import world_tools as world_command
+from gradctrl.world import quality as world_quality
 
 
 def exact_scores(factors):

@@ -11,7 +11,7 @@ target attribute and edit (+1 and -1 for a binary attribute, towards each class 
    edited w with the latent classifiers instead, without rendering: quick, but circular for GradCtrl,
    whose edits climb exactly those classifiers);
 3. measures per step the signed target change, the mean absolute non-target change and the identity drift
-   (see :mod:`gradctrl.curves`), and summarises them at target changes of 0.5, 1 and 2 standard deviations.
+   (see :mod:`gradctrl.evaluate.curves`), and summarises them at target changes of 0.5, 1 and 2 standard deviations.
 
 Methods: ``gradctrl_exclude`` (GradCtrl with the config's exclusion), ``gradctrl`` (without),
 ``interfacegan`` (SVM normal on the data directory's selected samples), ``interfacegan_cond`` (projected
@@ -30,20 +30,21 @@ import numpy as np
 
 from stylegan2.atomic import FolderLock
 
-from gradctrl import curves, world
-from gradctrl.claims import measure_claims, median_half_width
-from gradctrl.claims_report import claims_files
-from gradctrl.classifier import load_classifier, read_classifier_spec
+from gradctrl import world
+from gradctrl.classifier.model import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.config import TRUNCATION_HELP, check_compatible, default_config, load_config
+from gradctrl.data.latents import STREAM_EVAL, sample_w
+from gradctrl.data.scorers import make_scorers
+from gradctrl.edit.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
 from gradctrl.errors import UserError
-from gradctrl.evaluation import compare_methods
+from gradctrl.evaluate import curves
+from gradctrl.evaluate.claims import measure_claims, median_half_width
+from gradctrl.evaluate.claims_report import claims_files
+from gradctrl.evaluate.evaluation import compare_methods
+from gradctrl.evaluate.reports import check_out_dir, write_evaluation
+from gradctrl.formats.config import TRUNCATION_HELP, check_compatible, default_config, load_config
 from gradctrl.generators import generator_file, load_generator_file
-from gradctrl.latents import STREAM_EVAL, sample_w
-from gradctrl.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
 from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
-from gradctrl.reports import check_out_dir, write_evaluation
-from gradctrl.scorers import make_scorers
 
 N_SAMPLES = 64              # held-out latents of a method comparison
 # Held-out latents of --claims: on the shipped world generator, 128 latents gave claim 1's paired 95 %
@@ -238,7 +239,7 @@ def _claims_plan(args, config, context, scorers, cases, sizes):
 
 
 def _claims(args, plan, G, context, w, comparison, scorers):
-    """``--claims``: measure (:func:`gradctrl.claims.measure_claims`) -> (report files, settings for
+    """``--claims``: measure (:func:`gradctrl.evaluate.claims.measure_claims`) -> (report files, settings for
     evaluation.json)."""
     small_data, top_k, pairs = plan
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,

@@ -15,14 +15,14 @@ import numpy as np
 from stylegan2.atomic import FolderLock
 from stylegan2.images import write_png
 
-from gradctrl.classifier import load_classifier, read_classifier_spec
+from gradctrl.classifier.model import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.config import TRUNCATION_HELP, check_compatible, load_config
+from gradctrl.data.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
+from gradctrl.edit.manipulation import parse_layerwise
 from gradctrl.errors import UserError
-from gradctrl.paper_figures import assemble_figure, edit_rows, parse_aspect
+from gradctrl.evaluate.paper_figures import assemble_figure, edit_rows, parse_aspect
+from gradctrl.formats.config import TRUNCATION_HELP, check_compatible, load_config
 from gradctrl.generators import generator_file, load_generator_file
-from gradctrl.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
-from gradctrl.manipulation import parse_layerwise
 from gradctrl.options import MAX_FIGURE_WIDTH, check_int, check_latent_count, check_truncation, flags_over_config
 
 

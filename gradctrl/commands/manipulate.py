@@ -10,23 +10,24 @@ towards each class. Without --exclude / --top_channels / --layerwise / --steps /
 [attributes.NAME] defaults apply (no exclusion, all layers, 9 steps of 4/9 without a config); without
 --truncation or a config, latents are sampled at the truncation the data were (recorded in --data_dir or
 the model directory), else at 0.4, and the command says which. Each strip is the original, then each
-step, left to right. The output folder is held by this run alone and replaced whole (gradctrl.manipulation).
+step, left to right. The output folder is held by this run alone and replaced whole (gradctrl.edit.manipulation).
 """
 import argparse
 
 from stylegan2.atomic import FolderLock
 
-from gradctrl import latents, manipulation, methods
-from gradctrl import config as config_module
-from gradctrl.classifier import load_classifier, read_classifier_spec
+from gradctrl.classifier.model import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.datadir import recorded_truncation
+from gradctrl.data import latents
+from gradctrl.data.datadir import recorded_truncation
+from gradctrl.edit import manipulation, methods
+from gradctrl.edit.methods import REGISTRY
 from gradctrl.errors import UserError
+from gradctrl.evaluate.pages import write_edit_page
 from gradctrl.files import write_json
+from gradctrl.formats import config as config_module
 from gradctrl.generators import file_sha256, generator_file, load_generator_file
-from gradctrl.methods import REGISTRY
 from gradctrl.options import check_int, check_latent_count, check_step_size, check_truncation, flags_over_config
-from gradctrl.pages import write_edit_page
 
 
 def build_parser():

@@ -5,7 +5,7 @@
     prepare_data.py [run] --data_dir AUTHORS_DIR --out_dir D [--attributes a,b]
     prepare_data.py merge --out_dir D [--parts_dir P]
 
-See gradctrl.sampling for the parts, sharding and resuming, gradctrl.datadir for the output format.
+See gradctrl.data.sampling for the parts, sharding and resuming, gradctrl.data.datadir for the output format.
 """
 import argparse
 import contextlib
@@ -17,16 +17,17 @@ import numpy as np
 
 from stylegan2.atomic import FolderLock
 
-from gradctrl import generators, ray_tasks, sampling
-from gradctrl import config as config_module
-from gradctrl.authors import read_authors_dir
+from gradctrl import generators, ray_tasks
 from gradctrl.commands import run_command
-from gradctrl.config import TRUNCATION_HELP
-from gradctrl.datadir import build_data_dir, check_output_path, write_data_dir
+from gradctrl.data import sampling
+from gradctrl.data.datadir import build_data_dir, check_output_path, write_data_dir
+from gradctrl.data.sampling import check_selection_possible, parse_shard, part_name
+from gradctrl.data.scorers import make_scorers, scorer_record
 from gradctrl.errors import UserError
+from gradctrl.formats import config as config_module
+from gradctrl.formats.authors import read_authors_dir
+from gradctrl.formats.config import TRUNCATION_HELP
 from gradctrl.options import check_int, check_latent_count, check_truncation, flags_over_config
-from gradctrl.sampling import check_selection_possible, parse_shard, part_name
-from gradctrl.scorers import make_scorers, scorer_record
 
 DEFAULT_PART_SIZE = 1024
 ATTRIBUTE_PREFIX = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.+)$")

@@ -28,16 +28,16 @@ import stylegan2
 from stylegan2.atomic import FolderLock, atomic_dir, atomic_write
 from stylegan2.images import write_png
 
-from gradctrl import projection
-from gradctrl import config as config_module
 from gradctrl.commands import run_command
 from gradctrl.errors import UserError
 from gradctrl.files import write_json
+from gradctrl.formats import config as config_module
 from gradctrl.generators import file_sha256, generator_file, load_generator_file
 from gradctrl.options import check_int, check_number
-from gradctrl.projection import SPACES
+from gradctrl.project import projection
+from gradctrl.project.projection import SPACES
+from gradctrl.project.targets import read_targets
 from gradctrl.render import compose_strip
-from gradctrl.targets import read_targets
 
 LATENTS_FILE, RECONSTRUCTIONS_FILE, SETTINGS_FILE = "latents.npz", "reconstructions.png", "project.json"
 TUNED_GENERATOR_FILE = "tuned_generator.pkl"

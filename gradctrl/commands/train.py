@@ -11,14 +11,14 @@ import argparse
 
 from stylegan2.atomic import FolderLock
 
-from gradctrl import config as config_module
-from gradctrl.classifier import check_output_dir, save_classifier
+from gradctrl.classifier.model import check_output_dir, save_classifier
+from gradctrl.classifier.training import train_classifier
 from gradctrl.commands import run_command
-from gradctrl.datadir import read_data_dir
+from gradctrl.data.datadir import read_data_dir
+from gradctrl.data.selection import EMPTY_CLASS_FIX, missing_classes
 from gradctrl.errors import UserError
+from gradctrl.formats import config as config_module
 from gradctrl.options import check_int, check_number, flags_over_config
-from gradctrl.selection import EMPTY_CLASS_FIX, missing_classes
-from gradctrl.training import train_classifier
 
 
 def _hidden_size(text):

@@ -22,19 +22,19 @@ import numpy as np
 
 from stylegan2.atomic import FolderLock, atomic_dir, write_bytes
 
-from gradctrl import tuning
-from gradctrl.claims import exact_measurements, held_out_note
-from gradctrl.classifier import load_classifier
+from gradctrl.classifier.model import load_classifier
 from gradctrl.commands import run_command
-from gradctrl.config import check_compatible, load_config
+from gradctrl.data.latents import STREAM_TUNE, sample_w
+from gradctrl.data.scorers import make_scorers
+from gradctrl.edit.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
 from gradctrl.errors import UserError
+from gradctrl.evaluate import tuning
+from gradctrl.evaluate.claims import exact_measurements, held_out_note
+from gradctrl.evaluate.reports import csv_text
 from gradctrl.files import check_output_dir, json_bytes
+from gradctrl.formats.config import check_compatible, load_config
 from gradctrl.generators import open_generator
-from gradctrl.latents import STREAM_TUNE, sample_w
-from gradctrl.methods import EditContext, REGISTRY, config_cases, config_tuned, get_method
 from gradctrl.options import check_int
-from gradctrl.reports import csv_text
-from gradctrl.scorers import make_scorers
 
 MARKER_FILE = "tuning.json"
 

@@ -1,6 +1,6 @@
 """``python -m gradctrl.world COMMAND ...``: draw the ground-truth world of cartoon faces (draw), preview it
 (grid), train its exact scorer (train-scorer), measure a generator of it (quality) and a training run's
-snapshots (snapshots). The work is in :mod:`gradctrl.world` and :mod:`gradctrl.world_quality`."""
+snapshots (snapshots). The work is in :mod:`gradctrl.world` and :mod:`gradctrl.world.quality`."""
 import argparse
 import json
 import sys
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from stylegan2.command_line import keep_old_spellings, run_command
 
-from gradctrl import world, world_quality
+from gradctrl import world
+from gradctrl.world import quality as world_quality
 
 
 def build_parser():
