@@ -15,7 +15,8 @@ Layout, by pipeline stage (each sub-package's docstring says what it owns and ma
 Small modules every stage uses stay at the top level: ``errors`` (the bad-input error), ``files`` (the output
 layer), ``options`` (flag and number checks), ``generators`` (opening the generator), ``render`` (latents to
 images and strips) and ``ray_tasks`` (a command's shards as Ray tasks); they import no sub-package. ``report``
-is the command ``python -m gradctrl.report``.
+is the command ``python -m gradctrl.report``. ``methods``, ``baselines``, ``datadir`` and ``scorers`` are the
+old paths of moved modules that the docs showed imported, kept for one release (:mod:`gradctrl.old_paths`).
 
 Imports go one way, from later stages to earlier ones and to the top-level modules:
 world <- data <- formats <- classifier; data <- edit; data <- project; data, classifier, edit <- evaluate;
