@@ -1,12 +1,15 @@
 """evaluate.py --ray on a local Ray instance: the rendering split into blocks of held-out latents, one Ray task
 each, gives the one-process report byte for byte, also when a task dies and Ray reruns it; a bad Ray address
 is one line, exit 2, with nothing written."""
+import sys
+
 import numpy as np
 import pytest
 
 from gradctrl import ray_tasks
 from gradctrl.commands import evaluate
 from gradctrl.evaluation import latent_blocks
+from gradctrl.world import score_labels
 
 from test_evaluate import _args, setup  # noqa: F401  (setup: the module fixture of test_evaluate)
 from test_prepare_data import tree_bytes
@@ -56,3 +59,77 @@ def test_bad_ray_flags_are_one_line_and_exit_2(setup, tmp_path, capsys, extra, m
     lines = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "e").exists()
+
+
+CLAIMS_CONFIG = """
+[generator]
+file = "GENERATOR"
+truncation = 0.7
+
+[train]
+hidden_size = 8
+
+[claims]
+planted_pairs = [["eyeglasses", "age"]]
+
+[attributes.eyeglasses]
+scorer = "world:eyeglasses"
+exclude = { age = 4 }
+steps = 3
+step_size = 0.5
+
+[attributes.age]
+scorer = "world:age"
+steps = 3
+step_size = 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def claims_setup(tmp_path_factory, tiny_generator_path, tiny_generator):
+    """A config scoring the tiny generator's images with two of the world's exact scorers (eyeglasses, age),
+    a data directory of 300 samples they label, and an untrained classifier on them."""
+    import stylegan2
+    from gradctrl.classifier import LatentClassifier, save_classifier
+    from gradctrl.datadir import build_data_dir, write_data_dir
+    from gradctrl.latents import STREAM_DATA, sample_w
+    from gradctrl.scorers import make_scorers
+
+    root = tmp_path_factory.mktemp("ray_claims")
+    (root / "world.toml").write_text(CLAIMS_CONFIG.replace("GENERATOR", str(tiny_generator_path)))
+    G = tiny_generator
+    w = sample_w(G, 0, np.arange(300), 0.7, STREAM_DATA)
+    images = stylegan2.to_uint8(G.synthesis(np.repeat(w[:, None], G.num_ws, axis=1)))
+    scorers = make_scorers({"eyeglasses": "world:eyeglasses", "age": "world:age"})
+    scores = {name: scorer(images) for name, scorer in scorers.items()}
+    for name, value in scores.items():  # both classes present among the selected samples
+        assert 0 < score_labels(name, value).mean() < 1, name
+    write_data_dir(root / "data", build_data_dir(w, scores, {"generator": "tiny"}, 0, 0.1, 0.3))
+    save_classifier(LatentClassifier(G.w_dim, ["eyeglasses", "age"], {"eyeglasses": 1, "age": 1}, seed=3),
+                    root / "model")
+    return root
+
+
+def test_ray_claims_give_the_one_process_report(claims_setup, tmp_path, monkeypatch):
+    """evaluate.py --claims: the comparison, the straight lines and the small-data edits rendered as 2 Ray tasks
+    per round (the bootstrap and the small-data training in the driver; the first round's task 0 killed once)
+    give every file of the one-process report, claims.md's recorded command included (it leaves --ray out: the
+    flag does not change the report)."""
+    require_ray()
+    root = claims_setup
+    common = ["--config", str(root / "world.toml"), "--model_dir", str(root / "model"), "--data_dir",
+              str(root / "data"), "--no_progress", "--claims", "--n_samples", "6", "--batch_size", "2",
+              "--n_boot", "20", "--small_data_sizes", "10", "--small_data_seeds", "1", "--small_data_latents", "4",
+              "--small_data_epochs", "1", "--top_k", "4"]
+    reports = {}
+    for name, extra in (("one", []), ("ray", ["--ray", "--ray_tasks", "2"])):
+        argv = common + ["--out_dir", str(tmp_path / "report")] + extra  # claims.md records --out_dir too
+        monkeypatch.setattr(sys, "argv", ["evaluate.py"] + argv)  # the command line claims.md records
+        if extra:
+            monkeypatch.setenv(ray_tasks.KILL_HOOK, str(tmp_path / "task0-killed"))
+        evaluate.main(argv)
+        (tmp_path / "report").rename(tmp_path / name)
+        reports[name] = tree_bytes(tmp_path / name)
+    assert (tmp_path / "task0-killed").exists()  # the Ray route ran, and its first task died once
+    assert "claims.md" in reports["one"] and b"--ray" not in reports["ray"]["claims.md"]
+    assert reports["ray"] == reports["one"]
