@@ -216,8 +216,8 @@ def _latent_measurements(clf, w, jobs):
 
 
 def latent_blocks(n, batch_size, count):
-    """``count`` contiguous blocks of latents 0..n-1 that split no batch of ``batch_size`` -> [(start, stop)], in
-    order; the batches are shared as evenly as they go (at most ``count`` blocks: one per batch at most)."""
+    """Contiguous blocks of latents 0..n-1 that split no batch of ``batch_size`` -> [(start, stop)], in order:
+    ``count`` of them, or one per batch where there are fewer batches; the batches shared as evenly as they go."""
     batches = -(-n // batch_size)
     count = min(count, batches)
     edges = [min(batch_size * (k * batches // count), n) for k in range(count + 1)]

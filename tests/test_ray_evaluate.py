@@ -27,6 +27,19 @@ def test_latent_blocks_split_no_batch_and_cover_every_latent_once():
         assert max(sizes) - min(sizes) <= 1
 
 
+@pytest.mark.parametrize("ray_flags", [["--ray"], ["--ray", "auto"], ["--ray=10.0.0.1:6379", "--ray_tasks", "4"],
+                                       ["--ray_tasks=4", "--ray", "ray://h:10001"], ["--ray_t", "2", "--ray"]])
+def test_the_recorded_command_without_ray_flags_parses_to_the_same_settings(ray_flags):
+    """ray_tasks.without_flags drops exactly what argparse reads as --ray and --ray_tasks (also abbreviated or
+    with =): the rest parses to the same settings, with neither flag set."""
+    others = ["--model_dir", "m", "--claims", "--seed", "3", "--out_dir", "e"]
+    for argv in (ray_flags + others, others[:3] + ray_flags + others[3:], others + ray_flags):
+        parser = evaluate.build_parser()
+        with_ray, kept = vars(parser.parse_args(argv)), ray_tasks.without_flags(argv)
+        assert with_ray["ray"] is not None and kept == others
+        assert vars(parser.parse_args(kept)) == dict(with_ray, ray=None, ray_tasks=None)
+
+
 def test_ray_blocks_give_the_one_process_report_also_after_a_killed_task(setup, tmp_path, monkeypatch):  # noqa: F811
     """7 held-out latents in batches of 2 (4 batches: the last one short), 3 Ray tasks on blocks of 2, 2 and 3
     latents. Task 0's first attempt ends its worker process (os._exit, as a kill would) as it starts; Ray

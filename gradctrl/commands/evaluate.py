@@ -268,8 +268,9 @@ def _ray_blocks(ray, args, config, generator_path, scorers):
             start, stop = latent_blocks(len(w), args.batch_size, n)[k]
             return (config, str(generator_path), specs, w[start:stop],
                     [(case, method, traj[start:stop]) for case, method, traj in jobs], args.batch_size)
-        return ray_tasks.run_on(ray, _measure_block, block_args, count=args.ray_tasks and min(args.ray_tasks, batches),
-                                most=batches, kill_when=ray_tasks.KILL_AT_START)
+        count = min(args.ray_tasks, batches) if args.ray_tasks else None
+        return ray_tasks.run_on(ray, _measure_block, block_args, count=count, most=batches,
+                                kill_when=ray_tasks.KILL_AT_START)
     return blocks
 
 
