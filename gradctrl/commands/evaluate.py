@@ -20,8 +20,16 @@ the score). The two exclusion methods are skipped for an attribute with no exclu
 
 Writes ``E/curves.csv`` (every step), ``E/summary.csv`` and ``E/summary.md`` (the tables), ``E/curves.png``
 (the curves) and ``E/evaluation.json`` (the settings and notes).
+
+``--ray [ADDRESS]`` renders and scores on Ray (docs/distributed.md): each rendering round (the comparison; with
+``--claims`` also the straight lines and each small-data classifier's edits) is split into contiguous blocks of
+held-out latents, whole ``--batch_size`` batches each, one Ray task per block, and joined in latent order, so
+every image and score is the one-process run's and the report the same bytes. The edits (the classifier's
+gradient steps, the baselines' fits), the bootstrap, the saliency maps and the small-data classifiers'
+training run in the driver.
 """
 import argparse
+import contextlib
 import dataclasses
 import shlex
 import sys
@@ -30,7 +38,7 @@ import numpy as np
 
 from stylegan2.atomic import FolderLock
 
-from gradctrl import world
+from gradctrl import ray_tasks, world
 from gradctrl.classifier.model import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
 from gradctrl.data.latents import STREAM_EVAL, sample_w
@@ -40,7 +48,7 @@ from gradctrl.errors import UserError
 from gradctrl.evaluate import curves
 from gradctrl.evaluate.claims import measure_claims, median_half_width
 from gradctrl.evaluate.claims_report import claims_files
-from gradctrl.evaluate.evaluation import compare_methods
+from gradctrl.evaluate.evaluation import compare_methods, image_measurements, latent_blocks
 from gradctrl.evaluate.reports import check_out_dir, write_evaluation
 from gradctrl.formats.config import TRUNCATION_HELP, check_compatible, default_config, load_config
 from gradctrl.generators import generator_file, load_generator_file
@@ -103,6 +111,10 @@ def build_parser():
     parser.add_argument("--top_k", type=int,
                         help="--claims: channels of a salient set for the shared-channel overlap (default: the "
                              "largest exclusion top-k of the config)")
+    ray_tasks.add_flags(parser, "render and score on Ray: each rendering round split into blocks of held-out latents "
+                                "(whole --batch_size batches), one Ray task each, joined in latent order (the same "
+                                "report; the edits, the bootstrap and --claims' small-data training run here)",
+                        "the blocks per rendering round, at most one per batch")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     parser.add_argument("--latent_only", action="store_true",
                         help="score the edited w with the latent classifiers instead of rendering (quick look; "
@@ -128,6 +140,9 @@ def _run(args):
         raise UserError(f"--n_samples {args.n_samples}: at least 2 held-out latents are needed "
                         "for a standard deviation")
     sizes = _check_claims_flags(args) if args.claims else None
+    ray_tasks.check_flags(args.ray, args.ray_tasks)
+    if args.ray is not None and args.latent_only:
+        raise UserError("--ray splits the rendering, and --latent_only renders nothing: drop one of them")
     check_out_dir(args.out_dir)
     baselines = [m for m in methods if REGISTRY[m].needs_data]
     if baselines and not args.data_dir:
@@ -175,10 +190,13 @@ def _run(args):
              for case in config_cases(config, name, clf.num_classes[name], G.num_ws, args.steps, args.step_size)]
 
     plan = _claims_plan(args, config, context, scorers, cases, sizes) if args.claims else None
-    with FolderLock(args.out_dir, "--out_dir"):
+    on_ray = ray_tasks.session(args.ray or None, args.ray_tasks) if args.ray is not None else contextlib.nullcontext()
+    with on_ray as ray, FolderLock(args.out_dir, "--out_dir"):
+        blocks = None if ray is None else _ray_blocks(ray, args, config, generator_path, scorers)
         comparison = compare_methods(G, context, w, cases, methods, scorers, args.batch_size,
-                                     progress=not args.no_progress, tuned=config_tuned(config))
-        extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers) if args.claims else ({}, {})
+                                     progress=not args.no_progress, tuned=config_tuned(config), blocks=blocks)
+        extra, claim_settings = _claims(args, plan, G, context, w, comparison, scorers, blocks) if args.claims \
+            else ({}, {})
         settings = {"config": config.path, "generator": str(generator_path),
                     "model_dir": str(args.model_dir), "data_dir": args.data_dir, "methods": comparison.methods,
                     "targets": targets, "scored": scored, "latent_only": args.latent_only,
@@ -238,13 +256,41 @@ def _claims_plan(args, config, context, scorers, cases, sizes):
     return small_data, top_k, pairs
 
 
-def _claims(args, plan, G, context, w, comparison, scorers):
-    """``--claims``: measure (:func:`gradctrl.evaluate.claims.measure_claims`) -> (report files, settings for
-    evaluation.json)."""
+def _ray_blocks(ray, args, config, generator_path, scorers):
+    """``blocks`` for :func:`gradctrl.evaluate.evaluation.image_measurements` under --ray: the latents of a rendering round
+    in contiguous blocks of whole batches (:func:`gradctrl.evaluate.evaluation.latent_blocks`), one Ray task
+    (:func:`_measure_block`) each, on the session ``ray`` -> function (w, jobs) -> [each block's measurements]."""
+    specs = {name: config.attribute(name).scorer for name in scorers}
+
+    def blocks(w, jobs):
+        batches = -(-len(w) // args.batch_size)
+
+        def block_args(k, n):
+            start, stop = latent_blocks(len(w), args.batch_size, n)[k]
+            return (config, str(generator_path), specs, w[start:stop],
+                    [(case, method, traj[start:stop]) for case, method, traj in jobs], args.batch_size)
+        count = min(args.ray_tasks, batches) if args.ray_tasks else None
+        return ray_tasks.run_on(ray, _measure_block, block_args, count=count, most=batches,
+                                kill_when=ray_tasks.KILL_AT_START)
+    return blocks
+
+
+def _measure_block(config, generator_path, specs, w, jobs, batch_size):
+    """A Ray task of --ray: :func:`gradctrl.evaluate.evaluation.image_measurements` of one block of held-out latents w
+    (B, w_dim) and the jobs' trajectories over them [(case, method, (B, S, w_dim))], with the generator and the
+    scorers ({attribute: spec}) loaded on the worker."""
+    G = load_generator_file(generator_path, config)
+    return image_measurements(G, w, jobs, make_scorers(specs), batch_size, progress=False)
+
+
+def _claims(args, plan, G, context, w, comparison, scorers, blocks):
+    """``--claims``: measure (:func:`gradctrl.evaluate.claims.measure_claims`; ``blocks``: see :func:`_ray_blocks`) ->
+    (report files, settings for evaluation.json)."""
     small_data, top_k, pairs = plan
     claims = measure_claims(G, context, w, comparison, scorers, world.score_labels, small_data, top_k, args.n_boot,
-                            args.seed, args.batch_size, pairs, progress=not args.no_progress)
-    settings = {"command": "evaluate.py " + shlex.join(sys.argv[1:]), "seed": args.seed, "n_samples": args.n_samples,
+                            args.seed, args.batch_size, pairs, progress=not args.no_progress, blocks=blocks)
+    command = "evaluate.py " + shlex.join(ray_tasks.without_flags(sys.argv[1:]))  # --ray leaves the report as is
+    settings = {"command": command, "seed": args.seed, "n_samples": args.n_samples,
                 "n_boot": args.n_boot, "top_k": top_k, "small_data_seeds": small_data["seeds"],
                 "small_data_latents": args.small_data_latents}
     return claims_files(claims, settings), dict(settings, small_data=small_data,

@@ -63,12 +63,7 @@ def _run_parser():
     parser.add_argument("--shard", default="0/1", metavar="K/N",
                         help="compute only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; "
                              "then run 'prepare_data.py merge'")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run the shards as Ray tasks, then merge: on the Ray cluster at ADDRESS (host:port, "
-                             "ray://host:port or auto), or without ADDRESS on this machine; one GPU per task where "
-                             "the cluster has GPUs; needs pip install '.[ray]' (docs/distributed.md)")
-    parser.add_argument("--ray_tasks", type=int, metavar="N",
-                        help="with --ray: the number of shards N (default: as many as the cluster runs at once)")
+    ray_tasks.add_flags(parser, "run the shards as Ray tasks, then merge", "the number of shards N")
     parser.add_argument("--save_images", action="store_true", help="also write PARTS_DIR/images/<index>.png")
     parser.add_argument("--data_dir", help="the authors' layout: latents.pkl and logits/logits_<attr>.pkl "
                                            "(or .npy) instead of sampling")
@@ -161,10 +156,7 @@ def _run(args, prog):
     check_output_path(out_dir)
     if args.ray is not None and shard != (0, 1):
         raise UserError("--ray runs every shard itself: drop --shard (or --ray_tasks N sets their number)")
-    if args.ray_tasks is not None:
-        if args.ray is None:
-            raise UserError("--ray_tasks applies to --ray only: add --ray, or use --shard K/N")
-        check_int(args.ray_tasks, "--ray_tasks")
+    ray_tasks.check_flags(args.ray, args.ray_tasks, ", or use --shard K/N")
     if args.data_dir is not None:
         given = [flag for flag, used in (("--generator", args.generator), ("--scorers", args.scorers),
                                          ("--shard", shard != (0, 1)), ("--save_images", args.save_images),
@@ -216,8 +208,8 @@ def _run_on_ray(args, prog, plan, parts_dir):
         return argparse.Namespace(**dict(vars(args), shard=f"{k}/{n}", ray=None, ray_tasks=None, no_progress=True,
                                          ray_task=True)), prog
     address = args.ray or None
-    n = ray_tasks.run_tasks(address, _run, shard_args, count=args.ray_tasks, most=plan.n_parts,
-                            kill_when=parts_dir / part_name(0))
+    n = len(ray_tasks.run_tasks(address, _run, shard_args, count=args.ray_tasks, most=plan.n_parts,
+                                kill_when=parts_dir / part_name(0)))
     _log(prog)(f"ran {n} shards as Ray tasks on {address or 'a Ray instance on this machine'}")
 
 

@@ -369,7 +369,7 @@ def _interval_row(prefix, triple):
 
 
 def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, top_k, n_boot=2000, seed=0,
-                   batch_size=16, pairs=(), progress=True):
+                   batch_size=16, pairs=(), progress=True, blocks=None):
     """Measure the paper's five claims (and the image drift) on held-out latents -> :class:`Claims`.
 
     G, context, w (N, w_dim), scorers: as :func:`compare_methods`, whose image-scored ``comparison`` of every
@@ -378,7 +378,10 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
     classifier, "train": keyword arguments of :func:`gradctrl.classifier.training.train_classifier` (seed excluded),
     "p_val": float}; top_k: channels of a salient set (claim 5); n_boot, seed: bootstrap resamples and their
     seed; pairs: [(kind, target, partner)] the pairs whose side effects are tabled apart (planted, control);
-    progress: bars with rate and ETA on stderr for the straight-line renders and the small-data classifiers.
+    progress: bars with rate and ETA on stderr for the straight-line renders and the small-data classifiers;
+    blocks: None to render here, or a function rendering blocks of latents elsewhere
+    (:func:`gradctrl.evaluate.evaluation.image_measurements`). The bootstrap, the saliency maps and the small-data
+    classifiers' training run here.
     """
     weights = with_point(curves.bootstrap_weights(len(w), n_boot, seed))
     stds, notes = comparison.stds, [held_out_note(w, context.data().latents)]
@@ -400,9 +403,9 @@ def measure_claims(G, context, w, comparison, scorers, labels_of, small_data, to
                               start_share=float(np.mean(labels[:, 0] == case.target_class)),
                               config_gradctrl=method == config_method(case)))
 
-    nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress)
+    nonlinearity = _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress, blocks)
     shared = _shared_channels(context, w, saliency, labels_of, top_k, weights)
-    small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes, progress)
+    small = _small_data(G, context, w, comparison, scorers, small_data, batch_size, notes, progress, blocks)
     paired = paired_comparisons(comparison, pairs, weights)
     verdicts = claim_verdicts(paired, nonlinearity, small, multi, shared, small_data["sizes"])
     return Claims(disentanglement, levels, nonlinearity, small, multi, shared, drift, verdicts, notes, paired)
@@ -420,21 +423,22 @@ def held_out_note(w, latents):
             "latents the classifiers and baselines were fitted on")
 
 
-def exact_measurements(G, w, jobs, scorers, batch_size, progress):
-    """:func:`_image_measurements` for the claims, which need every attribute: a failed scorer is a UserError."""
-    originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress)
+def exact_measurements(G, w, jobs, scorers, batch_size, progress, blocks=None):
+    """:func:`gradctrl.evaluate.evaluation.image_measurements` for the claims, which need every attribute: a failed scorer
+    is a UserError."""
+    originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress, blocks)
     if failed:
         attr, reason = next(iter(failed.items()))
         raise UserError(f"the claims need every attribute, and attribute '{attr}' failed: {reason}")
     return originals, measured
 
 
-def _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress):
+def _nonlinearity(G, w, comparison, scorers, weights, batch_size, progress, blocks):
     """Claim 2: per edit, the config's GradCtrl path against the straight line through its first step."""
     chosen = [(case, scores, traj) for (case, method, _), scores, traj
               in zip(comparison.results, comparison.scores, comparison.trajectories) if method == config_method(case)]
     jobs = [(case, "straight", straight_trajectory(w, traj)) for case, _, traj in chosen]
-    _, straight = exact_measurements(G, w, jobs, scorers, batch_size, progress)
+    _, straight = exact_measurements(G, w, jobs, scorers, batch_size, progress, blocks)
     rows = []
     for (case, scores, traj), (line_scores, _) in zip(chosen, straight):
         cosine = weighted_interval(step_cosines(w, traj), weights)
@@ -465,7 +469,7 @@ def _shared_channels(context, w, saliency, labels_of, top_k, weights):
     return rows
 
 
-def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes, progress):
+def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes, progress, blocks):
     """Claim 3: classifiers trained on n selected samples per attribute (several seeds), each edited with the
     config's GradCtrl on the first ``n_latents`` held-out latents; exact-scored target and side effects."""
     data, clf = context.data(), context.classifier
@@ -505,7 +509,7 @@ def _small_data(G, context, w, comparison, scorers, settings, batch_size, notes,
                 case = dataclasses.replace(case, exclude={a: k for a, k in case.exclude.items() if a in splits})
                 method = config_method(case)
                 jobs.append((case, method, edit_latents(method, EditContext(small_clf), w_small, case).traj))
-        _, measured = exact_measurements(G, w_small, jobs, scorers, batch_size, False)
+        _, measured = exact_measurements(G, w_small, jobs, scorers, batch_size, False, blocks)
         for (case, method, _), (scores, _) in zip(jobs, measured):
             summary = path_summary(case, scores, comparison.stds, single)
             rows.append({"size": size, "seed": seed, "attribute": case.attribute, "edit": case.label,

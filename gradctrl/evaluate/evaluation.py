@@ -47,7 +47,8 @@ class Comparison:
     trajectories: list = dataclasses.field(default_factory=list)
 
 
-def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True, tuned=None):
+def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, progress=True, tuned=None,
+                    blocks=None):
     """Edit w (N, w_dim) with every method for every case and measure the curves -> :class:`Comparison`.
 
     G: the generator; context: the :class:`gradctrl.edit.methods.EditContext`; cases: [EditCase]; methods:
@@ -55,7 +56,8 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     context's latent classifier (no rendering, no drift); batch_size: images rendered together; progress:
     bars with rate and ETA on stderr for the edits and the rendering; tuned: the config's tuned settings
     (:func:`gradctrl.edit.methods.config_tuned`): a method runs an edit with the layers and exclusion tuned for
-    it (:func:`gradctrl.edit.methods.method_case`) where there are some.
+    it (:func:`gradctrl.edit.methods.method_case`) where there are some; blocks: None to render here, or a function
+    rendering elsewhere (see :func:`image_measurements`).
 
     One attribute's problem never stops the others: an edit a method cannot make (e.g. InterFaceGAN on an
     attribute with an empty class), a scorer that fails, or a score that is constant over the originals
@@ -86,7 +88,7 @@ def compare_methods(G, context, w, cases, methods, scorers=None, batch_size=16, 
     if scorers is None:
         originals, measured, failed = _latent_measurements(clf, w, jobs)
     else:
-        originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress)
+        originals, measured, failed = image_measurements(G, w, jobs, scorers, batch_size, progress, blocks)
     stds = {}
     for attr in originals:
         try:
@@ -213,13 +215,30 @@ def _latent_measurements(clf, w, jobs):
     return originals, measured, {}
 
 
-def image_measurements(G, w, jobs, scorers, batch_size, progress=True):
+def latent_blocks(n, batch_size, count):
+    """Contiguous blocks of latents 0..n-1 that split no batch of ``batch_size`` -> [(start, stop)], in order:
+    ``count`` of them, or one per batch where there are fewer batches; the batches shared as evenly as they go."""
+    batches = -(-n // batch_size)
+    count = min(count, batches)
+    edges = [min(batch_size * (k * batches // count), n) for k in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def image_measurements(G, w, jobs, scorers, batch_size, progress=True, blocks=None):
     """Render the originals and every step of every job, in batches of latents; score and measure drift.
 
     Returns (original scores {attr: (N,) or (N, K)}, [(scores {attr: (N, S + 1[, K])}, drift (N, S + 1))]
     per job, {attr: reason} for the attributes whose scorer failed, which are left out of both). Only one
     batch of images is held at a time; ``progress``: a bar with rate and ETA on stderr.
+
+    blocks: None to render here; or a function ``(w, jobs) -> [image measurements]`` that measures contiguous
+    blocks of the latents elsewhere (each this function on w[a:b] and the jobs' trajectories [a:b], blocks
+    split at multiples of ``batch_size``: :func:`latent_blocks`; evaluate.py --ray runs them as Ray tasks),
+    joined here in latent order. Every latent's images and scores come from the same batches either way, so
+    the result is the same.
     """
+    if blocks is not None:
+        return join_measurements(blocks(w, jobs), list(scorers))
     failed = {}
 
     def score(images):
@@ -259,4 +278,19 @@ def image_measurements(G, w, jobs, scorers, batch_size, progress=True):
     originals = {attr: np.concatenate([p[attr] for p in original_parts]) for attr in measured_attrs}
     measured = [({attr: np.concatenate([p[0][attr] for p in parts]) for attr in measured_attrs},
                  np.concatenate([p[1] for p in parts])) for parts in job_parts]
+    return originals, measured, failed
+
+
+def join_measurements(parts, attributes):
+    """Join the :func:`image_measurements` of contiguous blocks of latents, in latent order -> the
+    measurements of all of them; ``attributes``: the scorers' names in order. An attribute whose scorer failed
+    in any block is left out, with the reason of the first block it failed in."""
+    failed = {}
+    for _, _, block_failed in parts:
+        for attr, reason in block_failed.items():
+            failed.setdefault(attr, reason)
+    measured_attrs = [attr for attr in attributes if attr not in failed]
+    originals = {attr: np.concatenate([p[0][attr] for p in parts]) for attr in measured_attrs}
+    measured = [({attr: np.concatenate([p[1][j][0][attr] for p in parts]) for attr in measured_attrs},
+                 np.concatenate([p[1][j][1] for p in parts])) for j in range(len(parts[0][1]))]
     return originals, measured, failed
