@@ -103,7 +103,11 @@ def start_ray(address, num_cpus):
     options = dict(include_dashboard=False, logging_level="ERROR", job_config=ray.job_config.JobConfig(
         code_search_path=code))
     if address is None:
-        ray.init(num_cpus=num_cpus, **options)
+        try:
+            ray.init(num_cpus=num_cpus, **options)
+        except Exception as e:  # Ray raises a bare Exception when its local node does not start in time
+            raise UserError(f"--ray: the local Ray instance did not start ({str(e).splitlines()[0]}): rerun when "
+                            "the machine is less loaded, or start one with ray start --head and pass --ray auto") from None
         return ray
     check_address(address)
     if address.startswith("ray://"):
