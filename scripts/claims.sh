@@ -15,7 +15,7 @@
 #   side_by_side.md the two reports' verdicts in one table (scripts/claims_table.py)
 # Settings: GRADCTRL_CLAIMS_N_SAMPLES (held-out test latents, default evaluate.py's for --claims),
 # GRADCTRL_CLAIMS_SEED (default 0), GRADCTRL_CLAIMS_DATA_SAMPLES (samples of a rebuilt data directory, default
-# the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot),
+# the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot; a run folder it builds reads its w),
 # GRADCTRL_CLAIMS_QUALITY (its quality.json, tabled beside the verdicts), GRADCTRL_CLAIMS_TUNE_FLAGS (tune.py
 # flags, default "--n_val 16": the demo-sized search; "--full --n_val 64" is the pre-registered space).
 # Both commands render 64 latents' edits at a time (--batch_size 64: 576 images of 32 px in memory), 1.6x faster
@@ -35,15 +35,16 @@ SEED="${GRADCTRL_CLAIMS_SEED:-0}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 start=$(date +%s)
 
+generator=()
+[[ -n "${GRADCTRL_CLAIMS_GENERATOR:-}" ]] && generator+=(--generator "$GRADCTRL_CLAIMS_GENERATOR")
 if [ ! -d "$RUN/data" ] || [ ! -d "$RUN/model" ]; then
     data_flags=()
     [[ -n "${GRADCTRL_CLAIMS_DATA_SAMPLES:-}" ]] && data_flags+=(--n_samples "$GRADCTRL_CLAIMS_DATA_SAMPLES")
-    echo "== building $RUN/data and $RUN/model ($CONFIG)"
-    "$PYTHON" prepare_data.py --config "$CONFIG" --out_dir "$RUN/data" "${data_flags[@]}"
+    echo "== building $RUN/data and $RUN/model ($CONFIG${GRADCTRL_CLAIMS_GENERATOR:+, $GRADCTRL_CLAIMS_GENERATOR})"
+    # the data and the classifier belong to the generator whose w they read: built with the one measured
+    "$PYTHON" prepare_data.py --config "$CONFIG" "${generator[@]}" --out_dir "$RUN/data" "${data_flags[@]}"
     "$PYTHON" train.py --config "$CONFIG" --data_dir "$RUN/data" --out_dir "$RUN/model" --quiet
 fi
-generator=()
-[[ -n "${GRADCTRL_CLAIMS_GENERATOR:-}" ]] && generator+=(--generator "$GRADCTRL_CLAIMS_GENERATOR")
 samples=()
 [[ -n "${GRADCTRL_CLAIMS_N_SAMPLES:-}" ]] && samples+=(--n_samples "$GRADCTRL_CLAIMS_N_SAMPLES")
 read -r -a tune_flags <<< "${GRADCTRL_CLAIMS_TUNE_FLAGS:---n_val 16}"
