@@ -15,7 +15,8 @@
 #   side_by_side.md the two reports' verdicts in one table (scripts/claims_table.py)
 # Settings: GRADCTRL_CLAIMS_N_SAMPLES (held-out test latents, default evaluate.py's for --claims),
 # GRADCTRL_CLAIMS_SEED (default 0), GRADCTRL_CLAIMS_DATA_SAMPLES (samples of a rebuilt data directory, default
-# the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot; a run folder it builds reads its w),
+# the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot; the run
+# folder is then built from it),
 # GRADCTRL_CLAIMS_QUALITY (its quality.json, tabled beside the verdicts), GRADCTRL_CLAIMS_TUNE_FLAGS (tune.py
 # flags, default "--n_val 16": the demo-sized search; "--full --n_val 64" is the pre-registered space).
 # Both commands render 64 latents' edits at a time (--batch_size 64: 576 images of 32 px in memory), 1.6x faster
