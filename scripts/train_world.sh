@@ -13,6 +13,6 @@ KIMG="${2:-500}"
 PYTHON="${PYTHON:-python3}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 mkdir -p build
-[[ -d build/world_data ]] || "$PYTHON" -m gradctrl.world draw --n 60000 --seed 0 --out_dir build/world_data
+[[ -d build/world_data ]] || "$PYTHON" -m gradctrl.world draw --n_samples 60000 --seed 0 --out_dir build/world_data
 "$PYTHON" -m stylegan2 train --data build/world_data/images.npy --out_dir "$RUN" --preset 32 --seed 0 \
     --total_kimg "$KIMG" --snapshot_kimg 10 --kid_samples 2000 --kid_model gradctrl/assets/world_scorer.keras

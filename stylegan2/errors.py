@@ -46,7 +46,7 @@ def physical_memory():
 def check_fits_in_memory(flag, value, need, what):
     """``value`` of ``flag`` if ``need(value)`` (bytes, a Python int increasing with the value) fits in this
     machine's memory, else InputError naming the flag and the largest value that fits
-    (``--n 10000000000: must be at most 41187123 on this machine (the faces would take ...)``)."""
+    (``--n_samples 10000000000: must be at most 41187123 on this machine (the faces would take ...)``)."""
     memory = physical_memory()
     if need(value) <= memory:
         return value

@@ -169,9 +169,9 @@ NUMBER_CASES = [
     ("figures", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
     ("figures", ["--width", str(10 ** 9)], "--width 1000000000: must be at most 32768"),
     ("figures", ["--truncation", "-1"], "--truncation -1.0: must be greater than 0"),
-    ("world draw", ["--n", HUGE], "--n 1000000000000000: must be at most"),
-    ("world draw", ["--n", "4", "--seed", "-1"], "--seed -1: must be at least 0"),
-    ("world grid", ["--n", HUGE], "--n 1000000000000000: must be at most"),
+    ("world draw", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
+    ("world draw", ["--n_samples", "4", "--seed", "-1"], "--seed -1: must be at least 0"),
+    ("world grid", ["--n_samples", HUGE], "--n_samples 1000000000000000: must be at most"),
     ("world grid", ["--seed", "-1"], "--seed -1: must be at least 0"),
     ("stylegan2 train", ["--z_dim", str(10 ** 12)], "--z_dim 1000000000000: must be at most"),
     ("stylegan2 train", ["--grid_size", str(10 ** 7)], "--grid_size 10000000: must be at most"),
@@ -420,7 +420,7 @@ def test_a_damaged_run_folder_is_one_line_on_resume(tmp_path, capsys, damage):
 
 
 def _world_folder(tmp_path):
-    """A folder as ``python -m gradctrl.world draw --n 16 --resolution 16`` writes it."""
+    """A folder as ``python -m gradctrl.world draw --n_samples 16 --resolution 16`` writes it."""
     from gradctrl import world
 
     return world.write_world(tmp_path / "world", 16, 0, 16, progress=False)
@@ -450,8 +450,8 @@ def test_damaged_world_data_is_one_line(tmp_path, capsys, damage):
             factors = {key: stored[key] for key in stored.files}
         (folder / name).write_bytes(rewrite(factors))
     with pytest.raises(SystemExit) as exit_info:
-        world_command.main(["train-scorer", "--data", str(folder), "--out", str(tmp_path / "scorer.keras"), "--n", "8",
-                    "--epochs", "1", "--test_n", "4"])
+        world_command.main(["train-scorer", "--data", str(folder), "--out", str(tmp_path / "scorer.keras"),
+                            "--n_samples", "8", "--n_epochs", "1", "--test_n_samples", "4"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "scorer.keras").exists()
@@ -527,7 +527,8 @@ def test_train_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, tmp_path
 def test_world_draw_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
     """Item 1: ``python -m gradctrl.world draw`` whose images do not fit (200 faces of 16 px, 150 KiB, on a
     64 KiB tmpfs) exits 2 with one line, its space reserved before the memory map is written (was: SIGBUS)."""
-    run = _command("-m", "gradctrl.world", "draw", "--n", "200", "--resolution", "16", "--out_dir", str(small_disk / "w"))
+    run = _command("-m", "gradctrl.world", "draw", "--n_samples", "200", "--resolution", "16",
+                   "--out_dir", str(small_disk / "w"))
     assert run.returncode == 2 and run.stderr.count("\n") == 1, (run.returncode, run.stderr[-2000:])
     assert "No space left on device" in run.stderr and f"'{small_disk / 'w'}" in run.stderr, run.stderr
     assert _after_failure(small_disk) == [], _after_failure(small_disk)
@@ -553,7 +554,7 @@ def test_world_commands_start_quiet_and_a_scorer_error_names_scorer(tmp_path, ti
     _world_folder(tmp_path)
     (tmp_path / "bad.keras").write_bytes(b"not a model")
     run = _command("-m", "gradctrl.world", "quality", "--generator", str(tiny_generator_path), "--data",
-                   str(tmp_path / "world"), "--out_dir", str(tmp_path / "quality"), "--n", "2", "--scorer",
+                   str(tmp_path / "world"), "--out_dir", str(tmp_path / "quality"), "--n_samples", "2", "--scorer",
                    str(tmp_path / "bad.keras"), tf_log_level=None)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr[-3000:]
     assert f"--scorer '{tmp_path / 'bad.keras'}' cannot be loaded as a Keras model" in run.stderr, run.stderr

@@ -173,7 +173,7 @@ def test_planted_correlations_hold_within_sampling_error():
 
 def test_draw_command_writes_the_set_atomically(tmp_path, capsys):
     out = tmp_path / "set"
-    world_command.main(["draw", "--n", "12", "--seed", "9", "--out_dir", str(out), "--resolution", "16"])
+    world_command.main(["draw", "--n_samples", "12", "--seed", "9", "--out_dir", str(out), "--resolution", "16"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
     assert sorted(p.name for p in out.iterdir()) == ["factors.json", "factors.npz", "images.npy"]
     factors = world.sample_factors(12, 9)
@@ -189,7 +189,7 @@ def test_draw_command_writes_the_set_atomically(tmp_path, capsys):
     capsys.readouterr()
 
     with pytest.raises(SystemExit) as info:  # an existing non-empty folder is refused
-        world_command.main(["draw", "--n", "3", "--out_dir", str(out)])
+        world_command.main(["draw", "--n_samples", "3", "--out_dir", str(out)])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "exists and is not an empty folder" in err
@@ -197,8 +197,8 @@ def test_draw_command_writes_the_set_atomically(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    ("draw --n 3 --resolution 8 --out_dir {tmp}/out", "resolution 8 is too small: use --resolution 16 or more"),
-    ("draw --n 0 --out_dir {tmp}/out", "--n 0: must be at least 1"),
+    ("draw --n_samples 3 --resolution 8 --out_dir {tmp}/out", "resolution 8 is too small: use --resolution 16 or more"),
+    ("draw --n_samples 0 --out_dir {tmp}/out", "--n_samples 0: must be at least 1"),
     ("grid --scale 0 --out {tmp}/grid.png", "--scale 0: must be at least 1"),
     ("train-scorer --out {tmp}/scorer.h5", "must end in .keras"),
     ("train-scorer --out {tmp}/s.keras --data {tmp}/no_such_folder", "holds no images.npy and factors.npz"),
@@ -216,7 +216,7 @@ def test_grid_png(tmp_path):
     from PIL import Image
 
     path = tmp_path / "grid.png"
-    world_command.main(["grid", "--n", "6", "--resolution", "16", "--scale", "2", "--out", str(path)])
+    world_command.main(["grid", "--n_samples", "6", "--resolution", "16", "--scale", "2", "--out", str(path)])
     grid = np.asarray(Image.open(path))
     assert grid.shape == (2 * 16 * 2, 3 * 16 * 2, 3)  # 6 faces in 3 columns, each pixel 2 x 2
     first = world.draw_faces(world.sample_factors(1, 0), 16)[0]
@@ -249,8 +249,8 @@ def test_shipped_scorer_reads_every_attribute():
 
 def test_train_scorer_command_writes_model_and_metrics(tmp_path, capsys):
     out = tmp_path / "scorer.keras"
-    world_command.main(["train-scorer", "--n", "128", "--epochs", "1", "--test_n", "32", "--resolution", "16",
-                "--out", str(out)])
+    world_command.main(["train-scorer", "--n_samples", "128", "--n_epochs", "1", "--test_n_samples", "32",
+                        "--resolution", "16", "--out", str(out)])
     import keras
 
     model = keras.saving.load_model(out, compile=False)

@@ -87,7 +87,7 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
                              network)
     out = tmp_path / "quality"
     cmd = [sys.executable, "-m", "gradctrl.world", "quality", "--generator", str(network), "--data", str(data),
-           "--out_dir", str(out), "--n", "20"]
+           "--out_dir", str(out), "--n_samples", "20"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -100,7 +100,7 @@ def test_quality_command_writes_the_report_folder(tmp_path, capsys):
         world_command.main(cmd[3:-1] + ["21"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "holds 40 faces and --n 21 needs 42" in err and len(err.strip().splitlines()) == 1
+    assert "holds 40 faces and --n_samples 21 needs 42" in err and len(err.strip().splitlines()) == 1
 
 
 def test_pixel_check_sees_a_correlation_the_generator_made():

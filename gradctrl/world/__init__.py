@@ -10,8 +10,8 @@ quality is imported as ``gradctrl.world.quality``.
 
 Commands::
 
-    python -m gradctrl.world draw --n 60000 --seed 0 --out_dir DIR [--resolution 32]
-    python -m gradctrl.world grid --n 64 --seed 0 --out grid.png [--sweep]
+    python -m gradctrl.world draw --n_samples 60000 --seed 0 --out_dir DIR [--resolution 32]
+    python -m gradctrl.world grid --n_samples 64 --seed 0 --out grid.png [--sweep]
     python -m gradctrl.world train-scorer --out gradctrl/assets/world_scorer.keras [--data DIR]
     python -m gradctrl.world quality --generator G.pkl --data DIR --out_dir OUT
     python -m gradctrl.world snapshots --run RUN --data DIR --out_dir OUT

@@ -228,13 +228,13 @@ def _draw_into(images, factors, resolution, progress):
 
 
 def check_draw_flags(n, seed, resolution, pixels_held):
-    """UserError unless ``--n`` (>= 1), ``--seed`` (>= 0) and ``--resolution`` are valid and ``n`` faces fit in
+    """UserError unless ``--n_samples`` (>= 1), ``--seed`` (>= 0) and ``--resolution`` are valid and ``n`` faces fit in
     memory: their factors and labels, and ``pixels_held`` RGB pixels each (what the command keeps in memory)."""
     check_resolution(resolution)
-    check_int(n, "--n")
+    check_int(n, "--n_samples")
     check_int(seed, "--seed", low=0)
     factor_bytes = 2 * sum(value.nbytes for value in sample_factors(1, 0).values())  # factors and labels
-    check_fits_in_memory("--n", n, lambda k: k * (factor_bytes + 3 * pixels_held), "the faces")
+    check_fits_in_memory("--n_samples", n, lambda k: k * (factor_bytes + 3 * pixels_held), "the faces")
 
 
 def check_resolution(resolution):
@@ -392,7 +392,8 @@ def read_world(folder, n=None):
                         f"(N, R, R, 3): {redraw}")
     n = len(images) if n is None else n
     if n > len(images):
-        raise UserError(f"--n {n} is more than the {len(images)} faces in '{folder}': use --n {len(images)} or fewer")
+        raise UserError(f"--n_samples {n} is more than the {len(images)} faces in '{folder}': "
+                        f"use --n_samples {len(images)} or fewer")
     factors = {}
     try:
         with np.load(folder / "factors.npz", allow_pickle=False) as stored:

@@ -185,7 +185,7 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
     import tensorflow as tf
 
     if n < 2:
-        raise UserError(f"--n must be at least 2, got {n}")
+        raise UserError(f"--n_samples must be at least 2, got {n}")
     check_truncation(truncation_psi, "--truncation")
     scorer = Path(scorer or world.SCORER_PATH)
     features = keras_features(scorer, flag="--scorer")  # read before any work
@@ -193,8 +193,8 @@ def measure(network, data, out, n=5000, seed=0, truncation_psi=1.0, scorer=None,
     world.read_world(data, 0)  # the folder's checks
     available = len(np.load(Path(data) / "images.npy", mmap_mode="r"))
     if available < 2 * n:
-        raise UserError(f"--data '{data}' holds {available} faces and --n {n} needs {2 * n} (n to compare, n for "
-                        "the baseline): lower --n or draw more faces")
+        raise UserError(f"--data '{data}' holds {available} faces and --n_samples {n} needs {2 * n} "
+                        "(n to compare, n for the baseline): lower --n_samples or draw more faces")
     images, _ = world.read_world(data, 2 * n)
     fakes = generated_images(generator, n, seed, truncation_psi)
     model = tf.keras.models.load_model(scorer, compile=False)

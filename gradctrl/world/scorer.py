@@ -137,7 +137,8 @@ def run_train_scorer(out, n, seed, epochs, test_n, test_seed, data=None, resolut
     if out.suffix != ".keras":
         raise UserError(f"--out '{out}' must end in .keras")
     if min(n, test_n, epochs) < 1:
-        raise UserError(f"--n, --test_n and --epochs must be positive, got {n}, {test_n} and {epochs}")
+        raise UserError(f"--n_samples, --test_n_samples and --n_epochs must be positive, "
+                        f"got {n}, {test_n} and {epochs}")
     if data is not None:
         images, factors = read_world(data, n)
         resolution = images.shape[1]
