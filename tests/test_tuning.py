@@ -1,6 +1,7 @@
 """The exclusion tuner (gradctrl.evaluate.tuning, tune.py) on cases with known answers: a toy generator whose
 attributes live in known W+ layers and channels, the picking rule's ties, and the command end to end on the
 tiny generator, which must never render a test latent."""
+import hashlib
 import json
 
 import numpy as np
@@ -214,3 +215,28 @@ def test_a_tuned_table_with_a_bad_range_is_refused(tmp_path):
     path.write_text('[attributes.a]\n[attributes.b]\n[attributes.a.tuned.positive]\ngradctrl = { layers = [3, 1] }\n')
     with pytest.raises(UserError, match=r"attributes.a.tuned.positive.gradctrl.layers.*0 <= lo < hi"):
         load_config(path)
+
+
+def test_tune_refuses_a_generator_other_than_the_trained_one_unless_allowed(setup, tiny_generator, tmp_path,
+                                                                             capsys):
+    """tune.py checks the generator file against the sha256 train.py recorded, like evaluate.py: a classifier
+    trained on another generator is one line naming both and --allow_other_generator; with the flag, a warning."""
+    from gradctrl.classifier.model import save_classifier
+    from gradctrl.commands.tune import main
+
+    recorded = hashlib.sha256(b"another generator").hexdigest()
+    save_classifier(LatentClassifier(tiny_generator.w_dim, ["brightness", "warmth"], {"brightness": 1, "warmth": 1},
+                                     seed=1), tmp_path / "model",
+                    extra_json={"metrics.json": {"data_manifest": {"generator_sha256": recorded}}})
+    argv = ["--config", str(setup / "tiny.toml"), "--model_dir", str(tmp_path / "model"), "--data_dir",
+            str(setup / "data"), "--out_config", str(tmp_path / "tuned.toml"), "--out_dir", str(tmp_path / "report"),
+            "--n_val", "2", "--methods", "gradctrl", "--attributes", "brightness", "--batch_size", "4",
+            "--no_progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert recorded[:12] in err and "--allow_other_generator" in err
+    assert not (tmp_path / "tuned.toml").exists() and not (tmp_path / "report").exists()
+    assert main(argv + ["--allow_other_generator"]) == 0
+    assert capsys.readouterr().err.startswith("warning: ") and (tmp_path / "tuned.toml").exists()

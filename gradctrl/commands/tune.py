@@ -33,7 +33,7 @@ from gradctrl.evaluate.claims import exact_measurements, held_out_note
 from gradctrl.evaluate.reports import csv_text
 from gradctrl.files import check_output_dir, json_bytes
 from gradctrl.formats.config import check_compatible, load_config
-from gradctrl.generators import open_generator
+from gradctrl.generators import generator_file, load_generator_file
 from gradctrl.options import check_int
 
 MARKER_FILE = "tuning.json"
@@ -48,6 +48,9 @@ def build_parser():
                                                         "exact ones), the exclusions and the [claims] planted pairs")
     parser.add_argument("--generator", help="StyleGAN2 pickle (default: the config's generator.file)")
     parser.add_argument("--model_dir", required=True, help="GradCtrl classifier directory")
+    parser.add_argument("--allow_other_generator", action="store_true",
+                        help="use a generator other than the one the model was trained on (its metrics.json "
+                             "records it): a warning instead of a refusal")
     parser.add_argument("--data_dir", required=True, help="data directory of prepare_data (the baselines)")
     parser.add_argument("--out_config", required=True, help="the tuned config to write (e.g. configs/world_tuned.toml)")
     parser.add_argument("--out_dir", required=True, help="folder for frontier.png, search.csv and tuning.json "
@@ -75,6 +78,7 @@ def _run(args):
         raise UserError(f"--n_val {args.n_val}: at least 2 validation latents are needed for a standard deviation")
     check_output_dir(args.out_dir, MARKER_FILE, "a tuning folder")
     config = load_config(args.config)
+    generator_path = generator_file(args.generator, config)
     if config_tuned(config):
         raise UserError(f"config {config.path} already has tuned settings ([attributes.NAME.tuned]): tune from the "
                         "config they were tuned from (e.g. configs/world.toml)")
@@ -90,8 +94,9 @@ def _run(args):
             raise UserError(f"--attributes: '{name}' is not an attribute of the classifier ({', '.join(clf.attributes)})")
     context = EditContext(clf, data_dir=args.data_dir)
     context.check_class_counts(targets, "tune.py")
-    G = open_generator(args.generator, config)
-    check_compatible(G, clf, config, args.generator or config.generator.file, args.model_dir)
+    G = load_generator_file(generator_path, config)
+    check_compatible(G, clf, config, generator_path, args.model_dir,
+                     allow_other_generator=args.allow_other_generator)
 
     w_val = sample_w(G, args.seed, np.arange(args.n_val), config.generator.truncation, STREAM_TUNE)
     scorers = make_scorers({name: a.scorer for name, a in config.attributes.items()})
