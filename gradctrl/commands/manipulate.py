@@ -114,10 +114,7 @@ def _run(args):
                                    allow_other_generator=args.allow_other_generator)
     if args.n_samples is not None:  # each latent's trajectory is kept
         check_latent_count(args.n_samples, "--n_samples", G.w_dim, per_latent=steps + 1)
-    if args.layerwise is not None:
-        layers = manipulation.parse_layerwise(args.layerwise, G.num_ws)
-    else:
-        layers = attribute.layers or (0, G.num_ws)
+    layers = None if args.layerwise is None else manipulation.parse_layerwise(args.layerwise, G.num_ws)
 
     if args.input_dir is not None:
         try:
@@ -135,8 +132,9 @@ def _run(args):
         base = None
 
     context = methods.EditContext(clf, G, args.data_dir)
-    cases = methods.edit_cases(args.attribute, clf.num_classes[args.attribute], attribute.class_names,
-                               exclude=exclude, steps=steps, step_size=step_size, layers=tuple(layers))
+    cases = methods.config_cases(cfg, args.attribute, clf.num_classes[args.attribute], G.num_ws, steps=steps,
+                                 step_size=step_size, layers=layers, exclude=exclude)
+    layers = cases[0].layers
     method = methods.exclusion_variant(args.method, exclude)
     with FolderLock(out_dir, "--out_dir"), manipulation.edit_folder(out_dir, args.attribute) as folder:
         summary = manipulation.run_edits(context, method, w, cases, folder,

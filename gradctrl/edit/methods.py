@@ -74,11 +74,14 @@ def edit_cases(attribute, num_classes, class_names=None, **settings):
     return [EditCase(attribute, 1, c, f"to {names[c]}", tags[c], **settings) for c in range(num_classes)]
 
 
-def config_cases(config, attribute, num_classes, num_ws, steps=None, step_size=None, layers=None):
+def config_cases(config, attribute, num_classes, num_ws, steps=None, step_size=None, layers=None, exclude=None):
     """The edits of ``attribute`` with the config's defaults ([attributes.NAME]: exclusion, steps, step size,
-    layers, class names); ``steps`` / ``step_size`` / ``layers`` (lo, hi), when given, override them."""
+    layers, class names; an attribute the config does not name: the defaults of a table without keys, every
+    W+ layer); ``steps`` / ``step_size`` / ``layers`` (lo, hi) / ``exclude`` ({attribute: top-k}), when given,
+    override them. The one place an edit's defaults are resolved (manipulate, figures, evaluate, tune)."""
     table = config.attribute(attribute)
-    return edit_cases(attribute, num_classes, table.class_names, exclude=dict(table.exclude),
+    exclude = table.exclude if exclude is None else exclude
+    return edit_cases(attribute, num_classes, table.class_names, exclude=dict(exclude),
                       steps=steps or table.steps, step_size=step_size or table.step_size,
                       layers=tuple(layers or table.layers or (0, num_ws)))
 
