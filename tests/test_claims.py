@@ -375,12 +375,17 @@ def test_verdicts_side_by_side_table_one_column_per_report_with_its_quality():
     def report(verdict, width):
         return {"generator": "g.pkl", "config": "c.toml", "n_samples": 256, "seed": 0,
                 "verdicts": {key: [verdict, "reason"] for key in CLAIM_TITLES}, "claim1_median_half_width": width}
-    table = verdicts_side_by_side([("fixed", report("not shown", 0.0312), {"kid": 95.93, "kid_real_baseline": 1.2}),
+    quality = {"kid": 95.93, "kid_real_baseline": 1.2, "mean_gap": 0.1142, "largest_gap": "smiling | long hair",
+               "marginals": [{"name": "eyeglasses", "generated": 0.4, "drawn": 0.43}],
+               "pairs": [{"name": "smiling | long hair", "generated": 0.881, "drawn": 0.524}]}
+    table = verdicts_side_by_side([("fixed", report("not shown", 0.0312), quality),
                                    ("tuned", report("holds", float("nan")), None)])
     lines = table.splitlines()
     assert lines[0] == "|  | fixed | tuned |"
     assert f"| {CLAIM_TITLES['disentanglement']} | not shown | holds |" in lines
     assert "| KID (quality.json) | 95.9 | - |" in lines
+    assert "| mean gap to the drawn world | 0.114 | - |" in lines
+    assert "| largest gap (generated vs drawn) | smiling \\| long hair (0.88 vs 0.52) | - |" in lines
     assert "| claim 1: median half-width of the paired 95 % intervals (std) | 0.031 | - |" in lines
 
 

@@ -223,6 +223,16 @@ def claims_files(claims, settings):
     return files
 
 
+def _largest_gap(quality):
+    """The quality.json's largest gap as a table cell: its name and the generated and drawn values."""
+    name = quality.get("largest_gap")
+    found = [r for key in ("marginals", "correlations", "pairs") for r in quality.get(key, []) if r["name"] == name]
+    if not name or not found:
+        return "-"
+    escaped = name.replace("|", "\\|")
+    return f"{escaped} ({found[0]['generated']:.2f} vs {found[0]['drawn']:.2f})"
+
+
 def verdicts_side_by_side(columns):
     """The claims' verdicts of several reports side by side (fixed and tuned settings, several generators) as
     markdown. columns: [(label, evaluation.json of a ``--claims`` run as a dict, quality.json of its generator
@@ -240,7 +250,10 @@ def verdicts_side_by_side(columns):
     if any(q for _, _, q in columns):
         lines += [row("KID (quality.json)", [number(q.get("kid"), 1) if q else "-" for _, _, q in columns]),
                   row("KID of drawn against drawn", [number(q.get("kid_real_baseline"), 1) if q else "-"
-                                                     for _, _, q in columns])]
+                                                     for _, _, q in columns]),
+                  row("mean gap to the drawn world", [number(q.get("mean_gap"), 3) if q else "-"
+                                                      for _, _, q in columns]),
+                  row("largest gap (generated vs drawn)", [_largest_gap(q) if q else "-" for _, _, q in columns])]
     for key, title in CLAIM_TITLES.items():
         lines.append(row(title, [e.get("verdicts", {}).get(key, ["-"])[0] for _, e, _ in columns]))
     lines.append(row("claim 1: median half-width of the paired 95 % intervals (std)",
