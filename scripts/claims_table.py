@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gradctrl.errors import UserError  # noqa: E402
 from gradctrl.evaluate.claims_report import verdicts_side_by_side  # noqa: E402
 from stylegan2.atomic import write_bytes  # noqa: E402
-from stylegan2.errors import exit_on_input_error  # noqa: E402
+from stylegan2.command_line import run_command  # noqa: E402
 
 
 def _read_json(path, what):
@@ -28,33 +28,40 @@ def _read_json(path, what):
                         "`python -m gradctrl.world quality` wrote") from None
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="claims_table.py", description=__doc__.splitlines()[0])
     parser.add_argument("--report", nargs=2, action="append", required=True, metavar=("LABEL", "DIR"),
                         help="a column: its label and an evaluate.py --claims output folder")
     parser.add_argument("--quality", nargs=2, action="append", default=[], metavar=("LABEL", "FILE"),
                         help="the quality.json of the generator of the column LABEL")
     parser.add_argument("--out", help="also write the table here")
-    args = parser.parse_args(argv)
-    with exit_on_input_error(parser.prog):
-        labels = [label for label, _ in args.report]
-        quality = {}
-        for label, path in args.quality:
-            if label not in labels:
-                raise UserError(f"--quality {label}: no --report has that label (labels: {', '.join(labels)})")
-            quality[label] = _read_json(path, "--quality")
-        columns = []
-        for label, folder in args.report:
-            report = _read_json(Path(folder) / "evaluation.json", "--report")
-            if "verdicts" not in report:
-                raise UserError(f"--report {label} {folder}: its evaluation.json has no verdicts: pass the output "
-                                "folder of an evaluate.py --claims run")
-            columns.append((label, report, quality.get(label)))
-        table = verdicts_side_by_side(columns)
-        if args.out:
-            write_bytes(args.out, table.encode())
+    return parser
+
+
+def _run(args):
+    """Read every --report and --quality, print the table and write it to --out."""
+    labels = [label for label, _ in args.report]
+    quality = {}
+    for label, path in args.quality:
+        if label not in labels:
+            raise UserError(f"--quality {label}: no --report has that label (labels: {', '.join(labels)})")
+        quality[label] = _read_json(path, "--quality")
+    columns = []
+    for label, folder in args.report:
+        report = _read_json(Path(folder) / "evaluation.json", "--report")
+        if "verdicts" not in report:
+            raise UserError(f"--report {label} {folder}: its evaluation.json has no verdicts: pass the output "
+                            "folder of an evaluate.py --claims run")
+        columns.append((label, report, quality.get(label)))
+    table = verdicts_side_by_side(columns)
+    if args.out:
+        write_bytes(args.out, table.encode())
     print(table, end="")
-    return 0
+
+
+def main(argv=None):
+    """``scripts/claims_table.py`` on ``argv`` -> exit code 0; bad input: one line on stderr, exit 2."""
+    return run_command(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":
