@@ -143,12 +143,21 @@ def test_bootstrap_p_counts_the_resamples_on_the_far_side():
     (["smaller", "smaller"], "holds"),
     (["smaller", "not significant"], "not shown"),
     (["smaller", "larger"], "contradicted"),
-    (["not reached", "not reached"], "not measured")])
+    (["not reached", "not reached"], "not measured"),
+    # coverage: a verdict needs comparisons on at least half of the planted edits (2 of 4 here, 1 of 3 not)
+    (["smaller", "smaller", "not reached", "not reached"], "holds"),
+    (["smaller", "not reached", "not reached"], "not shown"),
+    (["larger", "not reached", "not reached"], "not shown")])
 def test_disentanglement_verdict_words(decisions, verdict):
-    rows = [{"pair": "planted", "level": 1.0, "decision": d, "p": float("nan") if d == "not reached" else 0.01,
-             "difference": 0.1 if d == "larger" else -0.1, "half_width": 0.04} for d in decisions]
+    """One comparison per planted edit (edits e0, e1, ...): the verdict words, and the coverage rule."""
+    rows = [{"pair": "planted", "level": 1.0, "attribute": "a", "edit": f"e{i}", "decision": d,
+             "p": float("nan") if d == "not reached" else 0.01, "difference": 0.1 if d == "larger" else -0.1,
+             "half_width": 0.04} for i, d in enumerate(decisions)]
     rows.append(dict(rows[0], pair="control", decision="larger", difference=0.1))     # not part of the claim
-    assert claims._verdict_disentanglement(rows, 1.0)[0] == verdict
+    verdict_found, reason = claims._verdict_disentanglement(rows, 1.0)
+    assert verdict_found == verdict
+    reached = sum(d != "not reached" for d in decisions)
+    assert f"({reached} of {len(decisions)} planted edits reached)" in reason
 
 
 def test_a_level_one_method_does_not_reach_blanks_only_its_cell(world):
