@@ -18,7 +18,9 @@
 # the config's 20,000), GRADCTRL_CLAIMS_GENERATOR (another generator pickle, e.g. a training snapshot; the run
 # folder is then built from it),
 # GRADCTRL_CLAIMS_QUALITY (its quality.json, tabled beside the verdicts), GRADCTRL_CLAIMS_TUNE_FLAGS (tune.py
-# flags, default "--n_val 16": the demo-sized search; "--full --n_val 64" is the pre-registered space).
+# flags, default "--n_val 16 --choose_steps": the demo-sized search at the path length chosen by the rule
+# pre-registered in docs/claims.md, which both reports then use; "--full --n_val 64 --choose_steps" is the
+# pre-registered space; without --choose_steps the config's 9 steps).
 # Both commands render 64 latents' edits at a time (--batch_size 64: 576 images of 32 px in memory), 1.6x faster
 # than their default 16 in bench/measure_loop.py. The same seed gives the same reports byte for byte.
 set -euo pipefail
@@ -48,12 +50,15 @@ if [ ! -d "$RUN/data" ] || [ ! -d "$RUN/model" ]; then
 fi
 samples=()
 [[ -n "${GRADCTRL_CLAIMS_N_SAMPLES:-}" ]] && samples+=(--n_samples "$GRADCTRL_CLAIMS_N_SAMPLES")
-read -r -a tune_flags <<< "${GRADCTRL_CLAIMS_TUNE_FLAGS:---n_val 16}"
+read -r -a tune_flags <<< "${GRADCTRL_CLAIMS_TUNE_FLAGS:---n_val 16 --choose_steps}"
 
 echo "== tuning layers and top-k on validation latents into $OUT/tuning"
 mkdir -p "$OUT"
 "$PYTHON" tune.py --config "$CONFIG" "${generator[@]}" --model_dir "$RUN/model" --data_dir "$RUN/data" \
     --out_config "$OUT/world_tuned.toml" --out_dir "$OUT/tuning" --seed "$SEED" --batch_size 64 "${tune_flags[@]}"
+# the path length tune.py chose (--choose_steps, docs/claims.md "Path length for the claims"), for both reports
+steps=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("steps") or "")' "$OUT/tuning/tuning.json")
+[[ -n "$steps" ]] && samples+=(--steps "$steps")
 for variant in fixed tuned; do
     config="$CONFIG"; report="$OUT/report"
     [ "$variant" = tuned ] && config="$OUT/world_tuned.toml" && report="$OUT/report_tuned"

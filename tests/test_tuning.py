@@ -240,3 +240,47 @@ def test_tune_refuses_a_generator_other_than_the_trained_one_unless_allowed(setu
     assert not (tmp_path / "tuned.toml").exists() and not (tmp_path / "report").exists()
     assert main(argv + ["--allow_other_generator"]) == 0
     assert capsys.readouterr().err.startswith("warning: ") and (tmp_path / "tuned.toml").exists()
+
+
+def test_steps_to_reach_and_the_path_length_rule_by_hand():
+    # crossing between steps 3 (0.9) and 4 (1.2): 4 steps needed; exactly 1.0 at step 2: 2 steps; never: None
+    assert tuning.steps_to_reach(np.array([0.0, 0.3, 0.6, 0.9, 1.2])) == 4
+    assert tuning.steps_to_reach(np.array([0.0, 0.6, 1.0, 0.8])) == 2
+    assert tuning.steps_to_reach(np.array([0.0, 0.5, 0.99])) is None
+    # counts per candidate 9: 1, 18: 2, 27: 3, 36: 3, 45: 4 -> 90 % of 4 is 3.6: only 45 qualifies
+    assert tuning.choose_steps([5, 12, 20, 40, None]) == (45, {9: 1, 18: 2, 27: 3, 36: 3, 45: 4})
+    # 9: 3, ..., 36: 4, 45: 4 -> 36; 9: 9 of 10 -> 9; nothing reached -> the shortest
+    assert tuning.choose_steps([3, 4, 5, 30, None])[0] == 36
+    assert tuning.choose_steps([1] * 9 + [44])[0] == 9
+    assert tuning.choose_steps([None, None]) == (9, {9: 0, 18: 0, 27: 0, 36: 0, 45: 0})
+
+
+def test_a_longer_path_begins_with_the_shorter_one(setup, tiny_generator):
+    """What path_reach relies on: every method's first s steps of a 45-step path are its s-step path, so one
+    long path answers every candidate length."""
+    from gradctrl.classifier.model import load_classifier
+    from gradctrl.data.latents import STREAM_TUNE, sample_w
+    from gradctrl.edit.methods import edit_latents
+
+    context = EditContext(load_classifier(setup / "model"), tiny_generator, setup / "data")
+    w = sample_w(tiny_generator, 0, np.arange(3), 0.7, STREAM_TUNE)
+    for method in ("gradctrl_exclude", "gradctrl", "interfacegan", "ganspace"):
+        short, long = (edit_latents(method, context, w, edit_cases("brightness", 1, exclude={"warmth": 8}, steps=s,
+                                                                     step_size=3.0, layers=(0, 6))[0]).traj
+                       for s in (9, 45))
+        assert long.shape[1] == 45 and np.allclose(long[:, :9], short, atol=1e-5), method
+
+
+def test_tune_choose_steps_records_the_rule_and_searches_at_that_length(setup, tmp_path, capsys):
+    from gradctrl.commands.tune import main
+
+    main(["--config", str(setup / "tiny.toml"), "--model_dir", str(setup / "model"), "--data_dir",
+          str(setup / "data"), "--out_config", str(tmp_path / "tuned.toml"), "--out_dir", str(tmp_path / "report"),
+          "--n_val", "4", "--methods", "gradctrl_exclude,interfacegan", "--batch_size", "8", "--no_progress",
+          "--choose_steps"])
+    report = json.loads((tmp_path / "report" / "tuning.json").read_text())
+    reach = [row["steps_to_reach"] for row in report["path_reach"]]
+    assert len(reach) == 2 * 2 + 2            # interfacegan on 2 attributes x 2 directions, exclusion on brightness
+    assert (report["steps"], {int(k): v for k, v in report["steps_reach"].items()}) == tuning.choose_steps(reach)
+    assert f"run evaluate.py with --steps {report['steps']}" in (tmp_path / "tuned.toml").read_text()
+    assert f"path length: {report['steps']} steps" in capsys.readouterr().out

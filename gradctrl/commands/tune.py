@@ -15,6 +15,7 @@ setting) and ``tuning.json`` (the settings and notes). Without ``--full`` the se
 subset (layer ends at even layers, top-k 0, 16, 64); ``--full`` is the pre-registered space.
 """
 import argparse
+import dataclasses
 import shlex
 import sys
 
@@ -63,6 +64,12 @@ def build_parser():
     parser.add_argument("--full", action="store_true",
                         help="search the whole pre-registered space: every W+ range, top-k 0, 8, 16, 32, 64 "
                              "(default: the demo-sized subset, range ends at even layers, top-k 0, 16, 64)")
+    parser.add_argument("--choose_steps", action="store_true",
+                        help="first choose the path length by the rule pre-registered in docs/claims.md: the "
+                             "smallest of 9, 18, 27, 36, 45 steps whose paths reach 1 std of target change for at "
+                             "least 90 %% of the (edit, method) pairs that 45 steps reach (config settings, "
+                             "validation latents); the search then runs at that length, and evaluate.py should "
+                             "too (--steps: tuning.json and the tuned config's header give it)")
     parser.add_argument("--batch_size", type=int, default=16, help="images rendered together (default 16)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
@@ -116,6 +123,15 @@ def _run(args):
         return originals, [scores for scores, _ in measured]
 
     with FolderLock(args.out_dir, "--out_dir"):
+        steps, length_note = None, None
+        if args.choose_steps:
+            reach = tuning.path_reach(context, w_val, cases, methods, measure, max(tuning.STEP_CANDIDATES),
+                                      progress=not args.no_progress)
+            steps, counts = tuning.choose_steps([row["steps_to_reach"] for row in reach])
+            cases = [dataclasses.replace(case, steps=steps) for case in cases]
+            length_note = (f"path length: {steps} steps, chosen on the validation latents (edit and method pairs "
+                           "reaching 1 std by steps: " + ", ".join(f"{c}: {n}" for c, n in counts.items()) + ")")
+            notes.append(length_note)
         result = tuning.tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks,
                              progress=not args.no_progress)
         command = "tune.py " + shlex.join(sys.argv[1:])
@@ -123,7 +139,9 @@ def _run(args):
                     "stream": STREAM_TUNE, "full": args.full, "ranges": ranges, "top_ks": list(top_ks),
                     "targets": targets, "methods": methods, "notes": notes + result.notes,
                     "chosen": [dict(row) for row in result.chosen.values()]}
-        header = _header(command, config, args, ranges, top_ks)
+        if args.choose_steps:
+            settings.update(steps=steps, steps_reach=counts, path_reach=reach)
+        header = _header(command, config, args, ranges, top_ks, steps)
         with open(config.path, encoding="utf-8") as f:
             original = f.read()
         text = header + original.rstrip("\n") + "\n" + tuning.tuned_tables(result)
@@ -133,15 +151,19 @@ def _run(args):
             (folder / "search.csv").write_text(csv_text([dict(r, exclude=str(r["exclude"])) for r in result.rows]))
             (folder / MARKER_FILE).write_bytes(json_bytes(settings))
         write_bytes(args.out_config, text.encode())
-    for line in result.notes:
+    for line in ([length_note] if length_note else []) + result.notes:
         print(line)
     print(f"wrote {args.out_config} ({len(result.chosen)} tuned settings) and {args.out_dir}/frontier.png, "
           "search.csv, tuning.json")
 
 
-def _header(command, config, args, ranges, top_ks):
-    """The tuned config's opening comment: how its settings were chosen."""
-    return (f"# Tuned by `{command}` (docs/claims.md, \"Tuned settings\").\n"
+def _header(command, config, args, ranges, top_ks, steps=None):
+    """The tuned config's opening comment: how its settings were chosen (``steps``: the chosen path length)."""
+    length = "" if steps is None else (
+        f"# Searched with paths of {steps} steps, the length --choose_steps chose\n"
+        "# (docs/claims.md, \"Path length for the claims\"):"
+        f" run evaluate.py with --steps {steps} to edit as the settings were chosen.\n")
+    return (f"# Tuned by `{command}` (docs/claims.md, \"Tuned settings\").\n" + length +
             f"# Chosen per edit and method on {args.n_val} validation latents (seed {args.seed}, the tuning stream\n"
             "# STREAM_TUNE: never evaluate.py's test latents) by the rule pre-registered in docs/claims.md before the\n"
             "# first search: among the settings whose mean target change reaches 1 std, the smallest mean |change|\n"

@@ -27,6 +27,8 @@ TOP_KS = (0, 8, 16, 32, 64)          # the pre-registered top-k values (of w_dim
 COARSE_TOP_KS = (0, 16, 64)          # the demo-sized default's subset
 LEVEL = 1.0                          # the target change (std) the partner change is read at
 TIE = 1e-9                           # partner changes this close (std) are ties
+STEP_CANDIDATES = (9, 18, 27, 36, 45)  # the claims' path lengths (docs/claims.md, pre-registered 2026-12-04)
+STEP_SHARE = 0.9                     # ... the shortest reaching this share of what the longest reaches
 
 
 def layer_ranges(num_ws, coarse=False):
@@ -89,6 +91,48 @@ def pick(rows):
     best = min(r["partner"] for r in reached)
     tied = [r for r in reached if r["partner"] <= best + TIE]
     return min(tied, key=lambda r: (r["hi"] - r["lo"], r["k"], r["lo"]))
+
+
+def steps_to_reach(target_curve, level=LEVEL):
+    """The steps a path needs to reach ``level`` std of mean target change -> int, or None if it never does.
+
+    target_curve (S + 1,): the mean target change after 0..S steps; a crossing between steps s - 1 and s
+    needs s steps. The first s steps of a longer path are the s-step path (every method steps from where it
+    stands, with the same step length), so one long path answers every shorter length.
+    """
+    position = curves.crossing(target_curve, level)
+    return None if position is None else int(np.ceil(position))
+
+
+def choose_steps(reach, candidates=STEP_CANDIDATES, share=STEP_SHARE):
+    """The pre-registered path-length rule -> (steps, {candidate: count}).
+
+    reach: per (edit, method), the steps needed to reach 1 std (:func:`steps_to_reach`; None: not within the
+    longest candidate). count: the pairs a candidate's path reaches; steps: the smallest candidate whose
+    count is at least ``share`` of the longest candidate's (so the shortest when nothing reaches at all).
+    """
+    counts = {c: sum(r is not None and r <= c for r in reach) for c in sorted(candidates)}
+    longest = counts[max(candidates)]
+    return min(c for c in counts if counts[c] >= share * longest), counts
+
+
+def path_reach(context, w_val, cases, methods, measure, steps, progress=True):
+    """Each (edit, method)'s steps to reach 1 std on the validation latents with the config's settings and a
+    path of ``steps`` -> [{"attribute", "tag", "edit", "method", "steps_to_reach" (None: not reached),
+    "target_end"}]. Arguments as :func:`tune`; methods skipped for a case as there."""
+    edits = [(dataclasses.replace(case, steps=steps), method) for case in cases for method in methods
+             if not (REGISTRY[method].exclusion and not case.exclude)]
+    jobs = [(case, method, edit_latents(method, context, w_val, case).traj)
+            for case, method in tqdm(edits, desc="path lengths", unit="edit", disable=not progress,
+                                     dynamic_ncols=True)]
+    originals, measured = measure(w_val, jobs)
+    stds = curves.score_stds(originals)
+    rows = []
+    for (case, method), scores in zip(edits, measured):
+        target = latent_target_changes(case, scores[case.attribute], stds[case.attribute]).mean(axis=0)
+        rows.append({"attribute": case.attribute, "tag": case.tag, "edit": case.label, "method": method,
+                     "steps_to_reach": steps_to_reach(target), "target_end": float(target[-1])})
+    return rows
 
 
 @dataclasses.dataclass(frozen=True)
