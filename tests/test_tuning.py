@@ -284,3 +284,22 @@ def test_tune_choose_steps_records_the_rule_and_searches_at_that_length(setup, t
     assert (report["steps"], {int(k): v for k, v in report["steps_reach"].items()}) == tuning.choose_steps(reach)
     assert f"run evaluate.py with --steps {report['steps']}" in (tmp_path / "tuned.toml").read_text()
     assert f"path length: {report['steps']} steps" in capsys.readouterr().out
+
+
+def test_tune_only_steps_writes_the_choice_alone_and_refuses_an_out_config(setup, tmp_path, capsys):
+    from gradctrl.commands.tune import main
+
+    argv = ["--config", str(setup / "tiny.toml"), "--model_dir", str(setup / "model"), "--data_dir",
+            str(setup / "data"), "--out_dir", str(tmp_path / "steps"), "--n_val", "4", "--methods", "interfacegan",
+            "--attributes", "brightness", "--batch_size", "8", "--no_progress", "--only_steps"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--out_config", str(tmp_path / "t.toml")])
+    assert exit_info.value.code == 2 and "--out_config with --only_steps" in capsys.readouterr().err
+    main(argv)
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["tuning.json"]
+    report = json.loads((tmp_path / "steps" / "tuning.json").read_text())
+    assert len(report["path_reach"]) == 2 and report["steps"] in tuning.STEP_CANDIDATES
+    assert report["steps"] == tuning.choose_steps([r["steps_to_reach"] for r in report["path_reach"]])[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv[:-1])                                           # neither --out_config nor --only_steps
+    assert exit_info.value.code == 2 and "--out_config is required" in capsys.readouterr().err

@@ -53,7 +53,8 @@ def build_parser():
                         help="use a generator other than the one the model was trained on (its metrics.json "
                              "records it): a warning instead of a refusal")
     parser.add_argument("--data_dir", required=True, help="data directory of prepare_data (the baselines)")
-    parser.add_argument("--out_config", required=True, help="the tuned config to write (e.g. configs/world_tuned.toml)")
+    parser.add_argument("--out_config", help="the tuned config to write (e.g. configs/world_tuned.toml; required "
+                                             "unless --only_steps)")
     parser.add_argument("--out_dir", required=True, help="folder for frontier.png, search.csv and tuning.json "
                                                          "(replaced if it is an earlier tuning)")
     parser.add_argument("--attributes", help="comma-separated target attributes (default: every attribute of the "
@@ -70,6 +71,9 @@ def build_parser():
                              "least 90 %% of the (edit, method) pairs that 45 steps reach (config settings, "
                              "validation latents); the search then runs at that length, and evaluate.py should "
                              "too (--steps: tuning.json and the tuned config's header give it)")
+    parser.add_argument("--only_steps", action="store_true",
+                        help="choose the path length only (--choose_steps without the layer and top-k search): "
+                             "write tuning.json with the choice, no tuned config")
     parser.add_argument("--batch_size", type=int, default=16, help="images rendered together (default 16)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
@@ -83,6 +87,14 @@ def _run(args):
         check_int(value, flag)
     if args.n_val < 2:
         raise UserError(f"--n_val {args.n_val}: at least 2 validation latents are needed for a standard deviation")
+    if args.only_steps:
+        if args.out_config:
+            raise UserError("--out_config with --only_steps: only the path length is chosen, no config is written "
+                            "(drop --out_config, or --only_steps to tune the settings too)")
+        args.choose_steps = True
+    elif not args.out_config:
+        raise UserError("--out_config is required: the tuned config to write (or --only_steps to choose the path "
+                        "length alone)")
     check_output_dir(args.out_dir, MARKER_FILE, "a tuning folder")
     config = load_config(args.config)
     generator_path = generator_file(args.generator, config)
@@ -132,9 +144,17 @@ def _run(args):
             length_note = (f"path length: {steps} steps, chosen on the validation latents (edit and method pairs "
                            "reaching 1 std by steps: " + ", ".join(f"{c}: {n}" for c, n in counts.items()) + ")")
             notes.append(length_note)
+        command = "tune.py " + shlex.join(sys.argv[1:])
+        if args.only_steps:
+            settings = {"command": command, "config": config.path, "n_val": args.n_val, "seed": args.seed,
+                        "stream": STREAM_TUNE, "targets": targets, "methods": methods, "notes": notes,
+                        "steps": steps, "steps_reach": counts, "path_reach": reach}
+            with atomic_dir(check_output_dir(args.out_dir, MARKER_FILE, "a tuning folder")) as folder:
+                (folder / MARKER_FILE).write_bytes(json_bytes(settings))
+            print(f"{length_note}\nwrote {args.out_dir}/tuning.json")
+            return
         result = tuning.tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks,
                              progress=not args.no_progress)
-        command = "tune.py " + shlex.join(sys.argv[1:])
         settings = {"command": command, "config": config.path, "n_val": args.n_val, "seed": args.seed,
                     "stream": STREAM_TUNE, "full": args.full, "ranges": ranges, "top_ks": list(top_ks),
                     "targets": targets, "methods": methods, "notes": notes + result.notes,
