@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import stylegan2
+from browser import open_page, outside, require_browser
 from gradctrl.classifier.model import LatentClassifier, save_classifier
 from gradctrl.commands import figures, manipulate, project
 from gradctrl.data import latents
@@ -225,3 +226,27 @@ def test_refuses_a_vgg16_file_that_is_not_vgg16(tmp_path, config, sources, capsy
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and "is not VGG16" in err
     assert not out.exists()
+
+
+def test_the_folder_has_a_page_made_from_its_files(projected_wplus):
+    """index.html: the reconstructions, a row per image with project.json's pixel errors and latents.npz's
+    distances, the settings, and a link to every other file of the folder."""
+    page = (projected_wplus / "index.html").read_text()
+    settings = json.loads((projected_wplus / "project.json").read_text())
+    data = np.load(projected_wplus / "latents.npz")
+    assert 'src="reconstructions.png"' in page
+    for name, error, distance in zip(settings["names"], settings["pixel_mean_abs_error"], data["distance"]):
+        assert f"<td>{name}</td><td>{error:.4f}</td><td>{error:.4f}</td><td>{distance[0]:.4f}</td>" \
+               f"<td>{distance[-1]:.4f}</td>" in page
+    for name in ("latents.npz", "project.json", "reconstructions.png"):
+        assert f'href="{name}"' in page
+    assert page.count("<polyline") == 2                    # the mean distance and the first image's
+
+
+def test_the_page_in_a_browser(projected_wplus, tmp_path):
+    require_browser()
+    seen = open_page(projected_wplus / "index.html", tmp_path / "projection.png")
+    assert seen["images"] and all(i["naturalWidth"] > 0 for i in seen["images"])
+    assert not outside(seen["requests"], projected_wplus) and not seen["console"]
+    assert seen["tables"][0]["rows"] == 2                  # the per-image table: one row per source image
+    assert (tmp_path / "projection.png").stat().st_size > 0

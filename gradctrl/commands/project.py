@@ -13,7 +13,8 @@ fine-tunes the synthesis weights around the fitted latents for N steps (pivotal 
 tuned generator. Writes, as one folder that appears whole or not at all: latents.npz (w (N, num_ws, w_dim),
 names, distance and noise_penalty per step, the fitted noise maps noise<i>), reconstructions.png (per
 image: source, reconstruction, absolute difference; with tuning, the tuned generator's), project.json
-(every setting) and, with tuning, tuned_generator.pkl (official format). manipulate.py --input_dir DIR
+(every setting), index.html (the results page: gradctrl.project.page) and, with tuning, tuned_generator.pkl
+(official format). manipulate.py --input_dir DIR
 [--generator DIR/tuned_generator.pkl] edits the latents. The recipe and its measurements: docs/projection.md.
 """
 import argparse
@@ -35,6 +36,7 @@ from gradctrl.formats import config as config_module
 from gradctrl.generators import file_sha256, generator_file, load_generator_file
 from gradctrl.options import check_int, check_number
 from gradctrl.project import projection
+from gradctrl.project.page import write_projection_page
 from gradctrl.project.projection import SPACES
 from gradctrl.project.targets import read_targets
 from gradctrl.render import compose_strip
@@ -156,7 +158,7 @@ def _run(args):
             write_png(folder / RECONSTRUCTIONS_FILE, np.concatenate(rows, axis=0))
             if args.tune_generator:
                 stylegan2.save_generator(G, folder / TUNED_GENERATOR_FILE)
-            write_json(folder / SETTINGS_FILE, {
+            settings = {
                 "images": str(args.images), "names": names, "notes": notes, "config": cfg.path,
                 "generator": str(generator_path), "generator_sha256": file_sha256(generator_path),
                 "space": args.space, "steps": args.steps, "seed": args.seed, "loss": loss.describe(),
@@ -171,11 +173,15 @@ def _run(args):
                            "names": "(N,) source names", "distance": "(N, steps) image distance at each step",
                            "noise_penalty": "(N, steps) noise autocorrelation penalty at each step (unweighted)",
                            "noise<i>": "(N, H, W) fitted noise map i",
-                           "tune_loss": "(tune_generator, 2) pivotal tuning's fit and locality terms per step"}})
+                           "tune_loss": "(tune_generator, 2) pivotal tuning's fit and locality terms per step"}}
+            write_json(folder / SETTINGS_FILE, settings)
+            write_projection_page(folder, settings, arrays["distance"],
+                                  arrays.get("tune_loss"), images.shape[1],
+                                  sorted(p.name for p in folder.iterdir()))
     tuned = f" and {TUNED_GENERATOR_FILE}" if args.tune_generator else ""
     print(f"projected {n} image(s) into {args.space}{' and tuned the generator' if tuned else ''} in {seconds:.1f} "
           f"s (mean absolute pixel error {pixel_error.mean():.4f} of the range); wrote {LATENTS_FILE}, "
-          f"{RECONSTRUCTIONS_FILE}, {SETTINGS_FILE}{tuned} to {out_dir}")
+          f"{RECONSTRUCTIONS_FILE}, {SETTINGS_FILE}{tuned}, index.html to {out_dir}")
 
 
 def _pixel_error(images, reconstructions):
