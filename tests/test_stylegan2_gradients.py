@@ -31,17 +31,24 @@ def loss_of(synthesis, ws, noise, probe):
     return tf.reduce_sum(synthesis(ws, noise) * probe)
 
 
+def _gradient_case(name, seed):
+    """A randomised generator's synthesis network and what a gradient test feeds it: ws (2, num_ws, w_dim),
+    noise maps (2, h, w, 1), a probe image (2, 8, 8, 3) the loss is taken against, its trainable variables, and
+    the random state that drew them (for any further draws)."""
+    G = randomised(name)
+    net = G.synthesis_network
+    rng = np.random.RandomState(seed)
+    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
+    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
+    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
+    return net, ws, noise, probe, [v for v in net.variables_by_name.values() if v.trainable], rng
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("modconv,upsampling", [("input", "polyphase"), ("grouped", "polyphase"),
                                                 ("input", "transposed"), ("input", "auto")])
 def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv, upsampling):
-    G = randomised(name)
-    net = G.synthesis_network
-    rng = np.random.RandomState(0)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
+    net, ws, noise, probe, variables, _ = _gradient_case(name, seed=0)
     results = []
     for synthesis in (net, FastSynthesis(net, modconv=modconv, xla=False, upsampling=upsampling)):
         with tf.GradientTape() as tape:
@@ -63,14 +70,8 @@ def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv, u
 @pytest.mark.parametrize("upsampling", ["polyphase", "transposed"])
 def test_fast_path_weight_gradient_matches_finite_differences(name, upsampling):
     """d/dt loss(theta + t v) at t = 0 by central differences (float64 sums of float32 renders) against <grad, v>."""
-    G = randomised(name)
-    net = G.synthesis_network
+    net, ws, noise, probe, variables, rng = _gradient_case(name, seed=1)
     synthesis = FastSynthesis(net, modconv="input", xla=False, upsampling=upsampling)
-    rng = np.random.RandomState(1)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
     directions = [rng.standard_normal(v.shape).astype(np.float32) for v in variables]
     with tf.GradientTape() as tape:
         loss = loss_of(synthesis, ws, noise, probe)
@@ -169,13 +170,7 @@ def assert_close_in_bfloat16(lows, references, names, together=BF16_ALL):
 def test_bfloat16_training_synthesis_gradients_are_close_to_float32(name):
     """The synthesis training runs in bfloat16 (every layer, transposed up-sampling) against the float32
     straightforward path: the gradients of every weight, of ws and of the noise within the stated tolerance."""
-    G = randomised(name)
-    net = G.synthesis_network
-    rng = np.random.RandomState(2)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
+    net, ws, noise, probe, variables, _ = _gradient_case(name, seed=2)
     low = FastSynthesis(net, modconv="input", precision="bfloat16", xla=False, bfloat16_from=4, upsampling="transposed")
     results = []
     for synthesis in (net, low):
