@@ -42,21 +42,13 @@ def build_parser():
     quality = commands.add_parser("quality", help="measure a generator of the world against the drawn faces "
                                   "(KID, marginals, planted correlations, confident labels; a sample grid)")
     quality.add_argument("--generator", required=True, help="the generator pickle to measure")
-    quality.add_argument("--data", required=True,
-                         help="folder written by 'draw' (holding at least 2 x --n_samples faces)")
-    quality.add_argument("--out_dir", required=True, help="folder to write: quality.json, quality.md, grids.png")
-    quality.add_argument("--n_samples", type=int, default=5000, help="samples of each side (default 5000)")
-    quality.add_argument("--seed", type=int, default=0, help="seed of the generator's z (default 0)")
+    _add_measurement_flags(quality, "folder to write: quality.json, quality.md, grids.png", n_samples=5000, seed=0)
     quality.add_argument("--truncation", type=float, default=1.0, help="truncation psi of the samples (default 1)")
     quality.add_argument("--scorer", help="a .keras scorer (default the shipped exact scorer)")
     snapshots = commands.add_parser("snapshots", help="measure every snapshot of a training run with 'quality' "
                                     "and pick one by the snapshot rule (the smallest mean gap)")
     snapshots.add_argument("--run", required=True, help="a 'python -m stylegan2 train' run folder")
-    snapshots.add_argument("--data", required=True,
-                           help="folder written by 'draw' (holding at least 2 x --n_samples faces)")
-    snapshots.add_argument("--out_dir", required=True, help="folder of the measurements (resumed where it exists)")
-    snapshots.add_argument("--n_samples", type=int, default=500, help="samples of each side (default 500)")
-    snapshots.add_argument("--seed", type=int, default=1, help="seed of the generator's z (default 1)")
+    _add_measurement_flags(snapshots, "folder of the measurements (resumed where it exists)", n_samples=500, seed=1)
     snapshots.add_argument("--kimg_offset", type=int, default=0,
                            help="kimg trained before the run (a run started with --init; default 0)")
     keep_old_spellings(draw, {"--out": "--out_dir", "--n": "--n_samples"})
@@ -66,6 +58,18 @@ def build_parser():
                                  "--trunc": "--truncation"})
     keep_old_spellings(snapshots, {"--out": "--out_dir", "--n": "--n_samples"})
     return parser
+
+
+def _add_measurement_flags(parser, out_dir_help, n_samples, seed):
+    """Add to the subparser ``parser`` the flags of a measurement against the drawn faces, shared by 'quality'
+    and 'snapshots' (which runs 'quality' on each snapshot): --data (a 'draw' folder), --out_dir (its help:
+    ``out_dir_help``), --n_samples (samples of each side, default ``n_samples``) and --seed (the seed of the
+    generator's z, default ``seed``)."""
+    parser.add_argument("--data", required=True,
+                        help="folder written by 'draw' (holding at least 2 x --n_samples faces)")
+    parser.add_argument("--out_dir", required=True, help=out_dir_help)
+    parser.add_argument("--n_samples", type=int, default=n_samples, help=f"samples of each side (default {n_samples})")
+    parser.add_argument("--seed", type=int, default=seed, help=f"seed of the generator's z (default {seed})")
 
 
 def main(argv=None):
