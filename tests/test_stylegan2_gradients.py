@@ -31,22 +31,35 @@ def loss_of(synthesis, ws, noise, probe):
     return tf.reduce_sum(synthesis(ws, noise) * probe)
 
 
+def synthesis_problem(G, rng):
+    """What the synthesis-gradient tests differentiate, drawn from ``rng`` (standard normal, float32, in this
+    order): ws (2, num_ws, w_dim), one noise map (2, h, w, 1) per noise input of G, the probe (2, 8, 8, 3) that
+    :func:`loss_of` weighs the images with; last, the synthesis network's trainable variables."""
+    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
+    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
+    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
+    return ws, noise, probe, [v for v in G.synthesis_network.variables_by_name.values() if v.trainable]
+
+
+def taped_loss(synthesis, ws, noise, probe):
+    """:func:`loss_of` and the gradient tape that recorded it, watching ws and the noise as well, so that their
+    gradients can be taken beside the weights'."""
+    with tf.GradientTape() as tape:
+        tape.watch([ws] + noise)
+        loss = loss_of(synthesis, ws, noise, probe)
+    return tape, loss
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("modconv,upsampling", [("input", "polyphase"), ("grouped", "polyphase"),
                                                 ("input", "transposed"), ("input", "auto")])
 def test_fast_and_straightforward_paths_give_the_same_gradients(name, modconv, upsampling):
     G = randomised(name)
     net = G.synthesis_network
-    rng = np.random.RandomState(0)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
+    ws, noise, probe, variables = synthesis_problem(G, np.random.RandomState(0))
     results = []
     for synthesis in (net, FastSynthesis(net, modconv=modconv, xla=False, upsampling=upsampling)):
-        with tf.GradientTape() as tape:
-            tape.watch([ws] + noise)
-            loss = loss_of(synthesis, ws, noise, probe)
+        tape, loss = taped_loss(synthesis, ws, noise, probe)
         if modconv == "grouped" and synthesis is not net and not tf.config.list_logical_devices("GPU"):
             # TensorFlow has no CPU gradient for grouped convolutions: it refuses, loudly, rather than err.
             with pytest.raises(tf.errors.InvalidArgumentError, match="grouped convolutions"):
@@ -67,10 +80,7 @@ def test_fast_path_weight_gradient_matches_finite_differences(name, upsampling):
     net = G.synthesis_network
     synthesis = FastSynthesis(net, modconv="input", xla=False, upsampling=upsampling)
     rng = np.random.RandomState(1)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
+    ws, noise, probe, variables = synthesis_problem(G, rng)
     directions = [rng.standard_normal(v.shape).astype(np.float32) for v in variables]
     with tf.GradientTape() as tape:
         loss = loss_of(synthesis, ws, noise, probe)
@@ -171,17 +181,11 @@ def test_bfloat16_training_synthesis_gradients_are_close_to_float32(name):
     straightforward path: the gradients of every weight, of ws and of the noise within the stated tolerance."""
     G = randomised(name)
     net = G.synthesis_network
-    rng = np.random.RandomState(2)
-    ws = tf.constant(rng.standard_normal((2, G.num_ws, G.w_dim)).astype(np.float32))
-    noise = [tf.constant(rng.standard_normal((2, h, w, 1)).astype(np.float32)) for h, w in G.noise_shapes]
-    probe = tf.constant(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
-    variables = [v for v in net.variables_by_name.values() if v.trainable]
+    ws, noise, probe, variables = synthesis_problem(G, np.random.RandomState(2))
     low = FastSynthesis(net, modconv="input", precision="bfloat16", xla=False, bfloat16_from=4, upsampling="transposed")
     results = []
     for synthesis in (net, low):
-        with tf.GradientTape() as tape:
-            tape.watch([ws] + noise)
-            loss = loss_of(synthesis, ws, noise, probe)
+        tape, loss = taped_loss(synthesis, ws, noise, probe)
         results.append(tape.gradient(loss, variables + [ws] + noise))
     names = [v.name for v in variables] + ["ws"] + [f"noise{i}" for i in range(len(noise))]
     assert_close_in_bfloat16(results[1], results[0], names)
