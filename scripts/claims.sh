@@ -26,6 +26,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+source scripts/pipeline_common.sh
 OUT="claims_out"
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     OUT="$1"
@@ -33,23 +34,20 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
 fi
 RUN="${GRADCTRL_CLAIMS_RUN:-$OUT/run}"
 CONFIG="configs/world.toml"
-PYTHON="${PYTHON:-python3}"
 SEED="${GRADCTRL_CLAIMS_SEED:-0}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-start=$(date +%s)
 
 generator=()
-[[ -n "${GRADCTRL_CLAIMS_GENERATOR:-}" ]] && generator+=(--generator "$GRADCTRL_CLAIMS_GENERATOR")
+flag_from_env generator --generator GRADCTRL_CLAIMS_GENERATOR
 if [ ! -d "$RUN/data" ] || [ ! -d "$RUN/model" ]; then
     data_flags=()
-    [[ -n "${GRADCTRL_CLAIMS_DATA_SAMPLES:-}" ]] && data_flags+=(--n_samples "$GRADCTRL_CLAIMS_DATA_SAMPLES")
+    flag_from_env data_flags --n_samples GRADCTRL_CLAIMS_DATA_SAMPLES
     echo "== building $RUN/data and $RUN/model ($CONFIG${GRADCTRL_CLAIMS_GENERATOR:+, $GRADCTRL_CLAIMS_GENERATOR})"
     # the data and the classifier belong to the generator whose w they read: built with the one measured
     "$PYTHON" prepare_data.py --config "$CONFIG" "${generator[@]}" --out_dir "$RUN/data" "${data_flags[@]}"
     "$PYTHON" train.py --config "$CONFIG" --data_dir "$RUN/data" --out_dir "$RUN/model" --quiet
 fi
 samples=()
-[[ -n "${GRADCTRL_CLAIMS_N_SAMPLES:-}" ]] && samples+=(--n_samples "$GRADCTRL_CLAIMS_N_SAMPLES")
+flag_from_env samples --n_samples GRADCTRL_CLAIMS_N_SAMPLES
 read -r -a tune_flags <<< "${GRADCTRL_CLAIMS_TUNE_FLAGS:---n_val 16 --choose_steps}"
 
 echo "== tuning layers and top-k on validation latents into $OUT/tuning"
@@ -70,4 +68,4 @@ quality=()
 [[ -n "${GRADCTRL_CLAIMS_QUALITY:-}" ]] && quality+=(--quality fixed "$GRADCTRL_CLAIMS_QUALITY" --quality tuned "$GRADCTRL_CLAIMS_QUALITY")
 "$PYTHON" scripts/claims_table.py --report fixed "$OUT/report" --report tuned "$OUT/report_tuned" "${quality[@]}" \
     --out "$OUT/side_by_side.md"
-echo "claims finished in $(( $(date +%s) - start )) s: $OUT/side_by_side.md, $OUT/report/claims.md, $OUT/report_tuned/claims.md"
+echo "claims finished in $(elapsed_seconds) s: $OUT/side_by_side.md, $OUT/report/claims.md, $OUT/report_tuned/claims.md"

@@ -13,18 +13,16 @@
 # runs GRADCTRL_DEMO_N_SAMPLES, GRADCTRL_DEMO_EPOCHS, GRADCTRL_DEMO_EDITS (latents per edit, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pipeline_common.sh
 OUT="${1:-demo_out}"
 CONFIG="${GRADCTRL_DEMO_CONFIG:-configs/world.toml}"
-PYTHON="${PYTHON:-python3}"
 ATTRIBUTES="${GRADCTRL_DEMO_ATTRIBUTES:-eyeglasses smile age hair_colour}"
 EDITS="${GRADCTRL_DEMO_EDITS:-16}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-start=$(date +%s)
 
 data_flags=()
-[[ -n "${GRADCTRL_DEMO_N_SAMPLES:-}" ]] && data_flags+=(--n_samples "$GRADCTRL_DEMO_N_SAMPLES")
+flag_from_env data_flags --n_samples GRADCTRL_DEMO_N_SAMPLES
 train_flags=()
-[[ -n "${GRADCTRL_DEMO_EPOCHS:-}" ]] && train_flags+=(--n_epochs "$GRADCTRL_DEMO_EPOCHS")
+flag_from_env train_flags --n_epochs GRADCTRL_DEMO_EPOCHS
 
 echo "== 1/4 prepare_data: sample, render, score, select, split"
 "$PYTHON" prepare_data.py --config "$CONFIG" --out_dir "$OUT/data" "${data_flags[@]}"
@@ -42,4 +40,4 @@ done
 echo "== 4/4 summary"
 "$PYTHON" scripts/demo_summary.py --config "$CONFIG" --edits "$OUT/edits" --data_dir "$OUT/data" \
     | tee "$OUT/summary.txt"
-echo "demo finished in $(( $(date +%s) - start )) s: strips in $OUT/edits, summary in $OUT/summary.txt, page $OUT/index.html"
+echo "demo finished in $(elapsed_seconds) s: strips in $OUT/edits, summary in $OUT/summary.txt, page $OUT/index.html"

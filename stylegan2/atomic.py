@@ -56,6 +56,18 @@ def _ours(error, *paths):
     return any(name == os.path.abspath(p) or name.startswith(os.path.abspath(p) + os.sep) for p in paths)
 
 
+@contextlib.contextmanager
+def _write_errors_naming(path, temporary):
+    """Within the block, an OSError about ``temporary`` or ``path`` (or about no file: a failed write()) becomes
+    a :class:`WriteError` naming the output ``path``; any other error passes unchanged."""
+    try:
+        yield
+    except OSError as e:
+        if not _ours(e, temporary, path):
+            raise
+        raise WriteError(path, e) from None
+
+
 def _make_parent(path):
     """Create the folder of ``path`` (and its parents); a failure is a :class:`WriteError`."""
     try:
@@ -210,12 +222,9 @@ def atomic_path(path):
     _make_parent(path)
     temporary = temporary_sibling(path)
     try:
-        yield temporary
-        os.replace(temporary, path)
-    except OSError as e:
-        if not _ours(e, temporary, path):
-            raise
-        raise WriteError(path, e) from None
+        with _write_errors_naming(path, temporary):
+            yield temporary
+            os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -332,27 +341,24 @@ def atomic_dir(path, keep=None):
     except OSError as e:
         raise WriteError(path, e) from None
     try:
-        if keep is not None and path.is_dir():
-            for entry in path.iterdir():
-                if keep(entry.name):
-                    if entry.is_dir():
-                        shutil.copytree(entry, temporary / entry.name, copy_function=_link_or_copy)
-                    else:
-                        _link_or_copy(entry, temporary / entry.name)
-        try:
-            yield temporary
-        except WriteError as e:  # name the output, not its temporary
-            if temporary not in e.path.parents:
-                raise
-            raise WriteError(path / e.path.relative_to(temporary), e.error) from None
-        if path.exists():
-            _replace_dir(temporary, path)
-        else:
-            os.rename(temporary, path)
-    except OSError as e:
-        if not _ours(e, temporary, path):
-            raise
-        raise WriteError(path, e) from None
+        with _write_errors_naming(path, temporary):
+            if keep is not None and path.is_dir():
+                for entry in path.iterdir():
+                    if keep(entry.name):
+                        if entry.is_dir():
+                            shutil.copytree(entry, temporary / entry.name, copy_function=_link_or_copy)
+                        else:
+                            _link_or_copy(entry, temporary / entry.name)
+            try:
+                yield temporary
+            except WriteError as e:  # name the output, not its temporary
+                if temporary not in e.path.parents:
+                    raise
+                raise WriteError(path / e.path.relative_to(temporary), e.error) from None
+            if path.exists():
+                _replace_dir(temporary, path)
+            else:
+                os.rename(temporary, path)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
