@@ -3,6 +3,7 @@ wrote, and each page kind opened in headless Chromium (tests/browser.py): every 
 no request outside the page's folder, no console error, the expected table rows, a screenshot."""
 import csv
 import json
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -110,6 +111,70 @@ def test_rerun_of_an_attribute_keeps_the_others_animations_and_drops_stale_ones(
     assert not (copy / "page" / "0009_a_positive.gif").exists()
     assert not list((copy / "page").glob("*_c_*.gif"))            # c is no run of this folder any more
     assert len(list((copy / "page").glob("*_a_*.gif"))) == 2 * N_LATENTS
+
+
+def _animations(folder, attribute):
+    """The GIFs of ``attribute`` in the edit folder ``folder`` -> {name: (bytes, mtime in ns)}."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (folder / "page").glob(f"*_{attribute}_*.gif")}
+
+
+@pytest.fixture
+def gif_count(monkeypatch):
+    """The number of GIFs the edit page encodes, counted as they are made."""
+    from gradctrl.evaluate import pages
+    made = []
+    encode = pages.gif_bytes
+    monkeypatch.setattr(pages, "gif_bytes", lambda frames: made.append(1) or encode(frames))
+    return lambda: len(made)
+
+
+def test_a_run_of_another_attribute_leaves_the_first_ones_animations_and_a_rerun_rebuilds(
+        tmp_path, tiny_generator_path, gif_count):
+    model = tmp_path / "model"
+    save_classifier(LatentClassifier(32, ["a", "b", "c"], {"a": 1, "b": 1, "c": 3}, hidden_size=8, seed=5), model)
+    out = tmp_path / "edits"
+    common = ["--model_dir", model, "--generator", tiny_generator_path, "--n_samples", 2, "--steps", 2, "--seed", 3,
+              "--no_progress", "--exclude", "none", "--out_dir", out]
+
+    def manipulate_run(attribute):
+        made = gif_count()
+        assert manipulate.main([str(f) for f in common + ["--attribute", attribute]]) == 0
+        return gif_count() - made
+
+    assert manipulate_run("a") == 2 * 2                          # 2 latents, +1 and -1
+    first = _animations(out, "a")
+    assert len(first) == 4
+    assert manipulate_run("c") == 3 * 2                          # only c's GIFs are made: 3 classes, 2 latents
+    assert _animations(out, "a") == first                        # a's GIFs: the same bytes, never rewritten
+    c_gifs = _animations(out, "c")
+    assert len(c_gifs) == 6
+    assert manipulate_run("a") == 4                              # a rerun of a rebuilds a's GIFs, not c's
+    assert _animations(out, "c") == c_gifs
+    again = _animations(out, "a")
+    assert again.keys() == first.keys() and all(again[n][1] > first[n][1] for n in first)
+
+
+def test_an_animation_older_than_its_strip_is_rebuilt(edit_folders, tmp_path, gif_count):
+    folder = edit_folders[0]
+    copy = tmp_path / "copy"
+    for path in sorted(folder.rglob("*")):           # the strips first, so every GIF is newer than its strip
+        if path.is_file():
+            (copy / path.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
+            (copy / path.relative_to(folder)).write_bytes(path.read_bytes())
+    for gif in (copy / "page").glob("*.gif"):
+        strip = copy / f"{gif.stem}.png"
+        os.utime(gif, ns=(strip.stat().st_mtime_ns + 10**9,) * 2)
+    write_edit_page(copy)
+    assert gif_count() == 0                                      # every GIF is current: none is made
+    old = copy / "page" / "0001_c_class2.gif"
+    strip = copy / "0001_c_class2.png"
+    os.utime(old, ns=(strip.stat().st_mtime_ns - 10**9,) * 2)   # made before its strip: from another run
+    old.write_bytes(b"stale")
+    os.utime(old, ns=(strip.stat().st_mtime_ns - 10**9,) * 2)
+    write_edit_page(copy)
+    assert gif_count() == 1
+    assert _gif_frames(old).shape == (STEPS + 1, 16, 16, 3)
+    assert old.stat().st_mtime_ns >= strip.stat().st_mtime_ns
 
 
 def test_edit_page_in_browser(edit_folders, tmp_path):

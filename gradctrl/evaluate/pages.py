@@ -75,17 +75,31 @@ def animation_name(strip):
     return f"{ANIMATION_DIR}/{Path(strip).stem}.gif"
 
 
+def animation_is_current(folder, strip):
+    """True when the GIF of ``strip`` in the edit folder ``folder`` exists and is at least as new as the strip
+    (so it was made from this strip, not from an earlier run's file of the same name)."""
+    folder = Path(folder)
+    try:
+        return (folder / animation_name(strip)).stat().st_mtime_ns >= (folder / strip).stat().st_mtime_ns
+    except OSError:
+        return False
+
+
 def write_animations(run, rebuild):
-    """Write the GIF of every strip of ``run`` whose GIF is missing, or every one when ``rebuild`` (its strips
-    were just made). A strip (H, F*H, 3) is split into its F frames of H x H."""
+    """Write the GIF of every strip of ``run``: every one when ``rebuild`` (its strips were just made), else
+    only those whose GIF is missing or older than the strip; a current GIF is left as it is (not re-read, not
+    rewritten). A strip (H, F*H, 3) is split into its F frames of H x H -> the number of GIFs written."""
+    written = 0
     for strip in run.settings["strips"]:
         target = run.folder / animation_name(strip)
-        if rebuild or not target.exists():
+        if rebuild or not animation_is_current(run.folder, strip):
+            written += 1
             with Image.open(run.folder / strip) as image:
                 pixels = np.asarray(image.convert("RGB"))
             size = pixels.shape[0]
             frames = pixels.reshape(size, -1, size, 3).transpose(1, 0, 2, 3)
             write_bytes(target, gif_bytes(frames))
+    return written
 
 
 def remove_stale_animations(folder, runs):
@@ -186,9 +200,10 @@ def _shown_settings(run):
 
 def write_edit_page(folder, rebuilt=None, name=None):
     """Write ``folder/index.html`` for the edit folder ``folder`` (every attribute it holds) and the GIFs it
-    shows: those of attribute ``rebuilt`` (just edited) anew, the others' only where missing; GIFs no strip has
-    any more are removed. ``name``: the folder name shown (default ``folder``'s; manipulate.py writes into a
-    temporary folder renamed afterwards) -> the page's path."""
+    shows: those of attribute ``rebuilt`` (just edited) anew, the others' only where missing or older than
+    their strip (:func:`write_animations`); GIFs no strip has any more are removed. ``name``: the folder name
+    shown (default ``folder``'s; manipulate.py writes into a temporary folder renamed afterwards) -> the page's
+    path."""
     folder = Path(folder)
     runs = read_edit_runs(folder)
     for run in runs:
