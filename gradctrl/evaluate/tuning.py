@@ -93,6 +93,13 @@ def pick(rows):
     return min(tied, key=lambda r: (r["hi"] - r["lo"], r["k"], r["lo"]))
 
 
+def edit_pairs(cases, methods):
+    """The (case, method) pairs the tuner measures -> [(EditCase, str)]: every method on every case, except a
+    method with exclusion on a case that excludes nothing (the evaluation skips it too)."""
+    return [(case, method) for case in cases for method in methods
+            if not (REGISTRY[method].exclusion and not case.exclude)]
+
+
 def steps_to_reach(target_curve, level=LEVEL):
     """The steps a path needs to reach ``level`` std of mean target change -> int, or None if it never does.
 
@@ -120,8 +127,7 @@ def path_reach(context, w_val, cases, methods, measure, steps, progress=True):
     """Each (edit, method)'s steps to reach 1 std on the validation latents with the config's settings and a
     path of ``steps`` -> [{"attribute", "tag", "edit", "method", "steps_to_reach" (None: not reached),
     "target_end"}]. Arguments as :func:`tune`; methods skipped for a case as there."""
-    edits = [(dataclasses.replace(case, steps=steps), method) for case in cases for method in methods
-             if not (REGISTRY[method].exclusion and not case.exclude)]
+    edits = [(dataclasses.replace(case, steps=steps), method) for case, method in edit_pairs(cases, methods)]
     jobs = [(case, method, edit_latents(method, context, w_val, case).traj)
             for case, method in tqdm(edits, desc="path lengths", unit="edit", disable=not progress,
                                      dynamic_ncols=True)]
@@ -160,8 +166,7 @@ def tune(context, w_val, cases, methods, measure, partners_of, ranges, top_ks, p
     case (exclusion without one) is skipped here.
     """
     jobs, keys = [], []
-    edits = [(case, method) for case in cases for method in methods
-             if not (REGISTRY[method].exclusion and not case.exclude)]
+    edits = edit_pairs(cases, methods)
     for case, method in tqdm(edits, desc="tuning edits", unit="edit", disable=not progress, dynamic_ncols=True):
         by_exclusion = {}
         for layers, exclude in method_settings(case, method, ranges, top_ks):
