@@ -17,7 +17,22 @@ of ``--edit_attributes`` in both directions, and reports, among latents whose st
 labels on the other side: the share whose last step reaches the target label, and the share whose
 excluded partner's label (the config's exclude table) changed.
 
+With ``--tune_generator N`` each set and space is then also measured after pivotal tuning
+(gradctrl.project.projection.tune_generator: N steps on a copy of the generator, all of the set's pivots at
+once, as project.py tunes one generator for all the images it is given): pixel error, label agreement and
+(with ``--model_dir``) the edits, rendered by the tuned generator; the seconds of tuning per image.
+
+With ``--time_resolution R`` it also times W+ projection steps (the median over ``--time_steps`` steps
+after the first, which traces): at R px, one image, on a random generator with config-f shapes
+(stylegan2.random_generator; the speed of a step does not depend on the weights), and on the world's
+generator with ``--batch_size`` images (seconds per step and per image for ``--steps`` steps). ``--n 0``
+measures only these times (run it on an idle machine: the sets' own seconds include tracing and whatever
+else runs).
+
     nice -n 10 python bench/projection.py --n 20 --steps 500 --json out.json [--model_dir M]
+    python bench/projection.py --n 200 --steps 1000 --batch_size 100 --model_dir M --tune_generator 300 \
+        --json out.json
+    python bench/projection.py --n 0 --steps 1000 --batch_size 100 --time_resolution 1024 --json times.json
 """
 import argparse
 import json
@@ -31,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=20, help="faces per set (default 20)")
+    parser.add_argument("--n", type=int, default=20, help="faces per set (default 20; 0: only the times)")
     parser.add_argument("--steps", type=int, default=1000, help="projection steps (default 1000)")
     parser.add_argument("--spaces", default="w,w+", help="comma-separated spaces (default w,w+)")
     parser.add_argument("--seed", type=int, default=0, help="projection seed and generated faces' seed")
@@ -40,6 +55,11 @@ def main():
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--model_dir", help="classifier on the world's w: also measure GradCtrl edits")
     parser.add_argument("--edit_attributes", default="eyeglasses,smile", help="binary attributes edited")
+    parser.add_argument("--tune_generator", type=int, default=0,
+                        help="also measure after N steps of pivotal tuning (default 0: not)")
+    parser.add_argument("--time_resolution", type=int, default=0,
+                        help="also time projection steps at this resolution, config-f shapes (default 0: not)")
+    parser.add_argument("--time_steps", type=int, default=6, help="steps timed at --time_resolution (default 6)")
     args = parser.parse_args()
 
     import numpy as np
@@ -58,7 +78,7 @@ def main():
     w_stats = projection.w_statistics(G, args.seed)
     results = {"n": args.n, "steps": args.steps, "seed": args.seed, "draw_seed": args.draw_seed,
                "loss": projection.ImageLoss(G.img_resolution).describe(), "runs": []}
-    for name, images in (("drawn", drawn), ("generated", generated)):
+    for name, images in (("drawn", drawn), ("generated", generated)) if args.n else ():
         source_labels = _labels(world, scorer, images)
         for space in args.spaces.split(","):
             started = time.perf_counter()
@@ -84,10 +104,70 @@ def main():
                 if name == "generated":
                     run["edits_of_true_w"] = _edit_scores(G, scorer, args.model_dir,
                                                           args.edit_attributes.split(","), ws_true)
+            if args.tune_generator:
+                run["tuned"] = _tuned(G, images, ws, args, scorer, source_labels)
             results["runs"].append(run)
             print(json.dumps(run), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+            _write_json(args.json, results)
+    if args.time_resolution:
+        world_times = _time_steps(G, args.batch_size, args.time_steps, args.seed, w_stats)
+        world_times["seconds_per_image"] = round(world_times["seconds_per_step"] * args.steps / args.batch_size, 2)
+        large = stylegan2.random_generator(args.time_resolution, seed=args.seed)
+        results["timing"] = {"world": world_times, "config_f": _time_steps(large, 1, args.time_steps, args.seed)}
+        print(json.dumps(results["timing"]), flush=True)
+    _write_json(args.json, results)
+
+
+def _write_json(path, results):
+    """Write ``results`` to ``path`` (None: nowhere) through a temporary name: after every measured set and
+    space, so a long run stopped part-way keeps what it finished."""
+    if path:
+        temporary = Path(f"{path}.partial")
+        temporary.write_text(json.dumps(results, indent=1) + "\n")
+        temporary.replace(path)
+
+
+def _tuned(G, images, ws, args, scorer, source_labels):
+    """Pivotal tuning of a copy of ``G`` on uint8 ``images`` (N, R, R, 3) and their pivots ``ws`` (N, num_ws,
+    w_dim) for ``args.tune_generator`` steps -> {"steps", "seconds_per_image", "pixel_error_stored_noise",
+    "label_agreement", "fit_first", "fit_last", "edits" (with --model_dir)}, rendered by the tuned copy."""
+    import numpy as np
+
+    import stylegan2
+    from gradctrl import world
+    from gradctrl.project import projection
+
+    tuned = stylegan2.Generator(G.state)
+    started = time.perf_counter()
+    history = projection.tune_generator(tuned, images.astype(np.float32) / np.float32(127.5) - 1, ws,
+                                        args.tune_generator, seed=args.seed)
+    seconds = time.perf_counter() - started
+    rendered = stylegan2.to_uint8(tuned.synthesis(ws))
+    labels = _labels(world, scorer, rendered)
+    result = {"steps": args.tune_generator, "seconds_per_image": round(seconds / len(images), 3),
+              "pixel_error_stored_noise": round(_pixel_error(images, rendered), 4),
+              "label_agreement": {a: round(float((labels[a] == source_labels[a]).mean()), 3) for a in labels},
+              "fit_first": round(float(history[0, 0]), 5), "fit_last": round(float(history[-1, 0]), 5)}
+    if args.model_dir:
+        result["edits"] = _edit_scores(tuned, scorer, args.model_dir, args.edit_attributes.split(","), ws)
+    return result
+
+
+def _time_steps(G, batch, steps, seed, w_stats=None):
+    """Seconds per W+ projection step of ``batch`` random images through ``G`` -> {"resolution", "batch",
+    "steps_timed", "seconds_per_step" (median after the first, tracing, step), "first_step"}."""
+    import numpy as np
+
+    from gradctrl.project import projection
+
+    size = (batch, G.img_resolution, G.img_resolution, G.img_channels)
+    targets = np.random.default_rng(seed).uniform(-1, 1, size).astype(np.float32)
+    stamps = [time.perf_counter()]
+    projection.project(G, targets, "w+", steps, seed, w_stats=w_stats,
+                       progress=lambda step, distance: stamps.append(time.perf_counter()))
+    durations = np.diff(stamps)
+    return {"resolution": G.img_resolution, "batch": batch, "steps_timed": steps - 1,
+            "seconds_per_step": round(float(np.median(durations[1:])), 3), "first_step": round(float(durations[0]), 3)}
 
 
 def _edit_scores(G, scorer, model_dir, attributes, ws):
