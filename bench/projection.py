@@ -33,6 +33,7 @@ else runs).
     python bench/projection.py --n 200 --steps 1000 --batch_size 100 --model_dir M --tune_generator 300 \
         --json out.json
     python bench/projection.py --n 0 --steps 1000 --batch_size 100 --time_resolution 1024 --json times.json
+    python bench/projection.py --tables out.json   # the markdown tables of a saved run
 """
 import argparse
 import json
@@ -60,7 +61,11 @@ def main():
     parser.add_argument("--time_resolution", type=int, default=0,
                         help="also time projection steps at this resolution, config-f shapes (default 0: not)")
     parser.add_argument("--time_steps", type=int, default=6, help="steps timed at --time_resolution (default 6)")
+    parser.add_argument("--tables", metavar="JSON", help="only print the markdown tables of a saved --json")
     args = parser.parse_args()
+    if args.tables:
+        print(markdown_tables(json.loads(Path(args.tables).read_text())))
+        return
 
     import numpy as np
 
@@ -116,6 +121,57 @@ def main():
         results["timing"] = {"world": world_times, "config_f": _time_steps(large, 1, args.time_steps, args.seed)}
         print(json.dumps(results["timing"]), flush=True)
     _write_json(args.json, results)
+    print(markdown_tables(results))
+
+
+def markdown_tables(results):
+    """The results as docs/projection.md tables -> str: reconstruction per set, space and tuning (pixel
+    error with the stored noise, the exact scorer's label agreement per attribute, w error, seconds per
+    image), the edits (share reaching the target label / share whose partner's label changed, of n), the
+    times."""
+    lines = []
+    runs = results.get("runs", [])
+    if runs:
+        attributes = list(runs[0]["label_agreement"])
+        lines += [f"| faces | space | pivotal tuning | pixel error | label agreement ({' / '.join(attributes)}) "
+                  "| w error (start's) | seconds / image |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for run in runs:
+            for tuned in ([None, run["tuned"]] if "tuned" in run else [None]):
+                part = tuned or run
+                w_error = (f"{run['w_error']} ({run['w_error_of_start']})" if "w_error" in run and tuned is None
+                           else "-")
+                lines.append(f"| {results['n']} {run['set']} | {run['space']} | "
+                             f"{'%d steps' % tuned['steps'] if tuned else 'no'} | "
+                             f"{part['pixel_error_stored_noise']:.4f} | "
+                             f"{' / '.join('%.3f' % part['label_agreement'][a] for a in attributes)} | {w_error} | "
+                             f"{part['seconds_per_image']} |")
+        edit_rows = []
+        for run in runs:
+            label = f"{run['set']}, projected into {run['space']}"
+            if "edits" in run:
+                edit_rows.append((label, run["edits"]))
+            if "tuned" in run and "edits" in run["tuned"]:
+                edit_rows.append((label + ", tuned generator", run["tuned"]["edits"]))
+            if "edits_of_true_w" in run and run["space"] == runs[-1]["space"]:
+                edit_rows.append((f"{run['set']}, their true w", run["edits_of_true_w"]))
+        if edit_rows:
+            edits = list(edit_rows[0][1])
+            lines += ["", "| latents | " + " | ".join(f"{e} (-> {edit_rows[0][1][e].get('partner', '-')})"
+                                                   for e in edits) + " |", "| --- |" + " --- |" * len(edits)]
+            for label, table in edit_rows:
+                cells = []
+                for e in edits:
+                    cell = table[e]
+                    cells.append("-" if not cell["n"] else
+                                 f"{cell['target_reached']:.2f} / {cell.get('partner_changed', 0):.2f} of {cell['n']}")
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "timing" in results:
+        for name, t in results["timing"].items():
+            lines.append(f"\n{name}: {t['seconds_per_step']} s per W+ step at {t['resolution']} px, batch {t['batch']} "
+                         f"(median of {t['steps_timed']} after the first, {t['first_step']} s)"
+                         + (f"; {t['seconds_per_image']} s per image for {results['steps']} steps"
+                            if "seconds_per_image" in t else ""))
+    return "\n".join(lines)
 
 
 def _write_json(path, results):
