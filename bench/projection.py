@@ -25,7 +25,10 @@ once, as project.py tunes one generator for all the images it is given): pixel e
 With ``--time_resolution R`` it also times W+ projection steps (the median over ``--time_steps`` steps
 after the first, which traces): at R px, one image, on a random generator with config-f shapes
 (stylegan2.random_generator; the speed of a step does not depend on the weights), and on the world's
-generator with ``--batch_size`` images (seconds per step and per image for ``--steps`` steps). ``--n 0``
+generator with ``--batch_size`` images (seconds per step and per image for ``--steps`` steps); beside each, in
+the same run, one forward and backward pass (gradients w.r.t. ws and noise) through the reference synthesis
+path, which the projector uses, and through the fast path with transposed up-sampling (``FastSynthesis``,
+modconv "input", no XLA: what it used before). ``--n 0``
 measures only these times (run it on an idle machine: the sets' own seconds include tracing and whatever
 else runs).
 
@@ -117,8 +120,11 @@ def main():
     if args.time_resolution:
         world_times = _time_steps(G, args.batch_size, args.time_steps, args.seed, w_stats)
         world_times["seconds_per_image"] = round(world_times["seconds_per_step"] * args.steps / args.batch_size, 2)
+        world_times["paths"] = _path_times(G, args.batch_size, args.seed)
         large = stylegan2.random_generator(args.time_resolution, seed=args.seed)
-        results["timing"] = {"world": world_times, "config_f": _time_steps(large, 1, args.time_steps, args.seed)}
+        large_times = _time_steps(large, 1, args.time_steps, args.seed)
+        large_times["paths"] = _path_times(large, 1, args.seed)
+        results["timing"] = {"world": world_times, "config_f": large_times}
         print(json.dumps(results["timing"]), flush=True)
     _write_json(args.json, results)
     print(markdown_tables(results))
@@ -170,7 +176,9 @@ def markdown_tables(results):
             lines.append(f"\n{name}: {t['seconds_per_step']} s per W+ step at {t['resolution']} px, batch {t['batch']} "
                          f"(median of {t['steps_timed']} after the first, {t['first_step']} s)"
                          + (f"; {t['seconds_per_image']} s per image for {results['steps']} steps"
-                            if "seconds_per_image" in t else ""))
+                            if "seconds_per_image" in t else "")
+                         + (f"; one forward and backward pass: reference path {t['paths']['reference']} s, fast "
+                            f"path (transposed) {t['paths']['fast_transposed']} s" if "paths" in t else ""))
     return "\n".join(lines)
 
 
@@ -224,6 +232,45 @@ def _time_steps(G, batch, steps, seed, w_stats=None):
     durations = np.diff(stamps)
     return {"resolution": G.img_resolution, "batch": batch, "steps_timed": steps - 1,
             "seconds_per_step": round(float(np.median(durations[1:])), 3), "first_step": round(float(durations[0]), 3)}
+
+
+def _path_times(G, batch, seed, repeats=3):
+    """Seconds of one forward and backward pass (L2 to a random target; gradients w.r.t. ws and the noise maps)
+    of ``batch`` images through the reference synthesis path and the fast path with transposed up-sampling
+    -> {"reference", "fast_transposed"}: medians of ``repeats`` passes after a first (tracing) one, the two
+    paths in turn."""
+    import numpy as np
+    import tensorflow as tf
+
+    from stylegan2.fast_synthesis import FastSynthesis
+
+    rng = np.random.default_rng(seed)
+    ws = tf.Variable(np.repeat(G.w_avg[None, None], batch, 0).repeat(G.num_ws, 1).astype(np.float32))
+    noise = [tf.Variable(rng.standard_normal((batch, h, w, 1), np.float32)) for h, w in G.noise_shapes]
+    size = (batch, G.img_resolution, G.img_resolution, G.img_channels)
+    target = tf.constant(rng.uniform(-1, 1, size).astype(np.float32))
+    paths = {"reference": G.synthesis_network,
+             "fast_transposed": FastSynthesis(G.synthesis_network, modconv="input", xla=False,
+                                              upsampling="transposed")}
+
+    def pass_of(synthesis):
+        @tf.function(autograph=False)
+        def forward_backward():
+            with tf.GradientTape() as tape:
+                distance = tf.reduce_sum(tf.square(synthesis(ws, noise) - target))
+            return tape.gradient(distance, [ws] + noise)
+        return forward_backward
+
+    passes = {name: pass_of(synthesis) for name, synthesis in paths.items()}
+    times = {name: [] for name in paths}
+    for name, run in passes.items():
+        run()
+    for _ in range(repeats):
+        for name, run in passes.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: round(float(np.median(values)), 3) for name, values in times.items()}
 
 
 def _edit_scores(G, scorer, model_dir, attributes, ws):
