@@ -36,7 +36,7 @@ else runs).
     python bench/projection.py --n 200 --steps 1000 --batch_size 100 --model_dir M --tune_generator 300 \
         --json out.json
     python bench/projection.py --n 0 --steps 1000 --batch_size 100 --time_resolution 1024 --json times.json
-    python bench/projection.py --tables out.json   # the markdown tables of a saved run
+    python bench/projection.py --tables out.json [times.json]   # the markdown tables of saved runs
 """
 import argparse
 import json
@@ -53,6 +53,7 @@ def main():
     parser.add_argument("--n", type=int, default=20, help="faces per set (default 20; 0: only the times)")
     parser.add_argument("--steps", type=int, default=1000, help="projection steps (default 1000)")
     parser.add_argument("--spaces", default="w,w+", help="comma-separated spaces (default w,w+)")
+    parser.add_argument("--sets", default="drawn,generated", help="comma-separated face sets (default both)")
     parser.add_argument("--seed", type=int, default=0, help="projection seed and generated faces' seed")
     parser.add_argument("--draw_seed", type=int, default=2026, help="seed of the drawn faces (not 0: training)")
     parser.add_argument("--batch_size", type=int, default=20, help="images projected together (default 20)")
@@ -64,10 +65,11 @@ def main():
     parser.add_argument("--time_resolution", type=int, default=0,
                         help="also time projection steps at this resolution, config-f shapes (default 0: not)")
     parser.add_argument("--time_steps", type=int, default=6, help="steps timed at --time_resolution (default 6)")
-    parser.add_argument("--tables", metavar="JSON", help="only print the markdown tables of a saved --json")
+    parser.add_argument("--tables", metavar="JSON", nargs="+",
+                        help="only print the markdown tables of saved --json files (their runs and times joined)")
     args = parser.parse_args()
     if args.tables:
-        print(markdown_tables(json.loads(Path(args.tables).read_text())))
+        print(markdown_tables(_joined([json.loads(Path(path).read_text()) for path in args.tables])))
         return
 
     import numpy as np
@@ -86,7 +88,8 @@ def main():
     w_stats = projection.w_statistics(G, args.seed)
     results = {"n": args.n, "steps": args.steps, "seed": args.seed, "draw_seed": args.draw_seed,
                "loss": projection.ImageLoss(G.img_resolution).describe(), "runs": []}
-    for name, images in (("drawn", drawn), ("generated", generated)) if args.n else ():
+    sets = {"drawn": drawn, "generated": generated}
+    for name, images in ((name, sets[name]) for name in args.sets.split(",")) if args.n else ():
         source_labels = _labels(world, scorer, images)
         for space in args.spaces.split(","):
             started = time.perf_counter()
@@ -180,6 +183,22 @@ def markdown_tables(results):
                          + (f"; one forward and backward pass: reference path {t['paths']['reference']} s, fast "
                             f"path (transposed) {t['paths']['fast_transposed']} s" if "paths" in t else ""))
     return "\n".join(lines)
+
+
+def _joined(parts):
+    """Several runs' results (each a --json's content) as one: their runs in order, the times of the last that
+    has them; the parts must agree on n, steps and the seeds."""
+    joined = dict(parts[0], runs=[run for part in parts for run in part.get("runs", [])])
+    for part in parts[1:]:
+        for key in ("steps", "seed", "draw_seed"):
+            if part[key] != joined[key]:
+                raise SystemExit(f"--tables: the files differ in {key} ({joined[key]} vs {part[key]})")
+        if part["n"] and joined["n"] and part["n"] != joined["n"]:
+            raise SystemExit(f"--tables: the files differ in n ({joined['n']} vs {part['n']})")
+        joined["n"] = joined["n"] or part["n"]
+        if "timing" in part:
+            joined["timing"] = part["timing"]
+    return joined
 
 
 def _write_json(path, results):

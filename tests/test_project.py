@@ -57,6 +57,7 @@ def test_outputs(projected_wplus, sources, tiny_generator):
     G = tiny_generator
     assert data["w"].shape == (2, G.num_ws, G.w_dim) and data["w"].dtype == np.float32
     assert list(data["names"]) == ["faces[0]", "faces[1]"]
+    np.testing.assert_array_equal(data["sources"], sources[1])
     assert data["distance"].shape == data["noise_penalty"].shape == (2, 4)
     for index, (h, w) in enumerate(G.noise_shapes):
         assert data[f"noise{index}"].shape == (2, h, w)
@@ -104,6 +105,25 @@ def test_wplus_latents_edited_by_manipulate(tmp_path, projected_wplus, model_dir
                          "--input_dir", str(projected_wplus), "--n_samples", "1", "--attributes", "a",
                          "--no_progress", "--width", "160"]) == 0
     assert figure.is_file()
+
+
+def test_figure_strips_start_with_the_source(tmp_path, config, model_dir, projected_wplus, sources, tiny_generator):
+    """figures.py --input_dir on project.py's folder: each strip is the source, the reconstruction (the W+
+    latent rendered with the stored noise), then the 9 steps; from the same latents in an .npy (no sources)
+    the strip starts with the reconstruction."""
+    reconstruction = render_uint8(tiny_generator, np.load(projected_wplus / "latents.npz")["w"][:1])[0]
+    copy = tmp_path / "latents.npy"
+    np.save(copy, np.load(projected_wplus / "latents.npz")["w"])
+    for input_dir, frames, first in ((projected_wplus, 11, sources[1][0]), (copy, 10, reconstruction)):
+        figure = tmp_path / f"figure{frames}.png"
+        assert figures.main(["--config", str(config), "--model_dir", str(model_dir), "--out", str(figure),
+                             "--input_dir", str(input_dir), "--n_samples", "1", "--attributes", "a",
+                             "--no_progress", "--width", str(16 * frames)]) == 0
+        image = np.asarray(Image.open(figure).convert("RGB")).astype(int)
+        strip = image[:16, image.shape[1] - 16 * frames:]   # the first row, right of the label column
+        assert np.abs(strip[:, :16] - first.astype(int)).max() <= 1
+        if frames == 11:
+            assert np.abs(strip[:, 16:32] - reconstruction.astype(int)).max() <= 1
 
 
 def test_w_space_latents_are_plain_w(tmp_path, config, sources, model_dir):

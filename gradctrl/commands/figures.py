@@ -3,7 +3,8 @@
 ``python figures.py --config C --model_dir M --out F.png`` samples latents (the edit seed stream,
 as manipulate.py), edits each with GradCtrl for every attribute (+1 and -1 rows for a binary attribute, one
 row per class for a K-class one) using the config's defaults (exclusion, W+ layers, 9 steps of 4/9),
-renders every step and assembles the strips into one figure: a label column on the left, every frame
+renders every step and assembles the strips into one figure (latents projected by project.py: each strip
+starts with the source image, then the reconstruction): a label column on the left, every frame
 optionally cropped to an aspect ratio (``--crop_aspect 4:3`` shows LSUN cars as NVIDIA does: 512 x 384 of
 the 512 x 512 frame), every row downscaled so the strips are ``--width`` pixels wide (default 1024).
 scripts/fig_ffhq.sh, fig_car.sh and fig_cat.sh run it with the paper's settings.
@@ -17,7 +18,7 @@ from stylegan2.images import write_png
 
 from gradctrl.classifier.model import load_classifier, read_classifier_spec
 from gradctrl.commands import run_command
-from gradctrl.data.latents import STREAM_EDIT, latents_file, load_latents, sample_w, split_wplus
+from gradctrl.data.latents import STREAM_EDIT, latents_file, load_latents, load_sources, sample_w, split_wplus
 from gradctrl.edit.manipulation import parse_layerwise
 from gradctrl.errors import UserError
 from gradctrl.evaluate.paper_figures import assemble_figure, edit_rows, parse_aspect
@@ -42,7 +43,8 @@ def build_parser():
     parser.add_argument("--n_samples", type=int, default=2, help="latents, one block of rows each (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (manipulate's stream)")
     parser.add_argument("--input_dir", help="latents to edit instead of sampled ones, as manipulate.py's "
-                                            "--input_dir (e.g. project.py's folder); the first --n_samples")
+                                            "--input_dir (e.g. project.py's folder: each strip then starts with "
+                                            "the source image); the first --n_samples")
     parser.add_argument("--truncation", type=float, help=TRUNCATION_HELP)
     parser.add_argument("--layerwise", help="lo:hi W+ layers for every attribute (default: the config's)")
     parser.add_argument("--width", type=int, default=1024, help="width of each strip in px, at most 32768 (default 1024)")
@@ -80,18 +82,19 @@ def _run(args):
                      check_layers=layerwise is None, allow_other_generator=args.allow_other_generator)
     check_latent_count(args.n_samples, "--n_samples", G.w_dim)
     truncation = flags_over_config(args, truncation=config.generator.truncation).truncation
-    base = None
+    base = sources = None
     if args.input_dir is not None:
         path = latents_file(args.input_dir)
         try:
             w, base = split_wplus(load_latents(path, w_dim=clf.w_dim, num_ws=G.num_ws)[:args.n_samples])
+            sources = load_sources(path, len(w), (G.img_resolution, G.img_resolution, G.img_channels))
         except UserError as e:
             raise UserError(f"--input_dir '{args.input_dir}': {e}") from None
     else:
         w = sample_w(G, args.seed, np.arange(args.n_samples), truncation, STREAM_EDIT)
     with FolderLock(args.out, "--out"):
         rows = edit_rows(G, clf, config, w, attributes, layerwise, args.batch_size, progress=not args.no_progress,
-                         base=base)
+                         base=base, sources=sources)
         figure = assemble_figure(rows, args.width, crop, args.title)
         write_png(args.out, np.asarray(figure))
     print(f"wrote {args.out} ({figure.width} x {figure.height} px)")

@@ -94,6 +94,23 @@ def load_latents(path, w_dim=None, num_ws=None):
 LATENT_FILE_NAMES = ("latents.npy", "latents.npz", "latents.pkl")
 
 
+def load_sources(path, count, shape):
+    """The source images project.py stored beside its latents -> uint8 (count, R, R, C), or None where ``path``
+    is not an ``.npz`` holding ``sources`` (other latent files have none). ``shape``: (R, R, C) the generator's;
+    sources of another shape or dtype, or fewer than ``count``, are a UserError."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        if "sources" not in archive.files:
+            return None
+        sources = archive["sources"]
+    if sources.dtype != np.uint8 or sources.shape[1:] != tuple(shape) or len(sources) < count:
+        raise UserError(f"'{path}' holds sources of shape {sources.shape} and dtype {sources.dtype}: expected "
+                        f"uint8 (>= {count}, {', '.join(map(str, shape))}); rerun project.py with this generator")
+    return sources[:count]
+
+
 def latents_file(text, flag="--input_dir"):
     """The latent file a flag names: the path itself, or the first of :data:`LATENT_FILE_NAMES` inside a folder
     (UserError naming ``flag`` when the folder holds none)."""

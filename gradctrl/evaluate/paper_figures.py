@@ -92,7 +92,7 @@ def assemble_figure(rows, width=1024, crop_aspect=None, title=None):
 
 
 def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, method="gradctrl_exclude", progress=False,
-              base=None):
+              base=None, sources=None):
     """Edit strips of a registered edit method (default GradCtrl with the config's exclusion), yielded one at a
     time: (label, frames (steps + 1, H, W, C) uint8), original first.
 
@@ -101,6 +101,8 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, metho
     config's defaults (``layerwise`` (lo, hi) overrides the layers of every attribute). ``progress``: a bar
     with rate and ETA on stderr, one tick per strip. ``base``: W+ start latents (N, num_ws, w_dim) whose mean
     over layers is w (:func:`gradctrl.data.latents.split_wplus`), rendered as :func:`gradctrl.render.wplus` says.
+    ``sources``: uint8 (N, H, W, C) images the latents were projected from (project.py's), or None; each
+    strip then starts with its source, before the original (the reconstruction).
     """
     context = EditContext(clf, G)
     cases = [case for name in attributes
@@ -115,4 +117,5 @@ def edit_rows(G, clf, config, w, attributes, layerwise=None, batch_size=8, metho
                 traj = edit_latents(method, context, w_i, case).traj
                 frames = render_uint8(G, wplus(w_i, traj, G.num_ws, case.layers, base_i)[0], batch_size)
                 bar.update()
-                yield f"#{i} {case.attribute} {case.label}", np.concatenate([original, frames])
+                first = [original] if sources is None else [sources[i:i + 1], original]
+                yield f"#{i} {case.attribute} {case.label}", np.concatenate(first + [frames])
