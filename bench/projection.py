@@ -106,7 +106,7 @@ def main():
             run = {"set": name, "space": space, "seconds_per_image": round(seconds / args.n, 3),
                    "pixel_error_fitted_noise": round(_pixel_error(images, fitted), 4),
                    "pixel_error_stored_noise": round(_pixel_error(images, stored), 4),
-                   "label_agreement": {a: round(float((labels[a] == source_labels[a]).mean()), 3) for a in labels}}
+                   "label_agreement": _agreement(labels, source_labels)}
             if name == "generated":
                 run["w_error"] = round(float(np.linalg.norm(ws - ws_true, axis=2).mean()), 3)
                 run["w_error_of_start"] = round(float(np.linalg.norm(w_stats[0] - w_true, axis=1).mean()), 3)
@@ -229,7 +229,7 @@ def _tuned(G, images, ws, args, scorer, source_labels):
     labels = _labels(world, scorer, rendered)
     result = {"steps": args.tune_generator, "seconds_per_image": round(seconds / len(images), 3),
               "pixel_error_stored_noise": round(_pixel_error(images, rendered), 4),
-              "label_agreement": {a: round(float((labels[a] == source_labels[a]).mean()), 3) for a in labels},
+              "label_agreement": _agreement(labels, source_labels),
               "fit_first": round(float(history[0, 0]), 5), "fit_last": round(float(history[-1, 0]), 5)}
     if args.model_dir:
         result["edits"] = _edit_scores(tuned, scorer, args.model_dir, args.edit_attributes.split(","), ws)
@@ -332,6 +332,11 @@ def _labels(world, scorer, images):
     """The exact scorer's labels of uint8 images -> {attribute: (N,) int64}."""
     scores = world.predict_scores(scorer, images)
     return {a: world.score_labels(a, scores[a]) for a in world.SCORER_OUTPUTS}
+
+
+def _agreement(labels, source_labels):
+    """Per attribute, the share of images whose exact label is the source's -> {attribute: share, 3 digits}."""
+    return {a: round(float((labels[a] == source_labels[a]).mean()), 3) for a in labels}
 
 
 def _pixel_error(a, b):

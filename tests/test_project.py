@@ -111,9 +111,10 @@ def test_figure_strips_start_with_the_source(tmp_path, config, model_dir, projec
     """figures.py --input_dir on project.py's folder: each strip is the source, the reconstruction (the W+
     latent rendered with the stored noise), then the 9 steps; from the same latents in an .npy (no sources)
     the strip starts with the reconstruction."""
-    reconstruction = render_uint8(tiny_generator, np.load(projected_wplus / "latents.npz")["w"][:1])[0]
+    ws = np.load(projected_wplus / "latents.npz")["w"]
+    reconstruction = render_uint8(tiny_generator, ws[:1])[0]
     copy = tmp_path / "latents.npy"
-    np.save(copy, np.load(projected_wplus / "latents.npz")["w"])
+    np.save(copy, ws)
     for input_dir, frames, first in ((projected_wplus, 11, sources[1][0]), (copy, 10, reconstruction)):
         figure = tmp_path / f"figure{frames}.png"
         assert figures.main(["--config", str(config), "--model_dir", str(model_dir), "--out", str(figure),

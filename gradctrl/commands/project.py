@@ -11,8 +11,9 @@ on VGG16 features with --vgg16 (NVIDIA's choice), else one that needs no downloa
 the resolution allows; either plus the L2 of a Keras model's outputs (--features). --tune_generator N then
 fine-tunes the synthesis weights around the fitted latents for N steps (pivotal tuning) and writes the
 tuned generator. Writes, as one folder that appears whole or not at all: latents.npz (w (N, num_ws, w_dim),
-names, the sources as fitted (figures.py starts each strip with them), distance and noise_penalty per step, the fitted noise maps noise<i>), reconstructions.png (per
-image: source, reconstruction, absolute difference; with tuning, the tuned generator's), project.json
+names, the sources as fitted (figures.py starts each strip with them), distance and noise_penalty per step,
+the fitted noise maps noise<i>), reconstructions.png (per image: source, reconstruction, absolute
+difference; with tuning, the tuned generator's), project.json
 (every setting), index.html (the results page: gradctrl.project.page) and, with tuning, tuned_generator.pkl
 (official format). manipulate.py --input_dir DIR
 [--generator DIR/tuned_generator.pkl] edits the latents. The recipe and its measurements: docs/projection.md.
@@ -144,7 +145,8 @@ def _run(args):
             reconstructions = stylegan2.to_uint8(G.synthesis(ws))  # stored noise: as manipulate.py renders
         seconds = time.perf_counter() - started
         difference = np.abs(images.astype(np.int16) - reconstructions.astype(np.int16)).astype(np.uint8)
-        arrays = {"w": ws, "names": np.array(names), "sources": images, "distance": np.concatenate([p.distance for p in parts]),
+        arrays = {"w": ws, "names": np.array(names), "sources": images,
+                  "distance": np.concatenate([p.distance for p in parts]),
                   "noise_penalty": np.concatenate([p.noise_penalty for p in parts])}
         for index in range(len(G.noise_shapes)):
             arrays[f"noise{index}"] = np.concatenate([p.noise[index] for p in parts])
