@@ -308,10 +308,40 @@ def test_claims_report_has_every_table_with_its_command_and_the_verdicts():
 
 @pytest.mark.parametrize("small_share, verdict", [(0.95, "holds"), (0.8, "holds partly"), (0.5, "does not hold")])
 def test_small_data_verdict_compares_a_thousand_with_the_largest_size(small_share, verdict):
-    rows = [{"attribute": "a", "size": size, "seed": seed, "target_end": value}
-            for size, value in ((250, 0.1), (1000, small_share), (2000, 1.0)) for seed in (0, 1)]
+    # three seeds a little apart: the shares' intervals are narrow and on one side of the thresholds
+    rows = [{"attribute": "a", "size": size, "seed": seed, "target_end": value * (1 + 0.01 * (seed - 1))}
+            for size, value in ((250, 0.1), (1000, small_share), (2000, 1.0)) for seed in (0, 1, 2)]
     assert claims._verdict_small_data(rows, [250, 1000, 2000])[0] == verdict
     assert claims._verdict_small_data(rows, [250, 2000])[0] == "not measured"
+    one_seed = [r for r in rows if r["seed"] == 0]
+    assert claims._verdict_small_data(one_seed, [250, 1000, 2000])[0] == "not measured"
+
+
+def test_small_data_verdict_is_not_shown_when_the_seeds_disagree():
+    # the first confirmatory run's smile: -0.07 +/- 0.53 at 1,000 samples against 0.30 +/- 0.14 at 2,000; the
+    # old rule read the share -0.23 as 'does not hold', the interval rule cannot tell
+    rows = [{"attribute": "smile", "size": size, "seed": seed, "target_end": value}
+            for size, values in ((1000, (-0.6, -0.14, 0.53)), (2000, (0.16, 0.30, 0.44)))
+            for seed, value in enumerate(values)]
+    verdict, reason = claims._verdict_small_data(rows, [1000, 2000])
+    assert verdict == "not shown" and "smile -0.23" in reason
+
+
+def test_fieller_interval_reduces_to_the_t_interval_when_the_denominator_is_exact():
+    a, b = np.array([0.7, 0.9, 1.1, 0.8]), np.array([2.0, 2.0, 2.0, 2.0])
+    half = 3.182446305284263 * a.std(ddof=1) / 2      # t(0.975, 3) by table
+    low, high = claims.fieller_interval(a, b)
+    np.testing.assert_allclose([low, high], [(a.mean() - half) / 2, (a.mean() + half) / 2], rtol=1e-9)
+    assert claims.fieller_interval(a, np.array([-1.0, 0.2, 1.0])) == (-np.inf, np.inf)
+
+
+def test_fieller_interval_covers_the_true_ratio_at_its_level():
+    rng = np.random.default_rng(3)
+    covered = 0
+    for _ in range(2000):
+        low, high = claims.fieller_interval(rng.normal(0.8, 0.3, 5), rng.normal(1.0, 0.2, 5))
+        covered += low <= 0.8 <= high
+    assert abs(covered / 2000 - 0.95) < 0.02
 
 
 def test_multi_directional_and_shared_channel_verdicts():

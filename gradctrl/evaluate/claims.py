@@ -10,6 +10,7 @@ The report writers are in :mod:`gradctrl.evaluate.claims_report`.
 import dataclasses
 
 import numpy as np
+from scipy import stats
 from tqdm import tqdm
 
 from ..classifier.training import train_classifier
@@ -28,7 +29,7 @@ SMALL_DATA_KEEP = 0.9        # claim 3 holds when that size keeps this share of 
 SMALL_DATA_PARTLY = 0.75     # ... and holds partly at this share
 CLASS_SHARE = 0.5            # claim 4: an edit towards a class reaches it when at least this share becomes it
 RANK_CORRELATION = 0.5       # claim 5: holds when overlap and label association rank-correlate at least this
-ALPHA = 0.05                 # claim 1: family-wise error rate of its Holm-corrected paired tests
+ALPHA = 0.05                 # claims 1 and 3: family-wise error rate (Holm over claim 1's tests; claim 3's intervals)
 COVERAGE = 0.5               # claim 1: share of the planted edits that must reach the level for a verdict
 
 
@@ -590,29 +591,72 @@ def _verdict_nonlinearity(rows):
     return ("holds" if curved and better else "holds partly" if curved or better else "does not hold"), reason
 
 
-def _verdict_small_data(rows, sizes):
-    """Claim 3: at SMALL_DATA_SIZE samples, each attribute keeps SMALL_DATA_KEEP of the largest size's target change."""
-    if SMALL_DATA_SIZE not in sizes:
-        return "not measured", f"the sizes measured do not include {SMALL_DATA_SIZE}"
-    ratios = {}
+def fieller_interval(a, b, level=1 - ALPHA):
+    """Fieller's interval for the ratio of the means of two independent samples a (n_a,) and b (n_b,), each
+    at least 2 values, at confidence ``level``, with Student's t on min(n_a, n_b) - 1 degrees of freedom
+    -> (low, high); (-inf, inf) when mean(b) is not significantly away from zero at that level (the ratio is
+    then unbounded). docs/claims.md, claim 3's interval rule."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    t = stats.t.ppf(0.5 + level / 2, min(len(a), len(b)) - 1)
+    mean_a, mean_b = a.mean(), b.mean()
+    var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    # r is inside when (mean_a - r mean_b)^2 <= t^2 (var_a + r^2 var_b): a quadratic q2 r^2 - 2 q1 r + q0 <= 0
+    q2, q1, q0 = mean_b ** 2 - t ** 2 * var_b, mean_a * mean_b, mean_a ** 2 - t ** 2 * var_a
+    if q2 <= 0:
+        return -np.inf, np.inf
+    root = np.sqrt(max(q1 ** 2 - q2 * q0, 0.0))
+    return (q1 - root) / q2, (q1 + root) / q2
+
+
+def small_data_shares(rows):
+    """Claim 3's shares: per attribute, the per-seed target change at the end (mean over the attribute's edits)
+    at SMALL_DATA_SIZE against the largest size measured -> {attribute: (share, values at SMALL_DATA_SIZE
+    (n_seeds,), values at the largest size (n_seeds,), largest size)}; attributes without a larger size are
+    left out."""
+    shares = {}
     for attr in dict.fromkeys(r["attribute"] for r in rows):
         by_size = {}
         for r in rows:
             if r["attribute"] == attr:
-                by_size.setdefault(r["size"], []).append(r["target_end"])
-        if SMALL_DATA_SIZE in by_size and max(by_size) > SMALL_DATA_SIZE:
-            ratios[attr] = np.mean(by_size[SMALL_DATA_SIZE]) / np.mean(by_size[max(by_size)])
-    if not ratios:
+                by_size.setdefault(r["size"], {}).setdefault(r["seed"], []).append(r["target_end"])
+        largest = max(by_size)
+        if SMALL_DATA_SIZE in by_size and largest > SMALL_DATA_SIZE:
+            small, large = ([np.mean(v) for v in by_size[size].values()] for size in (SMALL_DATA_SIZE, largest))
+            shares[attr] = (np.mean(small) / np.mean(large), np.array(small), np.array(large), largest)
+    return shares
+
+
+def _verdict_small_data(rows, sizes):
+    """Claim 3 by the interval rule pre-registered in docs/claims.md: Fieller's 95 % interval of each
+    attribute's share (SMALL_DATA_SIZE against the largest size, over classifier seeds) at or above
+    SMALL_DATA_KEEP for every attribute: holds; at or above SMALL_DATA_PARTLY: holds partly; one attribute's
+    Bonferroni interval (1 - ALPHA / m) wholly below SMALL_DATA_PARTLY: does not hold; else not shown."""
+    if SMALL_DATA_SIZE not in sizes:
+        return "not measured", f"the sizes measured do not include {SMALL_DATA_SIZE}"
+    shares = small_data_shares(rows)
+    if not shares:
         return "not measured", f"no attribute has a selection larger than {SMALL_DATA_SIZE} to compare with"
+    if min(min(len(small), len(large)) for _, small, large, _ in shares.values()) < 2:
+        return "not measured", "claim 3's interval needs at least 2 seeds per size (--small_data_seeds)"
+    m = len(shares)
+    intervals = {a: fieller_interval(small, large) for a, (_, small, large, _) in shares.items()}
+    corrected = {a: fieller_interval(small, large, 1 - ALPHA / m) for a, (_, small, large, _) in shares.items()}
     reason = (f"target change at the end of the path with {SMALL_DATA_SIZE} selected samples as a share of the "
-              "largest size measured: " + ", ".join(f"{a} {r:.2f}" for a, r in ratios.items())
-              + f" (holds: every attribute >= {SMALL_DATA_KEEP}; partly: every one >= {SMALL_DATA_PARTLY})")
-    values = list(ratios.values())
-    if min(values) >= SMALL_DATA_KEEP:
+              "largest size measured, with Fieller's 95 % interval over classifier seeds: "
+              + ", ".join(f"{a} {share:.2f} [{intervals[a][0]:.2f}, {intervals[a][1]:.2f}] "
+                          f"({len(small)} and {len(large)} seeds, {largest} samples)"
+                          for a, (share, small, large, largest) in shares.items())
+              + f" (holds: every interval at or above {SMALL_DATA_KEEP}; partly: every one at or above "
+              f"{SMALL_DATA_PARTLY}; does not hold: one interval at {1 - ALPHA / m:.1%} wholly below "
+              f"{SMALL_DATA_PARTLY}; not shown: otherwise)")
+    lows = [low for low, _ in intervals.values()]
+    if min(lows) >= SMALL_DATA_KEEP:
         return "holds", reason
-    if min(values) >= SMALL_DATA_PARTLY:
+    if min(lows) >= SMALL_DATA_PARTLY:
         return "holds partly", reason
-    return "does not hold", reason
+    if any(high < SMALL_DATA_PARTLY for _, high in corrected.values()):
+        return "does not hold", reason
+    return "not shown", reason
 
 
 def _verdict_multi(rows):
