@@ -608,21 +608,28 @@ def fieller_interval(a, b, level=1 - ALPHA):
     return (q1 - root) / q2, (q1 + root) / q2
 
 
+def seed_means(rows):
+    """Claim 3's unit of replication: per (attribute, size), each classifier seed's target change at the end
+    of the path averaged over the attribute's edits -> {(attribute, size): {seed: mean (std)}}, in the order
+    the rows first name them."""
+    grouped = {}
+    for r in rows:
+        grouped.setdefault((r["attribute"], r["size"]), {}).setdefault(r["seed"], []).append(r["target_end"])
+    return {key: {seed: float(np.mean(ends)) for seed, ends in by_seed.items()} for key, by_seed in grouped.items()}
+
+
 def small_data_shares(rows):
-    """Claim 3's shares: per attribute, the per-seed target change at the end (mean over the attribute's edits)
-    at SMALL_DATA_SIZE against the largest size measured -> {attribute: (share, values at SMALL_DATA_SIZE
-    (n_seeds,), values at the largest size (n_seeds,), largest size)}; attributes without a larger size are
-    left out."""
+    """Claim 3's shares: per attribute, the seeds' values (:func:`seed_means`) at SMALL_DATA_SIZE against the
+    largest size measured -> {attribute: (share, values at SMALL_DATA_SIZE (n_seeds,), values at the largest
+    size (n_seeds,), largest size)}; attributes without a larger size are left out."""
+    means = seed_means(rows)
     shares = {}
-    for attr in dict.fromkeys(r["attribute"] for r in rows):
-        by_size = {}
-        for r in rows:
-            if r["attribute"] == attr:
-                by_size.setdefault(r["size"], {}).setdefault(r["seed"], []).append(r["target_end"])
-        largest = max(by_size)
-        if SMALL_DATA_SIZE in by_size and largest > SMALL_DATA_SIZE:
-            small, large = ([np.mean(v) for v in by_size[size].values()] for size in (SMALL_DATA_SIZE, largest))
-            shares[attr] = (np.mean(small) / np.mean(large), np.array(small), np.array(large), largest)
+    for attr in dict.fromkeys(a for a, _ in means):
+        sizes = [size for a, size in means if a == attr]
+        largest = max(sizes)
+        if SMALL_DATA_SIZE in sizes and largest > SMALL_DATA_SIZE:
+            small, large = (np.array(list(means[attr, size].values())) for size in (SMALL_DATA_SIZE, largest))
+            shares[attr] = (small.mean() / large.mean(), small, large, largest)
     return shares
 
 

@@ -7,6 +7,7 @@
 import numpy as np
 
 from ..edit.methods import REGISTRY
+from .claims import seed_means
 from .reports import csv_text, panel_grid, png_bytes
 
 CLAIM_TITLES = {"disentanglement": "1. Exclusion disentangles better than the baselines",
@@ -138,16 +139,17 @@ def _fmt_p(value, digits):
 
 
 def small_data_summary(rows):
-    """Per attribute and size: mean ± sd over seeds of the target change at the end (averaged over the
-    attribute's edits), the mean non-target change at 1 std and the validation accuracy -> table rows."""
+    """Per attribute and size: mean ± sd over seeds of the target change at the end (each seed's value from
+    :func:`gradctrl.evaluate.claims.seed_means`, the unit claim 3's verdict uses), the mean non-target change
+    at 1 std and the validation accuracy -> table rows."""
+    means = seed_means(rows)
     table = []
-    for attr in dict.fromkeys(r["attribute"] for r in rows):
-        for size in dict.fromkeys(r["size"] for r in rows if r["attribute"] == attr):
+    for attr in dict.fromkeys(a for a, _ in means):
+        for size in [size for a, size in means if a == attr]:
             mine = [r for r in rows if (r["attribute"], r["size"]) == (attr, size)]
-            seeds = sorted({r["seed"] for r in mine})
-            ends = [np.mean([r["target_end"] for r in mine if r["seed"] == s]) for s in seeds]
+            ends = list(means[attr, size].values())
             side = [r["nontarget@1"] for r in mine if np.isfinite(r["nontarget@1"])]
-            table.append([attr, size, len(seeds), f"{np.mean(ends):.2f} ± {np.std(ends):.2f}",
+            table.append([attr, size, len(ends), f"{np.mean(ends):.2f} ± {np.std(ends):.2f}",
                           f"{np.mean(side):.2f}" if side else "not reached",
                           f"{np.mean([r['val_accuracy'] for r in mine]):.2f}"])
     return table
