@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the world's generator (gradctrl/assets/world32.pkl) from scratch: draw the 60,000 training faces,
 # then train a StyleGAN2 on them with the "32" preset, KID measured in the shipped scorer's features at
-# every snapshot. On 2 CPU cores this takes hours (about 30 s per kimg; the shipped generator is this recipe
-# stopped at 160 kimg: see docs/world.md). Stop it at any time and continue it with
-# python -m stylegan2 train --out_dir RUN --resume [--total_kimg MORE].
+# every snapshot. On 2 CPU cores this takes hours (9-30 s per kimg, by CPU). The shipped generator is not
+# one run of this script: its first 160 kimg are this recipe, then it was continued from snapshots (seed 1 to
+# 450 kimg, then --r1_gamma 0.5 to 690 kimg); docs/world.md gives each command. Stop it at any time and
+# continue it with python -m stylegan2 train --out_dir RUN --resume [--total_kimg MORE].
 #
 #   bash scripts/train_world.sh [RUN_DIR] [KIMG]        (defaults: build/world_run, 500)
 set -euo pipefail
